@@ -1,0 +1,1 @@
+"""Ray actors: trainer, watchdog, supervisor and router; plain classes made remote in one place."""

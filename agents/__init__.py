@@ -1,0 +1,1 @@
+"""Graders: the deterministic rubric and the cheap-LLM grader on the anthropic SDK."""

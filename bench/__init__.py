@@ -1,0 +1,1 @@
+"""Benchmarks that write their figures as JSON under bench/results/."""

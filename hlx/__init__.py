@@ -1,0 +1,1 @@
+"""The HLX toolkit: values, the four formats, programs, LS operations, corpus generator, answer checker."""

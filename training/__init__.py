@@ -1,0 +1,1 @@
+"""The training recipe, with no Ray in it: model, data, loop, evaluation and checkpoints."""
