@@ -1,0 +1,80 @@
+"""Entry point: `python overnight.py` (or the `overnight` console script) dispatches every subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module adds its own subcommands through `register(subparsers)`; heavy imports (torch, ray) happen
+# inside the handlers, so `overnight hlx ...` starts in a fraction of a second.
+COMMAND_MODULES: tuple[str, ...] = (
+    "actors.run_cli",
+    "actors.control_cli",
+    "actors.router_cli",
+    "training.cli",
+    "hlx.corpus_cli",
+    "hlx.cli",
+)
+
+DEFAULT_COMMAND = "run"
+
+EPILOG = """\
+examples:
+  python overnight.py                               run the demo (configs/demo.yaml) end to end
+  python overnight.py --config configs/helix-moe.yaml --run-name night1
+  overnight status                                  where every specialist stands
+  overnight log --follow                            the supervisor's decision log, live
+  overnight ask "Convert to LC-R: {14: {@0: 42}}"   query the trained experts
+  overnight hlx convert --to lc-b '[1, 2]'          the HLX toolkit
+  overnight corpus validate corpora/                check corpora before training
+
+With no subcommand, `run` is assumed: `python overnight.py --config X` == `overnight run --config X`.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full CLI, built from every module that is present in this checkout."""
+    parser = argparse.ArgumentParser(
+        prog="overnight",
+        description="Fine-tune small LLM specialists unattended on Ray, supervised by graders and policies.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            # Only a missing command module is tolerated; a missing dependency inside one is a real error.
+            if err.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Insert `run` when the first argument is not a known subcommand (`python overnight.py --config X`)."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    known = set(subparsers.choices)
+    if DEFAULT_COMMAND not in known:
+        return argv
+    if argv and (argv[0] in known or argv[0] in ("-h", "--help")):
+        return argv
+    return [DEFAULT_COMMAND, *argv]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen subcommand; returns its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv), parser))
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
