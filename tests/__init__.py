@@ -1,0 +1,1 @@
+"""Tests for the Overnight project; they mirror the source tree."""
