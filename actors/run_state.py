@@ -1,0 +1,112 @@
+"""The run's hard state on disk (run_state.json), so a restarted supervisor or driver continues from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SpecialistStatus = Literal["pending", "running", "paused", "finished", "stopped", "aborted", "failed"]
+TERMINAL_STATES: frozenset[str] = frozenset({"finished", "stopped", "aborted", "failed"})
+
+RUN_STATE_FILE = "run_state.json"
+
+
+class LastGrade(BaseModel):
+    """The newest grade of a specialist, as shown by `overnight status`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: float
+    letter: str
+    source: str
+
+
+class SpecialistState(BaseModel):
+    """Where one specialist (or the foundation stage) stands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: SpecialistStatus = "pending"
+    phase: str | None = None
+    phase_index: int = 0
+    phases_total: int = 0
+    epoch: int = 0
+    epochs_total: int = 0
+    step: int = 0
+    loss: float | None = None
+    lr: float | None = None
+    micro_batch: int | None = None
+    grad_accum: int | None = None
+    last_grade: LastGrade | None = None
+    interventions: int = 0
+    crash_restarts: int = 0
+    eta_s: float | None = None
+    reason: str | None = None
+    finished_phases: list[str] = Field(default_factory=list)
+    fired_faults: list[str] = Field(default_factory=list)
+    """Injected faults (e.g. "phase2:nan_at_step") that already fired; a resumed trainer must not refire."""
+    fault_decisions: dict[str, str] = Field(default_factory=dict)
+    """Fault key -> decision id, so a retried fault report gets the same decision instead of a second one."""
+    last_heartbeat: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class RunState(BaseModel):
+    """Everything the supervisor must not forget across a restart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: str
+    config_path: str
+    started_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+    status: Literal["running", "finished", "failed"] = "running"
+    specialists: dict[str, SpecialistState] = Field(default_factory=dict)
+
+    def unfinished(self) -> list[str]:
+        """Names of the specialists that have not reached a terminal state."""
+        return [name for name, spec in self.specialists.items() if spec.state not in TERMINAL_STATES]
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON so that a reader sees the old file or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def save_run_state(run_dir: Path, state: RunState) -> None:
+    """Persist the state atomically, stamping the update time."""
+    state.updated_at = time.time()
+    write_json_atomic(run_dir / RUN_STATE_FILE, state.model_dump(mode="json"))
+
+
+def load_run_state(run_dir: Path) -> RunState | None:
+    """The saved state, or None for a new run; a damaged file is an error that says what to do."""
+    path = run_dir / RUN_STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return RunState.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise RuntimeError(
+            f"{path} is not a valid run state ({err.__class__.__name__}: {str(err).splitlines()[0]}). "
+            "Start a new run with a different --run-name, or move the file away to restart this run "
+            "from its checkpoints."
+        ) from err
