@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,10 +24,13 @@ RECORD_KEYS: tuple[str, ...] = ("id", "instruction", "response", "task", "track"
 SEED_KEYS: tuple[str, ...] = ("input", "output")
 PROMPT_HEAD = "### Instruction:\n"
 PROMPT_TAIL = "\n\n### Response:\n"
-# One line of a shipped corpus is well under 2 KB; 8 MiB leaves room for user corpora while keeping
+# One line of a shipped corpus is well under 2 KB; 8 MB leaves room for user corpora while keeping
 # a corrupt or hostile file from being pulled into memory whole.
-DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_LINE_BYTES = 8_000_000
 _CHUNK = 1024 * 1024
+# The training window of the tiny model; estimated_tokens never undercounts for byte-level tokenizers.
+DEFAULT_MAX_TOKENS = 384
+_SPACE = re.compile(r"\s+")
 
 
 class CorpusError(ValueError):
@@ -59,6 +63,20 @@ class Example:
 def prompt_text(instruction: str) -> str:
     """The seeds' training prompt for an instruction; the response and EOS follow it."""
     return f"{PROMPT_HEAD}{instruction}{PROMPT_TAIL}"
+
+
+def canonical_instruction(instruction: str) -> str:
+    """The instruction as compared for duplicates and leakage: whitespace runs collapsed, ends stripped."""
+    return _SPACE.sub(" ", instruction).strip()
+
+
+def estimated_tokens(example: Example) -> int:
+    """Upper bound on tokens of the training text (prompt, response, EOS) for byte-level tokenizers.
+
+    Byte-level BPE (GPT-2, Qwen) and byte tokenizers never use more than one token per UTF-8 byte,
+    so this over-estimates for them; an LC-R glyph such as a 4-byte emoji counts as 4.
+    """
+    return len((prompt_text(example.instruction) + example.response).encode("utf-8")) + 1
 
 
 def dumps_record(example: Example) -> str:

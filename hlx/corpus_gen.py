@@ -1,0 +1,119 @@
+"""Seeded, deterministic generation of the three shipped corpora, every response computed by the toolkit."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hlx.corpus_io import (
+    DEFAULT_MAX_TOKENS,
+    Example,
+    canonical_instruction,
+    estimated_tokens,
+    write_corpus,
+)
+from hlx.tasks_common import CorpusSpec, Draft, Family, Redraw
+
+DEFAULT_SEED = 20240601
+DEFAULT_TRAIN_SIZE = 2000
+SPLITS: tuple[str, ...] = ("train", "val")
+# Draws per example before giving up: the value spaces are large, so running out means a maker is broken.
+MAX_ATTEMPTS = 400
+
+@dataclass
+class SplitStats:
+    """What one generated split holds, for the balance report."""
+
+    records: int = 0
+    tasks: Counter[str] = field(default_factory=Counter)
+    shapes: Counter[str] = field(default_factory=Counter)
+    formats: Counter[str] = field(default_factory=Counter)
+    tracks: Counter[str] = field(default_factory=Counter)
+    redraws: int = 0
+
+    def add(self, draft: Draft, track: str) -> None:
+        self.records += 1
+        self.tasks[draft.task] += 1
+        self.shapes[draft.shape] += 1
+        self.formats[draft.format] += 1
+        self.tracks[track] += 1
+
+
+@dataclass(frozen=True)
+class GeneratedCorpus:
+    """The examples of one corpus per split, with their stats."""
+
+    name: str
+    splits: dict[str, list[Example]]
+    stats: dict[str, SplitStats]
+
+
+class GenerationError(RuntimeError):
+    """A task maker could not produce a fresh example within MAX_ATTEMPTS draws."""
+
+
+def val_size_for(train_size: int) -> int:
+    """Val split size: a tenth of train, at least one."""
+    return max(1, train_size // 10)
+
+
+def _draw(rng: random.Random, family: Family, shape: str, seen: set[str], max_tokens: int,
+          stats: SplitStats) -> Draft:
+    for _ in range(MAX_ATTEMPTS):
+        maker = rng.choice(family.makers)
+        try:
+            draft = maker(rng, shape)
+        except Redraw:
+            stats.redraws += 1
+            continue
+        key = canonical_instruction(draft.instruction)
+        probe = Example("", draft.instruction, draft.response, draft.task, draft.track, draft.format)
+        if key in seen or estimated_tokens(probe) > max_tokens:
+            stats.redraws += 1
+            continue
+        seen.add(key)
+        return draft
+    raise GenerationError(
+        f"task {family.task!r} shape {shape!r}: no fresh example within {MAX_ATTEMPTS} draws; "
+        "lower --size or widen the maker's value space"
+    )
+
+
+def generate_corpus(spec: CorpusSpec, seed: int = DEFAULT_SEED, train_size: int = DEFAULT_TRAIN_SIZE,
+                    max_tokens: int = DEFAULT_MAX_TOKENS) -> GeneratedCorpus:
+    """Both splits of one corpus; val is drawn first and train never repeats a val instruction."""
+    rng = random.Random(f"{spec.name}:{seed}")
+    seen: set[str] = set()
+    sizes = {"val": val_size_for(train_size), "train": train_size}
+    splits: dict[str, list[Example]] = {}
+    stats: dict[str, SplitStats] = {}
+    for split in ("val", "train"):
+        split_stats = SplitStats()
+        examples: list[Example] = []
+        turns: Counter[str] = Counter()
+        for index in range(sizes[split]):
+            # Round-robin over families, and within a family over shapes, keeps both balanced by construction.
+            family = spec.families[index % len(spec.families)]
+            shape = family.shapes[turns[family.task] % len(family.shapes)]
+            turns[family.task] += 1
+            draft = _draw(rng, family, shape, seen, max_tokens, split_stats)
+            track = spec.track or draft.track
+            split_stats.add(draft, track)
+            examples.append(Example(f"{spec.name}/{split}/{index:06d}", draft.instruction, draft.response,
+                                    draft.task, track, draft.format))
+        splits[split] = examples
+        stats[split] = split_stats
+    return GeneratedCorpus(spec.name, {split: splits[split] for split in SPLITS},
+                           {split: stats[split] for split in SPLITS})
+
+
+def write_generated(corpus: GeneratedCorpus, out_dir: str | Path) -> list[Path]:
+    """Write <out>/<name>/train.jsonl and val.jsonl atomically; returns the written paths."""
+    written: list[Path] = []
+    for split in SPLITS:
+        path = Path(out_dir) / corpus.name / f"{split}.jsonl"
+        write_corpus(path, corpus.splits[split])
+        written.append(path)
+    return written
