@@ -1,0 +1,210 @@
+"""Read a run directory (checkpoints/<run>/) without Ray: pick the run, its state, events and promotions."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RUN_STATE_FILE = "run_state.json"
+DECISIONS_FILE = "decisions.jsonl"
+PROMOTED_FILE = "promoted.json"
+EVENTS_DIR = "events"
+
+
+class RunFileError(Exception):
+    """A run directory or one of its files cannot be used; the message names the path and what to do."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run found under the output directory."""
+
+    name: str
+    path: Path
+    updated_at: float
+    status: str
+
+
+@dataclass(frozen=True)
+class JsonlContents:
+    """The objects of a JSON-lines file, and the numbers of the complete lines that were not JSON objects."""
+
+    records: list[dict[str, Any]]
+    malformed_lines: list[int]
+
+
+def read_jsonl(path: Path) -> JsonlContents:
+    """Parse an append-only JSON-lines file that a writer may be appending to right now.
+
+    A last line without its newline is a write in progress and is left out. A complete line that is not a
+    JSON object (a crash mid-write followed by an append glues two halves together) is skipped and its
+    number reported, so one damaged line never hides the rest of a night's log. A missing file is empty.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return JsonlContents(records=[], malformed_lines=[])
+    lines = data.split(b"\n")
+    # The element after the last newline is either b"" or a torn line still being written.
+    complete = lines[:-1]
+    records: list[dict[str, Any]] = []
+    malformed: list[int] = []
+    for number, raw in enumerate(complete, start=1):
+        if not raw.strip():
+            continue
+        parsed = parse_json_object(raw)
+        if parsed is None:
+            malformed.append(number)
+        else:
+            records.append(parsed)
+    return JsonlContents(records=records, malformed_lines=malformed)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object encoded in `raw`, or None when it is not valid UTF-8 JSON or not an object."""
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise RunFileError(
+            f"{path}: no {what} file; is this a run directory written by `overnight run`?"
+        ) from err
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RunFileError(
+            f"{path}:{err.lineno}: {what} is not valid JSON ({err.msg}); "
+            "it is written atomically, so the file was edited or copied partially: restore it or remove it."
+        ) from err
+    if not isinstance(parsed, dict):
+        raise RunFileError(f"{path}: {what} must be a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def read_run_state(run_dir: Path) -> dict[str, Any]:
+    """run_state.json as a plain dict; raises RunFileError naming the file when it is missing or damaged."""
+    state = _read_json_object(run_dir / RUN_STATE_FILE, "run state")
+    specialists = state.get("specialists", {})
+    if not isinstance(specialists, dict):
+        raise RunFileError(
+            f"{run_dir / RUN_STATE_FILE}: key 'specialists' must be an object of name -> state, "
+            f"got {type(specialists).__name__}"
+        )
+    return state
+
+
+def read_promoted(run_dir: Path) -> dict[str, Any] | None:
+    """promoted.json as a plain dict, or None while nothing has been promoted yet."""
+    path = run_dir / PROMOTED_FILE
+    if not path.exists():
+        return None
+    return _read_json_object(path, "promotion list")
+
+
+def events_path(run_dir: Path, specialist: str) -> Path:
+    """Where the metric stream of one specialist lives."""
+    return run_dir / EVENTS_DIR / f"{specialist}.jsonl"
+
+
+def read_events(run_dir: Path, specialist: str) -> list[dict[str, Any]]:
+    """The metric events of one specialist in write order; [] when it has none yet. See `read_jsonl`."""
+    return read_jsonl(events_path(run_dir, specialist)).records
+
+
+def event_specialists(run_dir: Path) -> list[str]:
+    """Names of the specialists that have an events file, sorted."""
+    events_dir = run_dir / EVENTS_DIR
+    if not events_dir.is_dir():
+        return []
+    return sorted(path.stem for path in events_dir.glob("*.jsonl"))
+
+
+def _updated_at(run_dir: Path) -> tuple[float, str] | None:
+    """The update time and status of a run, or None when the directory holds no readable run state."""
+    path = run_dir / RUN_STATE_FILE
+    try:
+        state = read_run_state(run_dir)
+    except RunFileError:
+        return None
+    updated = state.get("updated_at")
+    # A state copied between machines keeps its own clock; fall back to mtime only when the field is unusable.
+    when = float(updated) if isinstance(updated, int | float) else path.stat().st_mtime
+    return when, str(state.get("status", "unknown"))
+
+
+def list_runs(output_dir: Path) -> list[RunInfo]:
+    """The runs under `output_dir` that have a readable run_state.json, most recently updated first."""
+    if not output_dir.is_dir():
+        return []
+    runs: list[RunInfo] = []
+    for child in output_dir.iterdir():
+        if not child.is_dir():
+            continue
+        found = _updated_at(child)
+        if found is not None:
+            runs.append(RunInfo(name=child.name, path=child, updated_at=found[0], status=found[1]))
+    runs.sort(key=lambda info: (info.updated_at, info.name), reverse=True)
+    return runs
+
+
+def _available(output_dir: Path) -> str:
+    names = [info.name for info in list_runs(output_dir)]
+    return ", ".join(names) if names else "none"
+
+
+def resolve_run_dir(output_dir: Path, run: str | None) -> Path:
+    """The directory of run `run` under `output_dir`, or of the most recently updated run when `run` is None.
+
+    `run` may also be a path to a run directory. Raises RunFileError listing the available runs.
+    """
+    if run is None:
+        runs = list_runs(output_dir)
+        if not runs:
+            raise RunFileError(
+                f"no runs in {output_dir} (no subdirectory has a run_state.json); start one with "
+                "`overnight run`, or pass --output-dir where your runs are"
+            )
+        return runs[0].path
+    candidate = output_dir / run
+    if candidate.is_dir():
+        return candidate
+    as_path = Path(run)
+    if as_path.is_dir() and (as_path / RUN_STATE_FILE).exists():
+        return as_path
+    raise RunFileError(f"no run {run!r} in {output_dir}; available runs: {_available(output_dir)}")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that a reader sees the old content or the new, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """`write_bytes_atomic` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def read_decisions(run_dir: Path) -> list[dict[str, Any]]:
+    """The decision log as dicts, oldest first; [] when nothing has been decided yet."""
+    return read_jsonl(run_dir / DECISIONS_FILE).records

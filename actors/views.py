@@ -1,0 +1,263 @@
+"""Terminal views of a run: the status table, the decision-log table, JSON lines, and tailing the log."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from rich.table import Table
+from rich.text import Text
+
+from actors.run_files import parse_json_object
+
+log = structlog.get_logger(__name__)
+
+NO_VALUE = "—"
+STATE_STYLES = {
+    "pending": "dim",
+    "running": "green",
+    "paused": "yellow",
+    "finished": "blue",
+    "stopped": "magenta",
+    "aborted": "red",
+    "failed": "bold red",
+}
+
+
+def as_dict(record: Any) -> dict[str, Any]:
+    """A decision record as a JSON-ready dict, whether it is a pydantic model or already a mapping."""
+    dump = getattr(record, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(record, Mapping):
+        return dict(record)
+    raise TypeError(f"expected a DecisionRecord or a dict, got {type(record).__name__}: {record!r}")
+
+
+def humanize_seconds(seconds: float | None) -> str:
+    """`45s`, `12m 05s`, `3h 04m`, `2d 01h`; `—` when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return NO_VALUE
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def format_number(value: Any) -> str:
+    """Short, unambiguous rendering of a metric or parameter: learning rates stay in scientific notation."""
+    if value is None:
+        return NO_VALUE
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and abs(value) < 1e-2:
+        return f"{value:.1e}"
+    return f"{value:.4g}"
+
+
+def format_time(timestamp: float | None) -> str:
+    """Local wall-clock time of a unix timestamp, with the date, as the user reads the log in the morning."""
+    if timestamp is None:
+        return NO_VALUE
+    return datetime.fromtimestamp(timestamp).strftime("%m-%d %H:%M:%S")
+
+
+def format_grade(
+    grade: Mapping[str, Any] | None, source: str | None, fallback_reason: str | None = None
+) -> str:
+    """`B 84 (llm)`, `C 71 (rubric; LLM fell back: timeout)`, or `—`."""
+    if not grade:
+        return NO_VALUE
+    score = grade.get("score")
+    letter = str(grade.get("letter", "?"))
+    text = f"{letter} {score:.0f}" if isinstance(score, int | float) else letter
+    if source and fallback_reason:
+        return f"{text} ({source}; LLM fell back: {fallback_reason})"
+    return f"{text} ({source})" if source else text
+
+
+def changed_params(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+    """Only the parameters a decision changed, as `lr 2.0e-04 → 1.0e-04, micro_batch 4 → 2`; `—` if none."""
+    before = before or {}
+    after = after or {}
+    changes = [
+        f"{key} {format_number(before.get(key))} → {format_number(after.get(key))}"
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    ]
+    return ", ".join(changes) if changes else NO_VALUE
+
+
+def _phase_cell(spec: Mapping[str, Any]) -> str:
+    phase = spec.get("phase")
+    if not phase:
+        return NO_VALUE
+    total = spec.get("phases_total") or 0
+    # phase_index counts from 0 in RunState; people count phases from 1.
+    return f"{phase} ({int(spec.get('phase_index') or 0) + 1}/{total})" if total else str(phase)
+
+
+def _epoch_cell(spec: Mapping[str, Any]) -> str:
+    if not spec.get("phase"):
+        return NO_VALUE
+    total = spec.get("epochs_total")
+    return f"{spec.get('epoch', 0)}/{total}" if total else str(spec.get("epoch", 0))
+
+
+def _batch_cell(spec: Mapping[str, Any]) -> str:
+    micro, accum = spec.get("micro_batch"), spec.get("grad_accum")
+    if micro is None and accum is None:
+        return NO_VALUE
+    return f"{format_number(micro)} × {format_number(accum)}"
+
+
+def _state_cell(spec: Mapping[str, Any]) -> Text:
+    state = str(spec.get("state", "unknown"))
+    text = Text(state, style=STATE_STYLES.get(state, ""))
+    if spec.get("reason"):
+        text.append(f" ({spec['reason']})", style="dim")
+    return text
+
+
+def status_table(state: Mapping[str, Any]) -> Table:
+    """One row per specialist of a RunState dict (run_state.json or the live supervisor's snapshot)."""
+    title = f"run {state.get('run', '?')} · {state.get('status', 'unknown')}"
+    table = Table(title=title, title_justify="left")
+    columns = ("specialist", "phase", "epoch", "loss", "last grade", "LR", "micro-batch × accum", "state")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    table.add_column("ETA", justify="right")
+    specialists = state.get("specialists") or {}
+    for name, spec in specialists.items():
+        last = spec.get("last_grade")
+        table.add_row(
+            str(name),
+            _phase_cell(spec),
+            _epoch_cell(spec),
+            format_number(spec.get("loss")),
+            format_grade(last, last.get("source") if last else None),
+            format_number(spec.get("lr")),
+            _batch_cell(spec),
+            _state_cell(spec),
+            humanize_seconds(spec.get("eta_s")) if spec.get("state") in ("running", "paused") else NO_VALUE,
+        )
+    if not specialists:
+        table.caption = "no specialists yet"
+    return table
+
+
+def _outcome_cell(outcome: Any) -> str:
+    if outcome is None:
+        return "pending"
+    if isinstance(outcome, Mapping):
+        status = outcome.get("status") or outcome.get("result") or ""
+        detail = outcome.get("detail") or outcome.get("message") or ""
+        if status and detail:
+            return f"{status}: {detail}"
+        return str(status or detail or json.dumps(dict(outcome), sort_keys=True))
+    return str(outcome)
+
+
+def decision_row(record: Any) -> list[str]:
+    """The table cells of one decision: time, specialist, phase/epoch, trigger, grade, action, changes,
+    reason, outcome."""
+    row = as_dict(record)
+    phase, epoch = row.get("phase"), row.get("epoch")
+    where = f"{phase or NO_VALUE}/{epoch}" if epoch is not None else str(phase or NO_VALUE)
+    return [
+        format_time(row.get("time")),
+        str(row.get("specialist") or NO_VALUE),
+        where,
+        str(row.get("trigger") or NO_VALUE),
+        format_grade(row.get("grade"), row.get("grade_source"), row.get("fallback_reason")),
+        str(row.get("action") or NO_VALUE),
+        changed_params(row.get("params_before"), row.get("params_after")),
+        str(row.get("reason") or ""),
+        _outcome_cell(row.get("outcome")),
+    ]
+
+
+def decision_table(records: Iterable[Any], specialist: str | None = None) -> Table:
+    """The decision log as a table, oldest first, optionally for one specialist only."""
+    rows = [as_dict(record) for record in records]
+    if specialist is not None:
+        rows = [row for row in rows if row.get("specialist") == specialist]
+    title = "decisions" + (f" for {specialist}" if specialist else "")
+    table = Table(title=title, title_justify="left")
+    for column in ("time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after"):
+        table.add_column(column, overflow="fold")
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("outcome", overflow="fold")
+    for row in rows:
+        table.add_row(*decision_row(row))
+    if not rows:
+        table.caption = "no decisions yet"
+    return table
+
+
+def render_json_lines(records: Iterable[Any]) -> str:
+    """One JSON object per record and line, for `overnight log --json` piped into jq."""
+    return "".join(json.dumps(as_dict(record), ensure_ascii=False) + "\n" for record in records)
+
+
+def follow_log(
+    path: Path,
+    on_record: Callable[[dict[str, Any]], None],
+    stop: Callable[[], bool],
+    poll_s: float = 0.5,
+    offset: int = 0,
+) -> int:
+    """Call `on_record` with each JSON line appended to `path` from byte `offset`, until `stop()` is true.
+
+    A line is delivered only once its newline is written, so a half-written line waits for its end. The
+    file may not exist yet. Every line complete when `stop()` first returns true is still delivered.
+    Returns the byte offset after the last complete line, to resume from.
+    """
+    pending = b""
+    while True:
+        stopping = stop()
+        chunk = _read_from(path, offset + len(pending))
+        if chunk:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                line_offset = offset
+                offset += len(raw) + 1
+                if not raw.strip():
+                    continue
+                parsed = parse_json_object(raw)
+                if parsed is None:
+                    # A crash mid-write glued two halves together; later lines are still worth showing.
+                    log.warning("log_line_unreadable", path=str(path), byte_offset=line_offset,
+                                text=raw[:200].decode("utf-8", "replace"))
+                    continue
+                on_record(parsed)
+        if stopping:
+            return offset
+        time.sleep(poll_s)
+
+
+def _read_from(path: Path, position: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(position)
+            return handle.read()
+    except FileNotFoundError:
+        return b""
