@@ -52,7 +52,6 @@ class LLMGraderConfig(BaseModel):
     timeout_s: float = Field(default=20.0, gt=0.0, description="Timeout of each attempt, in seconds.")
     max_retries: int = Field(default=2, ge=0, le=10, description="SDK retries: 429, 5xx, network.")
     max_tokens: int = Field(default=1024, ge=16, le=8192, description="Cap on the answer's tokens.")
-    temperature: float = Field(default=0.0, ge=0.0, le=1.0, description="0 keeps grades repeatable.")
     budget_usd: float = Field(default=1.0, ge=0.0, description="Spending cap for the run, in USD.")
     price_in_per_mtok: float = Field(default=1.0, ge=0.0, description="USD per million input tokens.")
     price_out_per_mtok: float = Field(default=5.0, ge=0.0, description="USD per million output tokens.")
@@ -148,7 +147,7 @@ class LLMGrader:
         attempts = cfg.max_retries + 1
         try:
             return self._client_for(api_key).messages.create(
-                model=cfg.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature, system=system,
+                model=cfg.model, max_tokens=cfg.max_tokens, system=system,
                 messages=[{"role": "user", "content": user}], tools=[tool],
                 tool_choice={"type": "tool", "name": TOOL_NAME},
             )

@@ -87,7 +87,7 @@ class _Script:
 
 def _make_handler(script: _Script) -> type[BaseHTTPRequestHandler]:
     class MessagesHandler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature fixed by the base class
+        def log_message(self, format: str, *args: Any) -> None:
             # Silence per-request stderr lines; tests read `requests` instead.
             return
 
@@ -99,8 +99,8 @@ def _make_handler(script: _Script) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 body = None
             with script.lock:
-                script.requests.append(ReceivedRequest(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                       body, time.monotonic()))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                script.requests.append(ReceivedRequest(self.path, headers, body, time.monotonic()))
                 reply = self._next_reply()
             if reply.delay_s:
                 # Waits on the closing event so a stopping server does not hang on a sleeping handler.
@@ -118,9 +118,11 @@ def _make_handler(script: _Script) -> type[BaseHTTPRequestHandler]:
 
         def _next_reply(self) -> ScriptedResponse:
             if self.path != MESSAGES_PATH:
-                return error_reply(404, "not_found_error", f"fake server serves only {MESSAGES_PATH}, got {self.path}")
+                return error_reply(404, "not_found_error",
+                                   f"fake server serves only {MESSAGES_PATH}, got {self.path}")
             if "x-api-key" not in self.headers and "authorization" not in self.headers:
-                return error_reply(401, "authentication_error", "fake server: no x-api-key or authorization header")
+                return error_reply(401, "authentication_error",
+                                   "fake server: no x-api-key or authorization header")
             if script.queue:
                 return script.queue.popleft()
             # A test that sends more requests than it scripted fails loudly and is never retried.
@@ -136,7 +138,9 @@ class FakeMessagesServer:
     def __init__(self) -> None:
         self._script = _Script()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self._script))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-messages-api", daemon=True)
+        # A short poll interval keeps stop() (and so each test's teardown) quick.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-messages-api", daemon=True)
 
     @property
     def base_url(self) -> str:
