@@ -14,7 +14,7 @@ from tests.agents.window_factory import decreasing_steps, make_window
 def test_epochs_must_increase() -> None:
     epochs = [EpochRecord(epoch=2, val_loss=1.0, exact_match=0.5, format_validity=1.0, lr=1e-4),
               EpochRecord(epoch=2, val_loss=0.9, exact_match=0.5, format_validity=1.0, lr=1e-4)]
-    with pytest.raises(ValidationError, match=r"strictly increasing, got epoch 2 after 2 in \[2, 2\]"):
+    with pytest.raises(ValidationError, match=r"oldest first; got epoch 2 after 2 in \[2, 2\]"):
         MetricWindow(specialist="s", phase="p", epochs=epochs)
 
 
