@@ -342,6 +342,8 @@ class TextParser:
     def _describe(self, pos: int) -> str:
         if pos >= len(self.text):
             return "end of input"
+        if self.text[pos] == '"':
+            return "a string"
         match = IDENTIFIER_RE.match(self.text, pos) or _NUMBER_RE.match(self.text, pos)
         token = match.group() if match else self.text[pos]
         return repr(token if len(token) <= 24 else token[:24] + "...")
