@@ -93,7 +93,9 @@ def format_grade(
     return f"{text} ({source})" if source else text
 
 
-def changed_params(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+def changed_params(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, separator: str = ", "
+) -> str:
     """Only the parameters a decision changed, as `lr 2.0e-04 → 1.0e-04, micro_batch 4 → 2`; `—` if none."""
     before = before or {}
     after = after or {}
@@ -102,7 +104,7 @@ def changed_params(before: Mapping[str, Any] | None, after: Mapping[str, Any] | 
         for key in sorted(set(before) | set(after))
         if before.get(key) != after.get(key)
     ]
-    return ", ".join(changes) if changes else NO_VALUE
+    return separator.join(changes) if changes else NO_VALUE
 
 
 def _phase_cell(spec: Mapping[str, Any]) -> str:
@@ -188,7 +190,7 @@ def decision_row(record: Any) -> list[str]:
         str(row.get("trigger") or NO_VALUE),
         format_grade(row.get("grade"), row.get("grade_source"), row.get("fallback_reason")),
         str(row.get("action") or NO_VALUE),
-        changed_params(row.get("params_before"), row.get("params_after")),
+        changed_params(row.get("params_before"), row.get("params_after"), separator="\n"),
         str(row.get("reason") or ""),
         _outcome_cell(row.get("outcome")),
     ]

@@ -1,0 +1,187 @@
+"""Tests for the terminal views: status and decision tables rendered to text, JSON lines, tailing the log."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from actors.run_files import read_decisions, read_run_state
+from actors.views import (
+    as_dict,
+    changed_params,
+    decision_table,
+    follow_log,
+    format_grade,
+    format_number,
+    humanize_seconds,
+    render_json_lines,
+    status_table,
+)
+from tests.actors.fixtures_run import write_fake_run
+
+
+def render(table: Table) -> str:
+    console = Console(record=True, width=200)
+    console.print(table)
+    return console.export_text()
+
+
+def row_of(text: str, first_cell: str) -> str:
+    rows = [line for line in text.splitlines() if line.startswith(f"│ {first_cell} ")]
+    assert len(rows) == 1, f"expected one row starting with {first_cell!r} in:\n{text}"
+    return rows[0]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(None, "—"), (float("nan"), "—"), (-1.0, "—"), (0.0, "0s"), (59.4, "59s"), (60.0, "1m 00s"),
+     (3599.0, "59m 59s"), (3600.0, "1h 00m"), (3_900.0, "1h 05m"), (90_000.0, "1d 01h")],
+)
+def test_humanize_seconds(seconds: float | None, expected: str) -> None:
+    assert humanize_seconds(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, "—"), (2e-4, "2.0e-04"), (0.0, "0"), (0.51634, "0.5163"), (4, "4"), (True, "True"),
+     (float("nan"), "nan"), ("x", "x")],
+)
+def test_format_number(value: object, expected: str) -> None:
+    assert format_number(value) == expected
+
+
+def test_format_grade_shows_source_and_fallback() -> None:
+    assert format_grade({"score": 84.4, "letter": "B"}, "llm") == "B 84 (llm)"
+    fell_back = format_grade({"score": 71, "letter": "C"}, "rubric", "timeout")
+    assert fell_back == "C 71 (rubric; LLM fell back: timeout)"
+    assert format_grade(None, None) == "—"
+
+
+def test_changed_params_lists_only_what_changed() -> None:
+    before = {"lr": 2e-4, "micro_batch": 4, "grad_accum": 4}
+    assert changed_params(before, {**before, "micro_batch": 2, "grad_accum": 8}) == (
+        "grad_accum 4 → 8, micro_batch 4 → 2"
+    )
+    assert changed_params(before, before) == "—"
+    assert changed_params(None, {"lr": 1e-4}) == "lr — → 1.0e-04"
+
+
+def test_status_table_of_the_fixture_shows_every_cell(tmp_path: Path) -> None:
+    fake = write_fake_run(tmp_path, pending=("late",))
+    state = read_run_state(fake.run_dir)
+    state["specialists"]["late"].update(
+        state="running", phase="phase1_general", phase_index=0, epoch=2, epochs_total=4, loss=1.23456,
+        lr=2e-4, micro_batch=4, grad_accum=4, eta_s=3_900.0, last_grade=None,
+    )
+    text = render(status_table(state))
+    assert f"run {fake.run} · finished" in text
+    headers = ("specialist", "phase", "epoch", "loss", "last grade", "LR", "micro-batch × accum", "state")
+    for header in (*headers, "ETA"):
+        assert header in text
+    ascii_row = row_of(text, "ascii")
+    for cell in ("phase2_specialist (2/2)", "6/6", "A 96 (llm)", "5.0e-05", "4 × 4", "finished"):
+        assert cell in ascii_row
+    assert "2 × 8" in row_of(text, "runic")
+    late_row = row_of(text, "late")
+    for cell in ("phase1_general (1/2)", "2/4", "1.235", "2.0e-04", "running", "1h 05m"):
+        assert cell in late_row
+
+
+def test_status_table_of_a_pending_specialist_and_of_no_specialists() -> None:
+    pending = {"state": "pending", "phase": None, "epoch": 0, "eta_s": 10.0, "reason": "waiting for a GPU"}
+    text = render(status_table({"run": "r", "status": "running", "specialists": {"p": pending}}))
+    row = row_of(text, "p")
+    assert "pending (waiting for a GPU)" in row
+    assert "10s" not in row
+    assert "no specialists yet" in render(status_table({"run": "r", "status": "running", "specialists": {}}))
+
+
+def test_decision_table_of_the_fixture(tmp_path: Path) -> None:
+    fake = write_fake_run(tmp_path)
+    records = read_decisions(fake.run_dir)
+    text = render(decision_table(records))
+    headers = ("time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after", "reason")
+    for header in headers:
+        assert header in text
+    assert "lr 2.0e-04 → 1.0e-04" in text
+    lines = text.splitlines()
+    shrink = next(index for index, line in enumerate(lines) if "shrink_batch" in line)
+    # One changed parameter per line within the cell, and nothing that stayed the same.
+    assert "grad_accum 4 → 8" in lines[shrink]
+    assert "micro_batch 4 → 2" in lines[shrink + 1]
+    assert "C 74 (llm)" in text
+    assert "phase1_general/4" in text
+    assert "micro_batch 4 → 4" not in text
+    for decision in fake.decisions:
+        assert decision["action"] in text
+    runic_only = render(decision_table(records, specialist="runic"))
+    assert "shrink_batch" in runic_only
+    assert "halve_lr" not in runic_only
+    assert "decisions for runic" in runic_only
+    assert "no decisions yet" in render(decision_table(records, specialist="nobody"))
+
+
+def test_render_json_lines_round_trips(tmp_path: Path) -> None:
+    fake = write_fake_run(tmp_path)
+    records = read_decisions(fake.run_dir)
+    text = render_json_lines(records)
+    assert text.endswith("\n")
+    assert [json.loads(line) for line in text.splitlines()] == [as_dict(record) for record in records]
+    assert render_json_lines([]) == ""
+
+
+def test_as_dict_rejects_other_types() -> None:
+    with pytest.raises(TypeError, match="expected a DecisionRecord or a dict, got int: 3"):
+        as_dict(3)
+
+
+def test_follow_log_sees_appended_lines_and_waits_for_torn_ones(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    seen: list[dict[str, Any]] = []
+    done = threading.Event()
+    torn_written = threading.Event()
+
+    def writer() -> None:
+        time.sleep(0.05)
+        with path.open("ab") as handle:
+            for index in range(3):
+                handle.write(json.dumps({"n": index}).encode() + b"\n")
+                handle.flush()
+                time.sleep(0.02)
+            handle.write(b'{"n": 3, "reason": "half')
+            handle.flush()
+            torn_written.set()
+            time.sleep(0.15)
+            handle.write(b' a line"}\nnot json\n{"n": 4}\n')
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    offset = follow_log(path, seen.append, stop=done.is_set, poll_s=0.01)
+    thread.join()
+    assert torn_written.is_set()
+    assert seen == [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3, "reason": "half a line"}, {"n": 4}]
+    assert offset == path.stat().st_size
+
+    with path.open("ab") as handle:
+        handle.write(b'{"n": 5}\n{"n": 6')
+    more: list[dict[str, Any]] = []
+    resumed = follow_log(path, more.append, stop=lambda: True, offset=offset)
+    assert more == [{"n": 5}]
+    assert resumed == path.stat().st_size - len(b'{"n": 6')
+
+
+def test_follow_log_never_delivers_a_half_written_line(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    path.write_bytes(b'{"n": 1}\n{"n": 2')
+    seen: list[dict[str, Any]] = []
+    calls = iter([False, False, True])
+    follow_log(path, seen.append, stop=lambda: next(calls), poll_s=0.0)
+    assert seen == [{"n": 1}]
