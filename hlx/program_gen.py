@@ -1,4 +1,4 @@
-"""Seeded random valid HLXL programs, laid out at random, with comments and strings full of keywords and glyphs.
+"""Seeded random valid HLXL programs, laid out at random, with comments and strings full of keywords/glyphs.
 
 The programs stress what transliteration and parsing must get right: names that contain keywords (`blocker`,
 `lettuce`), record keys and handles named like keywords (`{let: 1}`, `&h_if`), strings and comments holding
@@ -7,6 +7,7 @@ HLXL keywords and HLX glyphs, tokens glued together where the lexer allows it (`
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -56,7 +57,7 @@ class _Generator:
     def layout(self, tokens: list[str]) -> str:
         rng = self.rng
         pieces = [self.separator(must_separate=False) if rng.random() < 0.3 else ""]
-        for before, after in zip(tokens, tokens[1:], strict=False):
+        for before, after in itertools.pairwise(tokens):
             pieces += [before, self.separator(not _may_glue(before, after))]
         pieces.append(tokens[-1])
         if rng.random() < 0.3:
