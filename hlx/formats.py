@@ -16,7 +16,7 @@ TEXT_SYNTAXES: dict[str, TextSyntax] = {"hlxl": HLXL, "lc-t": LCT, "lc-r": LCR}
 _SPACED_HEX_RE = re.compile(r"\s*[0-9A-Fa-f]{2}(?:\s+[0-9A-Fa-f]{2})*\s*")
 _HLXL_INT_RE = re.compile(r"\s*[1-9][0-9]\s*")
 _STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
-_LCT_MARKERS_RE = re.compile(r"\b(?:NULL|TRUE|FALSE)\b|\{\s*C\s*:|@[A-Za-z_]|=")
+_LCT_MARKERS_RE = re.compile(r"\b(?:NULL|TRUE|FALSE)\b|\{\s*C:[0-9]|@[A-Za-z_]|=")
 
 
 def normalize_format(name: str) -> str:
@@ -47,7 +47,8 @@ def detect_format(text: str) -> str:
     """Guess the format of a value's text.
 
     Spaced hex bytes -> lc-b (a lone pair that reads as an HLXL int, like `12`, stays hlxl); a runic glyph
-    outside strings -> lc-r; NULL/TRUE/FALSE, `{C:`, `@name` or `=` outside strings -> lc-t; else hlxl.
+    outside strings -> lc-r; NULL/TRUE/FALSE, `{C:<digit>`, `@name` or `=` outside strings -> lc-t; else hlxl
+    (so the canonical HLXL record `{C: 1}` stays hlxl).
     Texts that are the same in HLXL and LC-T (`123`, `"hi"`, `[1,2]`) come out as hlxl, which parses them.
     """
     if _SPACED_HEX_RE.fullmatch(text) and not _HLXL_INT_RE.fullmatch(text):

@@ -45,7 +45,11 @@ def records(children: st.SearchStrategy[Value]) -> st.SearchStrategy[Record]:
 
 
 def values(max_leaves: int = 16) -> st.SearchStrategy[Value]:
-    """Any HLX value: scalars nested in arrays, contracts and records (up to `max_leaves` scalars)."""
+    """Any HLX value: scalars nested in arrays, contracts and records (up to `max_leaves` scalars).
+
+    Hypothesis may warn "Generating overly large repr" when it retries a draw from the nested one_of;
+    silence it with `pytest.mark.filterwarnings("ignore:Generating overly large repr")`.
+    """
     return st.recursive(
         scalars,
         lambda children: st.one_of(st.lists(children, max_size=4), contracts(children), records(children)),
