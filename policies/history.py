@@ -1,0 +1,100 @@
+"""What a policy knows about one specialist: its current parameters, past decisions and checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies.decisions import Action, Decision, TrainParams, TriggerKind
+
+
+class CheckpointInfo(BaseModel):
+    """A checkpoint the trainer saved, with the evaluation it was saved with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: int = Field(ge=0)
+    epoch: int = Field(ge=0)
+    val_loss: float
+    exact_match: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class PastDecision(BaseModel):
+    """A decision already taken, with the phase it was taken in and how many checkpoints existed then.
+
+    `checkpoints_seen` orders decisions against checkpoints; steps cannot, because a rollback rewinds them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    phase: str
+    decision: Decision
+    checkpoints_seen: int = Field(ge=0)
+
+
+class History(BaseModel):
+    """The state `decide` reads. Immutable: `after`, `with_checkpoint` and `in_phase` return new histories."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specialist: str = Field(min_length=1)
+    phase: str = Field(min_length=1)
+    params: TrainParams
+    decisions: list[PastDecision] = Field(default_factory=list, description="Oldest first.")
+    checkpoints: list[CheckpointInfo] = Field(default_factory=list, description="Oldest first.")
+    memory_pressure: list[str] = Field(
+        default_factory=list, description="Signs of memory pressure, e.g. 'GPU memory 95% at step 120'."
+    )
+
+    def interventions(self, phase: str | None = None) -> int:
+        """Policy interventions so far, for the whole specialist or for one phase."""
+        return sum(1 for past in self.decisions
+                   if past.decision.counts_as_intervention and (phase is None or past.phase == phase))
+
+    def crash_restarts(self) -> int:
+        return sum(1 for past in self.decisions
+                   if past.decision.trigger.kind is TriggerKind.CRASH
+                   and past.decision.action is Action.RESTART_TRAINER)
+
+    def abort(self) -> Decision | None:
+        """The abort decision, if the specialist was aborted."""
+        return next((past.decision for past in self.decisions
+                     if past.decision.action is Action.ABORT_SPECIALIST), None)
+
+    def memory_pressure_signs(self) -> list[str]:
+        """Reported signs plus OOMs already handled in the current phase."""
+        ooms = [f"OOM at step {past.decision.trigger.step}" for past in self.decisions
+                if past.phase == self.phase and past.decision.trigger.kind is TriggerKind.OOM]
+        return [*self.memory_pressure, *ooms]
+
+    def lr_cooldown(self, recovery_tolerance: float) -> str | None:
+        """Why the LR may not be halved now (see policies.limits), or None when it may."""
+        halvings = [past for past in self.decisions if past.decision.halves_lr]
+        if not halvings:
+            return None
+        last = halvings[-1]
+        before = [c for c in self.checkpoints[:last.checkpoints_seen] if math.isfinite(c.val_loss)]
+        after = [c for c in self.checkpoints[last.checkpoints_seen:] if math.isfinite(c.val_loss)]
+        reference = before[-1].val_loss if before else None
+        limit = math.inf if reference is None else reference * (1 + recovery_tolerance)
+        if any(c.val_loss <= limit for c in after):
+            return None
+        halving = f"LR was halved to {last.decision.params_after.lr:.3g} at step {last.decision.trigger.step}"
+        if not after:
+            return f"cool-down: {halving} and no checkpoint has been saved since"
+        best = min(c.val_loss for c in after)
+        return (f"cool-down: {halving} and no checkpoint since shows recovery (best val loss {best:.4g} > "
+                f"{limit:.4g} before it)")
+
+    def after(self, decision: Decision) -> History:
+        """This history once `decision` is taken: it is recorded and its parameters are in force."""
+        past = PastDecision(phase=self.phase, decision=decision, checkpoints_seen=len(self.checkpoints))
+        return self.model_copy(update={"decisions": [*self.decisions, past], "params": decision.params_after})
+
+    def with_checkpoint(self, checkpoint: CheckpointInfo) -> History:
+        return self.model_copy(update={"checkpoints": [*self.checkpoints, checkpoint]})
+
+    def in_phase(self, phase: str) -> History:
+        """The history as the next phase starts: memory-pressure signs are per phase, decisions are kept."""
+        return self.model_copy(update={"phase": phase, "memory_pressure": []})

@@ -1,0 +1,32 @@
+"""The bounds every policy decision respects; when one is spent the specialist is aborted cleanly.
+
+Cool-down rule: the LR is not halved twice unless a checkpoint taken after the last halving shows
+recovery, i.e. its val loss is finite and at most (1 + `recovery_tolerance`) × the val loss of the last
+checkpoint taken before that halving (any finite val loss counts when there was none before). During the
+cool-down, a grade D is flagged for review instead, and faults that would roll back and halve only roll back.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PolicyLimits(BaseModel):
+    """Bounds and thresholds of the intervention policies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_lr: float = Field(default=1e-6, gt=0.0, description="LR floor; at it, abort.")
+    min_micro_batch: int = Field(default=1, ge=1, description="The micro-batch never shrinks below this.")
+    max_interventions_per_specialist: int = Field(
+        default=8, ge=0, description="Policy interventions (halve LR, shrink, rollback, restart)."
+    )
+    max_interventions_per_phase: int = Field(default=4, ge=0, description="The same, per training phase.")
+    max_crash_restarts: int = Field(default=3, ge=0, description="Restarts after crashes.")
+    divergence_k: float = Field(
+        default=3.0, gt=1.0, description="Divergence: the loss exceeds k × the window's best loss."
+    )
+    stall_seconds: float = Field(default=600.0, gt=0.0, description="Stall: heartbeat silence.")
+    recovery_tolerance: float = Field(
+        default=0.0, ge=0.0, description="Cool-down: how much worse a 'recovered' checkpoint may be."
+    )
