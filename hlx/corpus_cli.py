@@ -102,7 +102,8 @@ def run_validate(args: argparse.Namespace) -> int:
         console.print(str(problem), highlight=False, markup=False)
     listed = len(report.problems)
     if report.error_count > listed:
-        console.print(f"... {report.error_count - listed} more problems counted in the table", highlight=False)
+        more = report.error_count - listed
+        console.print(f"... {more} more problems counted in the table", highlight=False)
     console.print(validation_table(report))
     verdict = "OK" if report.ok else f"{report.error_count + len(report.unusable_paths)} problem(s)"
     console.print(verdict, highlight=False)
@@ -121,12 +122,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "HLX toolkit.",
         epilog=GENERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     generate.add_argument("--out", default="corpora",
-                          help="directory to write <corpus>/train.jsonl and val.jsonl into (default: corpora)")
+                          help="directory to write <corpus>/train.jsonl and val.jsonl into "
+                               "(default: corpora)")
     generate.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                          help=f"seed of the generator; same seed and size, same bytes (default: {DEFAULT_SEED})")
+                          help="seed of the generator; same seed and size give the same bytes "
+                               f"(default: {DEFAULT_SEED})")
     generate.add_argument("--size", type=_positive_int, default=DEFAULT_TRAIN_SIZE,
-                          help=f"train records per corpus; val gets a tenth "
-                               f"(default: {DEFAULT_TRAIN_SIZE} train, {val_size_for(DEFAULT_TRAIN_SIZE)} val)")
+                          help="train records per corpus; val gets a tenth (default: "
+                               f"{DEFAULT_TRAIN_SIZE} train, {val_size_for(DEFAULT_TRAIN_SIZE)} val)")
     generate.set_defaults(func=run_generate)
 
     validate = actions.add_parser(
@@ -136,7 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "and a reference answer that parses in the format the record names.",
         epilog=VALIDATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     validate.add_argument("paths", nargs="+", metavar="PATH",
-                          help="a .jsonl file, a corpus directory (train.jsonl/val.jsonl), or a root of corpora")
+                          help="a .jsonl file, a corpus directory (train.jsonl/val.jsonl), "
+                               "or a root of corpora such as corpora/")
     validate.add_argument("--max-tokens", type=_positive_int, default=DEFAULT_MAX_TOKENS,
                           help="token budget per example; tokens are estimated as UTF-8 bytes of prompt, "
                                f"response and EOS, an upper bound for byte-level tokenizers "

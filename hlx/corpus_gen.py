@@ -59,10 +59,11 @@ def val_size_for(train_size: int) -> int:
     return max(1, train_size // 10)
 
 
-def _draw(rng: random.Random, family: Family, shape: str, seen: set[str], max_tokens: int,
+def _draw(rng: random.Random, family: Family, slot: int, seen: set[str], max_tokens: int,
           stats: SplitStats) -> Draft:
+    shape, makers = family.slots[slot]
     for _ in range(MAX_ATTEMPTS):
-        maker = rng.choice(family.makers)
+        maker = rng.choice(makers)
         try:
             draft = maker(rng, shape)
         except Redraw:
@@ -94,11 +95,12 @@ def generate_corpus(spec: CorpusSpec, seed: int = DEFAULT_SEED, train_size: int 
         examples: list[Example] = []
         turns: Counter[str] = Counter()
         for index in range(sizes[split]):
-            # Round-robin over families, and within a family over shapes, keeps both balanced by construction.
+            # Round-robin over families, and within a family over its (shape, makers) slots,
+            # keeps tasks and shapes balanced by construction.
             family = spec.families[index % len(spec.families)]
-            shape = family.shapes[turns[family.task] % len(family.shapes)]
+            slot = turns[family.task] % len(family.slots)
             turns[family.task] += 1
-            draft = _draw(rng, family, shape, seen, max_tokens, split_stats)
+            draft = _draw(rng, family, slot, seen, max_tokens, split_stats)
             track = spec.track or draft.track
             split_stats.add(draft, track)
             examples.append(Example(f"{spec.name}/{split}/{index:06d}", draft.instruction, draft.response,

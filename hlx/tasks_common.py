@@ -53,11 +53,15 @@ Maker = Callable[[random.Random, str], Draft]
 
 @dataclass(frozen=True)
 class Family:
-    """One task family of a corpus: the shapes it rotates through and the makers it draws from."""
+    """One task family of a corpus: slots of (shape, makers) taken in turn, one maker drawn per slot."""
 
     task: str
-    shapes: tuple[str, ...]
-    makers: tuple[Maker, ...]
+    slots: tuple[tuple[str, tuple[Maker, ...]], ...]
+
+
+def family(task: str, *lanes: tuple[tuple[str, ...], tuple[Maker, ...]]) -> Family:
+    """A family whose lanes each pair some shapes with the makers that accept them."""
+    return Family(task, tuple((shape, makers) for shapes, makers in lanes for shape in shapes))
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def scalar(rng: random.Random) -> Value:
 
 def leaf(rng: random.Random) -> Value:
     """A non-container value of any kind, for the inside of arrays, records and contracts."""
-    maker = rng.choice((scalar, scalar, small_text, small_bytes, handle))
+    maker = rng.choice((scalar, scalar, scalar, small_text, small_text, small_bytes, handle))
     return maker(rng)
 
 

@@ -1,0 +1,139 @@
+"""Tests for the corpus validator: every problem kind, located at file:line, and hostile inputs survived."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hlx.corpus_io import Example, dumps_record, prompt_text, write_corpus
+from hlx.corpus_validate import validate_paths
+
+
+def _example(index: int, instruction: str | None = None, response: str = "[1, 2]", fmt: str = "hlxl",
+             task: str = "convert") -> Example:
+    text = instruction or f"Convert to HLXL: [1,{index}]"
+    return Example(f"t/{index:06d}", text, response, task, "ascii", fmt)
+
+
+def _corpus(directory: Path, train: list[Example], val: list[Example]) -> Path:
+    write_corpus(directory / "train.jsonl", train)
+    write_corpus(directory / "val.jsonl", val)
+    return directory
+
+
+def _kinds(report) -> list[tuple[str, int | None, str]]:  # type: ignore[no-untyped-def]
+    return [(Path(problem.path).name, problem.line, problem.kind) for problem in report.problems]
+
+
+def test_clean_corpus_passes(tmp_path: Path) -> None:
+    _corpus(tmp_path / "c", [_example(i) for i in range(3)], [_example(9)])
+    report = validate_paths([tmp_path / "c"])
+    assert report.ok and report.exit_code == 0
+    assert [summary.records for summary in report.files] == [3, 1]
+    assert report.files[0].tasks == {"convert": 3}
+
+
+def test_duplicates_leakage_and_ids(tmp_path: Path) -> None:
+    train = [_example(1), _example(2, "Convert  to HLXL:\t[1,1] "), _example(1, "Convert to HLXL: [7]")]
+    val = [_example(5, "Convert to HLXL:   [1,1]")]
+    _corpus(tmp_path / "c", train, val)
+    report = validate_paths([tmp_path / "c"])
+    assert _kinds(report) == [
+        ("train.jsonl", 2, "duplicate"),
+        ("train.jsonl", 3, "duplicate_id"),
+        ("val.jsonl", 1, "leakage"),
+    ]
+    assert "instruction duplicates line 1" in str(report.problems[0])
+    assert str(report.problems[2]).endswith("train.jsonl:1")
+    assert report.exit_code == 1
+
+
+def test_token_budget_counts_utf8_bytes(tmp_path: Path) -> None:
+    short = _example(1, "Convert to LC-R: [1]", "🐃1🐄", "lc-r")
+    budget = len((prompt_text(short.instruction) + short.response).encode()) + 1
+    write_corpus(tmp_path / "a.jsonl", [short])
+    assert validate_paths([tmp_path / "a.jsonl"], max_tokens=budget).ok
+    report = validate_paths([tmp_path / "a.jsonl"], max_tokens=budget - 1)
+    assert _kinds(report) == [("a.jsonl", 1, "too_long")]
+    assert f"about {budget} tokens" in report.problems[0].message
+
+
+def test_bad_reference_is_reported(tmp_path: Path) -> None:
+    examples = [_example(1, response="[1, 2"), _example(2, response="free words", fmt="text")]
+    write_corpus(tmp_path / "a.jsonl", examples)
+    report = validate_paths([tmp_path / "a.jsonl"])
+    assert _kinds(report) == [("a.jsonl", 1, "bad_reference")]
+    assert "does not parse as format 'hlxl'" in report.problems[0].message
+
+
+def test_every_bad_line_is_reported_and_reading_goes_on(tmp_path: Path) -> None:
+    lines = [
+        dumps_record(_example(1)).encode(),
+        b"\xff\xfe not utf-8",
+        b"{not json",
+        json.dumps({"input": "x"}).encode(),
+        json.dumps({**_example(2).to_dict(), "response": ""}).encode(),
+        b"",
+        json.dumps({"input": prompt_text("seed task"), "output": "answer"}).encode(),
+    ]
+    (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    report = validate_paths([tmp_path / "a.jsonl"])
+    assert _kinds(report) == [
+        ("a.jsonl", 2, "invalid_utf8"),
+        ("a.jsonl", 3, "invalid_json"),
+        ("a.jsonl", 4, "unknown_shape"),
+        ("a.jsonl", 5, "empty_field"),
+    ]
+    assert report.files[0].records == 2
+    assert report.files[0].tasks == {"convert": 1, "unknown": 1}
+
+
+def test_huge_line_is_streamed_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    with path.open("wb") as handle:
+        handle.write(dumps_record(_example(1)).encode() + b"\n")
+        handle.write(b'{"id": "')
+        for _ in range(20):
+            handle.write(b"x" * 1_000_000)
+        handle.write(b'"}\n')
+        handle.write(dumps_record(_example(2)).encode() + b"\n")
+    report = validate_paths([path], max_line_bytes=2_000_000)
+    assert _kinds(report) == [("big.jsonl", 2, "line_too_long")]
+    assert "line 2 is 20.0 MB, over the limit of 2.0 MB" in report.problems[0].message
+    assert report.files[0].records == 2
+
+
+def test_unusable_paths_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "empty_dir").mkdir()
+    report = validate_paths([tmp_path / "missing.jsonl", tmp_path / "empty_dir"])
+    assert report.exit_code == 2
+    assert [(Path(p.path).name, p.kind) for p in report.unusable_paths] == [
+        ("missing.jsonl", "missing"), ("empty_dir", "no_corpus"),
+    ]
+
+
+def test_empty_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "e.jsonl").write_bytes(b"\n\n")
+    report = validate_paths([tmp_path / "e.jsonl"])
+    assert _kinds(report) == [("e.jsonl", None, "empty")]
+    assert report.exit_code == 1
+
+
+def test_root_of_corpora_expands_to_every_split(tmp_path: Path) -> None:
+    _corpus(tmp_path / "one", [_example(1)], [_example(2)])
+    _corpus(tmp_path / "two", [_example(1)], [_example(1)])
+    report = validate_paths([tmp_path])
+    assert [Path(summary.path).relative_to(tmp_path).as_posix() for summary in report.files] == [
+        "one/train.jsonl", "one/val.jsonl", "two/train.jsonl", "two/val.jsonl",
+    ]
+    assert _kinds(report) == [("val.jsonl", 1, "leakage")]
+
+
+@pytest.mark.parametrize("count", [12_000])
+def test_listed_problems_are_capped_but_counted(tmp_path: Path, count: int) -> None:
+    (tmp_path / "bad.jsonl").write_bytes(b"{\n" * count)
+    report = validate_paths([tmp_path / "bad.jsonl"])
+    assert len(report.problems) == 10_000
+    assert report.error_count == count
