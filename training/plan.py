@@ -1,0 +1,84 @@
+"""A phase's resolved plan, and the counters a checkpoint restores for an exact resume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.config import FaultInjection, ModelSection, TrainingSection
+from training.data import OverlongReport
+from training.events import PhaseStatus
+from training.model import Method
+from training.results import OverlongSummary
+
+STATE_FIELDS = (
+    "micro_batch",
+    "grad_accum",
+    "epoch",
+    "cursor",
+    "step",
+    "examples_seen",
+    "step_losses",
+    "evals",
+)
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """Everything one phase needs, fully resolved from the config."""
+
+    specialist: str
+    phase: str
+    corpus_dir: Path
+    epochs: int
+    settings: TrainingSection
+    faults: FaultInjection
+    method: Method
+    model: ModelSection
+    base_dir: Path
+    """The Hugging Face base directory (frozen base for LoRA; starting weights for full)."""
+    init_weights: Path | None
+    """Weights directory of the previous phase's final checkpoint; None starts from the base."""
+    phase_dir: Path
+    seed: int
+
+
+@dataclass
+class TrainState:
+    """Counters and history that a checkpoint must restore for an exact resume."""
+
+    micro_batch: int
+    grad_accum: int
+    epoch: int = 0
+    cursor: int = 0
+    """Examples of the current epoch already consumed."""
+    step: int = 0
+    """Optimizer steps attempted in the phase (skipped steps count: they consumed their batch)."""
+    examples_seen: int = 0
+    step_losses: list[list[float]] = field(default_factory=list)
+    """[epoch, step, loss] of every applied step."""
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    """EpochEval events as JSON, in order."""
+
+    def to_payload(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in STATE_FIELDS}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> TrainState:
+        return cls(**{name: payload[name] for name in STATE_FIELDS})
+
+
+class StopPhase(Exception):
+    """Raised inside the loop to end the phase with a status."""
+
+    def __init__(self, status: PhaseStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def overlong_summary(report: OverlongReport | None) -> OverlongSummary | None:
+    if report is None:
+        return None
+    return OverlongSummary(**{**report.__dict__, "example_ids": list(report.example_ids)})
