@@ -310,7 +310,9 @@ class TextParser:
             _, end = self._expect(end, (syntax.field_kv,))
             value, end = self.parse_value(end, depth)
             fields.append((index, value))
-            self._label_last(index_at, ("field", contract_id, index))
+            prefix = syntax.field_prefix.strip()  # a field's span starts at its `@` / `🐁` when it has one
+            start = self.text.rfind(prefix, 0, at) if prefix else index_at
+            self._label_last(start, ("field", contract_id, index))
             return end
 
         first = syntax.field_lead + syntax.field_prefix
