@@ -1,13 +1,12 @@
-"""HLX programs (HLX_SPEC §3): the frozen AST and a recursive-descent parser for both tracks."""
+"""HLX programs (HLX_SPEC §3): a recursive-descent parser for both tracks, rendering and comparison."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TypeVar
 
-from hlx.errors import E_DEPTH_EXCEEDED, E_UNEXPECTED_TOKEN, HLXError
+from hlx.errors import E_DEPTH_EXCEEDED, E_INVALID_CHAR, E_UNEXPECTED_TOKEN, HLXError
 from hlx.hlxl import parse_hlxl_prefix
 from hlx.lexer import (
     LS_KEYWORDS,
@@ -21,168 +20,48 @@ from hlx.lexer import (
     respell,
     skip_trivia,
 )
-from hlx.values import Contract, Handle, Record, Value, kind_of
+from hlx.program_ast import (
+    BINARY_LEVELS,
+    Binary,
+    Block,
+    Break,
+    Call,
+    Collapse,
+    Expr,
+    ExprStmt,
+    If,
+    Lambda,
+    Let,
+    Literal,
+    Name,
+    Pipe,
+    Program,
+    Resolve,
+    Return,
+    Snapshot,
+    Stmt,
+    Transaction,
+    Unary,
+    While,
+    value_key,
+)
+from hlx.program_render import render_program
+from hlx.values import Value
+
+__all__ = [
+    "BINARY_LEVELS", "MAX_PROGRAM_DEPTH", "Binary", "Block", "Break", "Call", "Collapse", "Expr", "ExprStmt",
+    "If", "Lambda", "Let", "Literal", "Name", "Pipe", "Program", "Resolve", "Return", "Snapshot", "Stmt",
+    "Transaction", "Unary", "While", "parse_program", "programs_equal", "render_program", "value_key",
+]
 
 # Nesting levels a program may use: bodies, parenthesised and argument expressions, and every operator or
 # call in a chain each count one. It keeps parsing, rendering and comparing far from Python's recursion limit.
 MAX_PROGRAM_DEPTH = 64
 
-BINARY_LEVELS: dict[str, int] = {
-    "&&": 1, "||": 1, "==": 2, "!=": 2, "<": 3, ">": 3, "<=": 3, ">=": 3,
-    "+": 4, "-": 4, "*": 5, "/": 5, "%": 5,
-}
-
-
-def value_key(value: Value) -> tuple[object, ...]:
-    """A hashable key that two values share exactly when values_equal holds (1, 1.0 and True differ)."""
-    kind = kind_of(value)
-    if kind == "float":
-        return (kind, repr(value))  # repr keeps -0.0 apart from 0.0
-    if kind == "array":
-        return (kind, *(value_key(item) for item in value))  # type: ignore[union-attr]
-    if isinstance(value, Contract):
-        return (kind, value.id, *((index, value_key(item)) for index, item in value.fields))
-    if isinstance(value, Record):
-        return (kind, *((key, value_key(item)) for key, item in value.entries))
-    if isinstance(value, Handle):
-        return (kind, value.name)
-    return (kind, value)
-
-
-@dataclass(frozen=True, eq=False)
-class Literal:
-    """A value literal, compared with the value model's strict equality."""
-
-    value: Value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Literal) and value_key(self.value) == value_key(other.value)
-
-    def __hash__(self) -> int:
-        return hash(value_key(self.value))
-
-
-@dataclass(frozen=True)
-class Name:
-    ident: str
-
-
-@dataclass(frozen=True)
-class Unary:
-    op: str  # "!" or "-"
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class Binary:
-    op: str
-    left: Expr
-    right: Expr
-
-
-@dataclass(frozen=True)
-class Call:
-    callee: Expr
-    args: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Lambda:
-    params: tuple[str, ...]
-    body: tuple[Stmt, ...]
-
-
-@dataclass(frozen=True)
-class Pipe:
-    source: Expr
-    target: Lambda
-
-
-@dataclass(frozen=True)
-class Collapse:
-    tag: str | None
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class Resolve:
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    pass
-
-
-@dataclass(frozen=True)
-class Transaction:
-    body: tuple[Stmt, ...]
-
-
-Expr = Literal | Name | Unary | Binary | Call | Pipe | Collapse | Resolve | Snapshot | Transaction
-
-
-@dataclass(frozen=True)
-class Let:
-    name: str
-    value: Expr
-
-
-@dataclass(frozen=True)
-class Return:
-    value: Expr
-
-
-@dataclass(frozen=True)
-class Break:
-    pass
-
-
-@dataclass(frozen=True)
-class If:
-    condition: Expr
-    then_body: tuple[Stmt, ...]
-    else_body: tuple[Stmt, ...] | None  # None: no else branch; (): an empty one
-
-
-@dataclass(frozen=True)
-class While:
-    condition: Expr
-    body: tuple[Stmt, ...]
-
-
-@dataclass(frozen=True)
-class ExprStmt:
-    expr: Expr
-
-
-Stmt = Let | Return | Break | If | While | ExprStmt
-
-
-@dataclass(frozen=True)
-class Block:
-    name: str
-    params: tuple[str, ...]
-    body: tuple[Stmt, ...]
-
-
-@dataclass(frozen=True)
-class Program:
-    name: str
-    blocks: tuple[Block, ...]
-
 
 def parse_program(text: str, track: str = "hlxl") -> Program:
     """Parse an HLXL (track "hlxl") or HLX (track "hlx") program; raises HLXError at the first problem."""
     return _Parser(text, check_track(track)).program()
-
-
-def render_program(prog: Program, track: str = "hlxl") -> str:
-    """Canonical source of `prog` on `track` (see hlx.program_render for the layout)."""
-    # Imported here because the renderer needs this module's AST classes.
-    from hlx.program_render import render_program as render
-
-    return render(prog, track)
 
 
 def programs_equal(a: str, b: str, track: str) -> bool:
@@ -420,7 +299,10 @@ class _Parser:
 
     def literal(self) -> Literal:
         start = self.peek().offset
-        value, end = self.parse_value(start)
+        try:
+            value, end = self.parse_value(start)
+        except HLXError as err:
+            raise self.in_program_terms(err, start) from err
         self.check_value_span(start, end)
         self.pos, self._lookahead = end, None
         return Literal(value)
@@ -437,6 +319,18 @@ class _Parser:
                 raise view.error from err
             raise HLXError(err.code, err.name, offset, err.message) from err
         return value, view.source_offsets[end]
+
+    def in_program_terms(self, err: HLXError, start: int) -> HLXError:
+        """The value parser calls a character it cannot use invalid; a program may still allow it (`;`)."""
+        if err.code != E_INVALID_CHAR or err.offset >= len(self.text):
+            return err
+        try:
+            token = next_token(self.text, err.offset, self.track)
+        except HLXError:
+            return err  # the character is invalid in programs too (or sits inside a string)
+        found = describe(token, self.text)
+        return HLXError.make(E_UNEXPECTED_TOKEN, err.offset,
+                             f"unexpected {found} inside the value literal opened at {start}")
 
     def check_value_span(self, start: int, end: int) -> None:
         """Lex the literal's text too, so every program that parses also transliterates token by token."""

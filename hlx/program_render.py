@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from hlx.hlxl import render as render_value
 from hlx.lexer import check_track, respell
-from hlx.program import (
+from hlx.program_ast import (
     BINARY_LEVELS,
     Binary,
     Break,

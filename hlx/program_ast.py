@@ -1,0 +1,151 @@
+"""The AST of HLX programs (HLX_SPEC §3): frozen dataclasses, literals compared with strict value equality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hlx.values import Contract, Handle, Record, Value, kind_of
+
+BINARY_LEVELS: dict[str, int] = {
+    "&&": 1, "||": 1, "==": 2, "!=": 2, "<": 3, ">": 3, "<=": 3, ">=": 3,
+    "+": 4, "-": 4, "*": 5, "/": 5, "%": 5,
+}
+
+
+def value_key(value: Value) -> tuple[object, ...]:
+    """A hashable key that two values share exactly when values_equal holds (1, 1.0 and True differ)."""
+    kind = kind_of(value)
+    if kind == "float":
+        return (kind, repr(value))  # repr keeps -0.0 apart from 0.0
+    if kind == "array":
+        return (kind, *(value_key(item) for item in value))  # type: ignore[union-attr]
+    if isinstance(value, Contract):
+        return (kind, value.id, *((index, value_key(item)) for index, item in value.fields))
+    if isinstance(value, Record):
+        return (kind, *((key, value_key(item)) for key, item in value.entries))
+    if isinstance(value, Handle):
+        return (kind, value.name)
+    return (kind, value)
+
+
+@dataclass(frozen=True, eq=False)
+class Literal:
+    """A value literal, compared with the value model's strict equality."""
+
+    value: Value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Literal) and value_key(self.value) == value_key(other.value)
+
+    def __hash__(self) -> int:
+        return hash(value_key(self.value))
+
+
+@dataclass(frozen=True)
+class Name:
+    ident: str
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "!" or "-"
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Call:
+    callee: Expr
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Lambda:
+    params: tuple[str, ...]
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class Pipe:
+    source: Expr
+    target: Lambda
+
+
+@dataclass(frozen=True)
+class Collapse:
+    tag: str | None
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Resolve:
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    pass
+
+
+@dataclass(frozen=True)
+class Transaction:
+    body: tuple[Stmt, ...]
+
+
+Expr = Literal | Name | Unary | Binary | Call | Pipe | Collapse | Resolve | Snapshot | Transaction
+
+
+@dataclass(frozen=True)
+class Let:
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Return:
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Break:
+    pass
+
+
+@dataclass(frozen=True)
+class If:
+    condition: Expr
+    then_body: tuple[Stmt, ...]
+    else_body: tuple[Stmt, ...] | None  # None: no else branch; (): an empty one
+
+
+@dataclass(frozen=True)
+class While:
+    condition: Expr
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class ExprStmt:
+    expr: Expr
+
+
+Stmt = Let | Return | Break | If | While | ExprStmt
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    params: tuple[str, ...]
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    blocks: tuple[Block, ...]
