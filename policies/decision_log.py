@@ -171,8 +171,8 @@ def _parse_line(path: Path, number: int, line: str) -> DecisionRecord | OutcomeR
         data = json.loads(line)
     except json.JSONDecodeError as error:
         raise DecisionLogError(
-            f"{path}:{number}: not JSON ({error.msg} at column {error.colno}); the log is append-only, so this "
-            "line was damaged outside Overnight: restore or remove it"
+            f"{path}:{number}: not JSON ({error.msg} at column {error.colno}); the log is append-only, "
+            "so this line was damaged outside Overnight: restore or remove it"
         ) from error
     kind = data.get("kind") if isinstance(data, dict) else None
     model = {"decision": DecisionRecord, "outcome": OutcomeRecord}.get(str(kind))
@@ -181,7 +181,11 @@ def _parse_line(path: Path, number: int, line: str) -> DecisionRecord | OutcomeR
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise DecisionLogError(f"{path}:{number}: invalid {kind} record: {error}") from error
+        problems = [f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+                    for detail in error.errors(include_url=False)]
+        shown = "; ".join(problems[:6]) + ("; ..." if len(problems) > 6 else "")
+        raise DecisionLogError(f"{path}:{number}: invalid {kind} record ({len(problems)} problem(s)): "
+                               f"{shown}") from error
 
 
 def load_log(path: str | Path) -> DecisionLog:
