@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hlx import lcb
 from hlx.errors import (
@@ -164,3 +166,19 @@ def test_prefix_parser_reports_offsets_in_the_whole_text() -> None:
 
 def test_prefix_parser_stops_right_after_the_value() -> None:
     assert parse_hlxl_prefix("let x =  {a: &h_b} ;", 7) == (parse("{a: &h_b}", "hlxl"), 18)
+
+
+FUZZ_ALPHABET = '[]{},:="\\@&h_xCNULTRUE0123456789.-+eE ∅⊤⊥🐃🐄🐊🐁🐂◇◆⟁\n$é'
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list(FUZZ_ALPHABET)), max_size=30),
+    fmt=st.sampled_from(["hlxl", "lc-t", "lc-r", "lc-b"]),
+)
+def test_any_string_parses_or_raises_hlx_error_only(text: str, fmt: str) -> None:
+    # The answer checker relies on this: a model's output can be any string.
+    try:
+        parse(text, fmt)
+    except HLXError as err:
+        assert 0 <= err.offset <= len(text)
