@@ -32,7 +32,8 @@ def letter_for_score(score: float) -> Letter:
 class Component(BaseModel):
     """One rubric line: the points given, the numbers measured to give them, and why in one line."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and inf are written as JSON strings so a blown-up loss survives a round trip.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
 
     name: str
     points: int = Field(ge=0)

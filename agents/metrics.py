@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class EpochRecord(BaseModel):
     """One epoch-end evaluation, as the trainer reports it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and inf are written as JSON strings so a blown-up loss survives a round trip.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
 
     epoch: int = Field(ge=0, description="Epoch number within the run (0-based or 1-based, but increasing).")
     val_loss: float = Field(description="Mean validation loss; may be non-finite when training blew up.")
@@ -25,7 +26,8 @@ class EpochRecord(BaseModel):
 class MetricWindow(BaseModel):
     """The metrics of one specialist over the last N epochs; the unit a grader grades."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and inf are written as JSON strings so a blown-up loss survives a round trip.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
 
     specialist: str = Field(min_length=1)
     phase: str = Field(min_length=1)

@@ -51,7 +51,8 @@ _REQUIRED_FIELDS: dict[TriggerKind, tuple[str, ...]] = {
 class Trigger(BaseModel):
     """An event the policy must answer: a grade, a fault, a missed heartbeat, or a user's control request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and inf are written as JSON strings so a blown-up loss survives a round trip.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
 
     kind: TriggerKind
     step: int = Field(default=0, ge=0, description="Optimizer step at which the event happened.")

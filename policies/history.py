@@ -12,7 +12,8 @@ from policies.decisions import Action, Decision, TrainParams, TriggerKind
 class CheckpointInfo(BaseModel):
     """A checkpoint the trainer saved, with the evaluation it was saved with."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and inf are written as JSON strings so a blown-up loss survives a round trip.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
 
     step: int = Field(ge=0)
     epoch: int = Field(ge=0)

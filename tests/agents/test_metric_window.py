@@ -59,3 +59,10 @@ def test_summary_of_a_short_curve_shows_every_step() -> None:
     summary = make_window(steps=[1.0, 0.5]).summary()
     assert "step losses (step:loss, 2 of 2 shown): 0:1, 1:0.5" in summary
     assert summary.endswith("hard faults: none")
+
+
+def test_non_finite_losses_survive_a_json_round_trip() -> None:
+    window = make_window([1.0, math.nan], steps=[1.0, math.inf])
+    again = MetricWindow.model_validate_json(window.model_dump_json())
+    assert math.isnan(again.epochs[1].val_loss)
+    assert again.step_losses[1] == math.inf

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,3 +152,13 @@ def test_decision_ids_are_stable_per_event_and_distinct_across_events() -> None:
     assert make_decision_id("run-1", "ascii", 17) == make_decision_id("run-1", "ascii", 17)
     assert make_decision_id("run-1", "ascii", 17) != make_decision_id("run-1", "ascii", 18)
     assert make_decision_id("a", "bc") != make_decision_id("ab", "c")
+
+
+def test_non_finite_numbers_survive_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.jsonl"
+    decision = decide(Trigger.divergence(math.inf, 2.5, step=9), fresh())
+    append_record(log, DecisionRecord.from_decision(decision, run="r", specialist="s", phase="p"))
+    assert '"loss":"Infinity"' in log.read_text()
+    (read_back,) = read_log(log)
+    assert read_back.trigger.loss == math.inf
+    assert read_back.trigger.best_loss == 2.5
