@@ -7,9 +7,10 @@ import json
 import sys
 from collections.abc import Callable
 
+from hlx import ls
 from hlx.checker import CHECK_FORMATS, PROGRAM_TRACKS, check
 from hlx.errors import HLXError
-from hlx.formats import FORMATS, convert, detect_format, normalize_format, parse
+from hlx.formats import FORMATS, convert, detect_format, normalize_format
 from hlx.lexer import skip_trivia
 from hlx.program import parse_program
 from hlx.transliterate import to_ascii, to_runic
@@ -172,16 +173,16 @@ def _transliterate(args: argparse.Namespace) -> int:
 def _diagnose(args: argparse.Namespace) -> int:
     text = _argument_text(args.text)
     fmt = args.format or _guess_format(text)
-    try:
-        if fmt in PROGRAM_TRACKS:
+    if fmt not in PROGRAM_TRACKS:
+        diagnosis = ls.diagnose(text, fmt)
+    else:
+        try:
             parse_program(text, PROGRAM_TRACKS[fmt])
-        else:
-            parse(text, fmt)
-    except HLXError as err:
-        print(err)
-        return 1
-    print("OK")
-    return 0
+            diagnosis = "OK"
+        except HLXError as err:
+            diagnosis = str(err)
+    print(diagnosis)
+    return 0 if diagnosis == "OK" else 1
 
 
 def _guess_format(text: str) -> str:
