@@ -1,4 +1,14 @@
-"""HLX programs (HLX_SPEC §3): a recursive-descent parser for both tracks, rendering and comparison."""
+"""HLX programs (HLX_SPEC §3): a recursive-descent parser for both tracks, rendering and comparison.
+
+Where the grammar leaves a choice open, this parser decides (canon for the project):
+- `-1` at expression level is unary minus applied to the literal 1; inside a value literal (`[-1]`) the sign
+  belongs to the number;
+- `ls.collapse NAME ...`: a name followed by a token that can start an expression is the tag, so
+  `ls.collapse t x` tags x with t and `ls.collapse f(1)` tags (1) with f; write `ls.collapse (f(1))`;
+- `{` or `[` where an expression is expected opens a value literal (record, contract or array);
+- a program nests at most MAX_PROGRAM_DEPTH levels (E_DEPTH_EXCEEDED);
+- on the runic track a value literal is HLXL with `⟁name` handles; hlx.transliterate has the spelling rules.
+"""
 
 from __future__ import annotations
 

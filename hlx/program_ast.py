@@ -43,17 +43,23 @@ class Literal:
 
 @dataclass(frozen=True)
 class Name:
+    """A variable or parameter reference."""
+
     ident: str
 
 
 @dataclass(frozen=True)
 class Unary:
+    """`!operand` or `-operand`."""
+
     op: str  # "!" or "-"
     operand: Expr
 
 
 @dataclass(frozen=True)
 class Binary:
+    """`left op right` for the operators of BINARY_LEVELS."""
+
     op: str
     left: Expr
     right: Expr
@@ -61,40 +67,52 @@ class Binary:
 
 @dataclass(frozen=True)
 class Call:
+    """`callee(args...)`."""
+
     callee: Expr
     args: tuple[Expr, ...]
 
 
 @dataclass(frozen=True)
 class Lambda:
+    """`(params) { body }`, the right-hand side of `|>`."""
+
     params: tuple[str, ...]
     body: tuple[Stmt, ...]
 
 
 @dataclass(frozen=True)
 class Pipe:
+    """`source |> target`."""
+
     source: Expr
     target: Lambda
 
 
 @dataclass(frozen=True)
 class Collapse:
+    """`ls.collapse [tag] operand`."""
+
     tag: str | None
     operand: Expr
 
 
 @dataclass(frozen=True)
 class Resolve:
+    """`ls.resolve operand`."""
+
     operand: Expr
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    pass
+    """`ls.snapshot`."""
 
 
 @dataclass(frozen=True)
 class Transaction:
+    """`ls.transaction { body }`."""
+
     body: tuple[Stmt, ...]
 
 
@@ -103,22 +121,28 @@ Expr = Literal | Name | Unary | Binary | Call | Pipe | Collapse | Resolve | Snap
 
 @dataclass(frozen=True)
 class Let:
+    """`let name = value;`."""
+
     name: str
     value: Expr
 
 
 @dataclass(frozen=True)
 class Return:
+    """`return value;`."""
+
     value: Expr
 
 
 @dataclass(frozen=True)
 class Break:
-    pass
+    """`break;`."""
 
 
 @dataclass(frozen=True)
 class If:
+    """`if (condition) { then_body } [else { else_body }]`."""
+
     condition: Expr
     then_body: tuple[Stmt, ...]
     else_body: tuple[Stmt, ...] | None  # None: no else branch; (): an empty one
@@ -126,12 +150,16 @@ class If:
 
 @dataclass(frozen=True)
 class While:
+    """`while (condition) { body }`."""
+
     condition: Expr
     body: tuple[Stmt, ...]
 
 
 @dataclass(frozen=True)
 class ExprStmt:
+    """`expr;`."""
+
     expr: Expr
 
 
@@ -140,6 +168,8 @@ Stmt = Let | Return | Break | If | While | ExprStmt
 
 @dataclass(frozen=True)
 class Block:
+    """`block name(params) { body }`."""
+
     name: str
     params: tuple[str, ...]
     body: tuple[Stmt, ...]
@@ -147,5 +177,7 @@ class Block:
 
 @dataclass(frozen=True)
 class Program:
+    """`program name { blocks }`, the root of the AST."""
+
     name: str
     blocks: tuple[Block, ...]
