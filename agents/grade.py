@@ -74,7 +74,7 @@ class Grade(BaseModel):
     notes: list[str] = Field(
         default_factory=list, description="Adjustments made to the LLM's answer: clamping, truncation, caps."
     )
-    model: str | None = Field(default=None, description="The LLM model id, when an LLM was asked.")
+    model: str | None = Field(default=None, description="The configured LLM model, if the LLM grader ran.")
 
     @model_validator(mode="after")
     def _letter_matches_score(self) -> Grade:

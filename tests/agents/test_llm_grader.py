@@ -211,6 +211,20 @@ def test_network_error_falls_back(b_window: MetricWindow) -> None:
     assert grade.fallback_reason.startswith("network error after 1 attempt(s): Connection error")
 
 
+def test_network_error_is_retried_with_backoff(b_window: MetricWindow) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    config = LLMGraderConfig(base_url=f"http://127.0.0.1:{closed_port}", timeout_s=0.5, max_retries=1)
+    started = time.monotonic()
+    with LLMGrader(config, env=KEY_ENV) as grader:
+        grade = grader.grade(b_window)
+    assert grade.fallback_reason is not None
+    assert grade.fallback_reason.startswith("network error after 2 attempt(s)")
+    # One SDK backoff (0.5 s less up to 25% jitter) separates the two connection attempts.
+    assert time.monotonic() - started >= 0.35
+
+
 @pytest.mark.parametrize(("tool_input", "reason"), [
     ({"grade": "B", "comment": "fine"}, "missing fields: components, score, letter, rationale"),
     ({**answer(30, 20, 15, 20), "components": {"loss_convergence": 30}},
