@@ -15,6 +15,7 @@ from hlx.corpus_io import (
     write_corpus,
 )
 from hlx.tasks_common import CorpusSpec, Draft, Family, Redraw
+from hlx.tasks_corpora import CORPUS_SPECS
 
 DEFAULT_SEED = 20240601
 DEFAULT_TRAIN_SIZE = 2000
@@ -109,6 +110,12 @@ def generate_corpus(spec: CorpusSpec, seed: int = DEFAULT_SEED, train_size: int 
         stats[split] = split_stats
     return GeneratedCorpus(spec.name, {split: splits[split] for split in SPLITS},
                            {split: stats[split] for split in SPLITS})
+
+
+def generate_all(seed: int = DEFAULT_SEED, train_size: int = DEFAULT_TRAIN_SIZE,
+                 max_tokens: int = DEFAULT_MAX_TOKENS) -> list[GeneratedCorpus]:
+    """The three shipped corpora (phase1_general, ascii_specialist, runic_specialist), one RNG each."""
+    return [generate_corpus(spec, seed, train_size, max_tokens) for spec in CORPUS_SPECS]
 
 
 def write_generated(corpus: GeneratedCorpus, out_dir: str | Path) -> list[Path]:

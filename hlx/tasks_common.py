@@ -108,8 +108,17 @@ def small_bytes(rng: random.Random) -> bytes:
     return bytes(rng.randint(0, 255) for _ in range(rng.randint(1, 4)))
 
 
+def handle_name(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.5:
+        return word(rng)
+    if roll < 0.75:
+        return f"{word(rng)}_{word(rng)}"
+    return f"{word(rng)}{rng.randint(0, 9)}"
+
+
 def handle(rng: random.Random) -> Handle:
-    return Handle(word(rng))
+    return Handle(handle_name(rng))
 
 
 def scalar(rng: random.Random) -> Value:
@@ -159,11 +168,14 @@ def _known_contract_fields(rng: random.Random, contract_id: int) -> list[Value]:
     return [rng.choice(("add", "get", "put", "len")), *(leaf(rng) for _ in range(rng.randint(0, 2)))]
 
 
+def known_contract(rng: random.Random, contract_id: int) -> Contract:
+    """A contract of a HLX_SPEC §4 id with fields of fitting kinds."""
+    return Contract(contract_id, tuple(enumerate(_known_contract_fields(rng, contract_id))))
+
+
 def small_contract(rng: random.Random, depth: int = 1) -> Contract:
     if rng.random() < 0.6:
-        contract_id = rng.choice(CONTRACT_IDS)
-        values = _known_contract_fields(rng, contract_id)
-        return Contract(contract_id, tuple(enumerate(values)))
+        return known_contract(rng, rng.choice(CONTRACT_IDS))
     contract_id = rng.randint(0, 99)
     indices = sorted(rng.sample(range(5), rng.randint(0, 3)))
     return Contract(contract_id, tuple((index, _member(rng, depth)) for index in indices))

@@ -55,7 +55,7 @@ def _reordered_contract(rng: random.Random, fmt: str) -> str:
     return f"🐊{contract.id}{''.join(f'🐁{i} {v}' for i, v in parts)}🐂"
 
 
-def _broken_text(rng: random.Random, value: Value, fmt: str, shape: str) -> str:
+def broken_text(rng: random.Random, value: Value, fmt: str, shape: str) -> str:
     text = render(value, fmt)
     roll = rng.random()
     if shape == "contract" and roll < 0.3:
@@ -69,7 +69,7 @@ def _broken_text(rng: random.Random, value: Value, fmt: str, shape: str) -> str:
     return text[:position] + text[position + 1:]
 
 
-def _broken_hex(rng: random.Random, value: Value) -> str:
+def broken_hex(rng: random.Random, value: Value) -> str:
     data = lcb.encode(value)
     roll = rng.random()
     if roll < 0.4 and len(data) > 1:
@@ -88,8 +88,8 @@ def make_validate(rng: random.Random, shape: str, formats: tuple[str, ...]) -> D
     if rng.random() < 0.5:
         text = render(value, fmt)
     elif fmt == "lc-b":
-        text = _broken_hex(rng, value)
+        text = broken_hex(rng, value)
     else:
-        text = _broken_text(rng, value, fmt, shape)
+        text = broken_text(rng, value, fmt, shape)
     return Draft(f"Validate {FORMAT_LABELS[fmt]}: {text}", diagnose_value(text, fmt),
                  "validate", "diagnostic", shape, FORMAT_TRACKS[fmt])
