@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hlx.checker import CHECK_FORMATS
 from hlx.corpus_io import (
+    RECORD_FORMATS,
     CorpusError,
     Example,
     RawLine,
@@ -126,3 +128,7 @@ def test_long_last_line_without_newline(tmp_path: Path) -> None:
 
 def test_decode_line_blank_is_none(tmp_path: Path) -> None:
     assert decode_line(tmp_path / "c.jsonl", RawLine(4, b"   ", 3)) is None
+
+
+def test_record_formats_follow_the_checker() -> None:
+    assert RECORD_FORMATS == CHECK_FORMATS

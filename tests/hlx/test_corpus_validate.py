@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hlx.corpus_io import Example, dumps_record, prompt_text, write_corpus
 from hlx.corpus_validate import validate_paths
@@ -137,3 +141,52 @@ def test_listed_problems_are_capped_but_counted(tmp_path: Path, count: int) -> N
     report = validate_paths([tmp_path / "bad.jsonl"])
     assert len(report.problems) == 10_000
     assert report.error_count == count
+
+
+def test_a_200_mb_line_is_reported_without_loading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge.jsonl"
+    chunk = b"x" * 1_000_000
+    with path.open("wb") as handle:
+        handle.write(b'{"id": "')
+        for _ in range(200):
+            handle.write(chunk)
+        handle.write(b'"}\n')
+    tracemalloc.start()
+    try:
+        report = validate_paths([path])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        path.unlink()
+    assert _kinds(report) == [("huge.jsonl", 1, "line_too_long")]
+    assert "line 1 is 200.0 MB, over the limit of 8.0 MB" in report.problems[0].message
+    assert peak < 40_000_000
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=400))
+def test_any_bytes_give_a_report_never_an_exception(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "train.jsonl"
+        path.write_bytes(data)
+        report = validate_paths([path])
+    assert report.exit_code in (0, 1)
+    assert all(problem.line is None or problem.line >= 1 for problem in report.problems)
+
+
+_FIELD = st.text(max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(st.fixed_dictionaries({
+    "id": _FIELD, "instruction": _FIELD, "response": _FIELD,
+    "task": st.sampled_from(["convert", "hover", "x"]), "track": st.sampled_from(["ascii", "runic", ""]),
+    "format": st.sampled_from(["hlxl", "lc-r", "lc-b", "hlx-program", "diagnostic", "text", "yaml"]),
+}), max_size=5))
+def test_any_records_give_a_report_never_an_exception(records: list[dict[str, str]]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "c.jsonl"
+        path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+        report = validate_paths([path])
+    assert report.exit_code in (0, 1)
+    assert report.files[0].records <= len(records)
