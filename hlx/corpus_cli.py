@@ -8,6 +8,7 @@ from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hlx.corpus_gen import (
     DEFAULT_SEED,
@@ -48,7 +49,9 @@ def _balance(counts: Counter[str]) -> str:
 
 
 def _console() -> Console:
-    return Console(width=max(Console().width, 140), soft_wrap=False)
+    console = Console()
+    # Piped output has no terminal width; rich would fall back to 80 columns and fold the tables badly.
+    return console if console.is_terminal else Console(width=140)
 
 
 def generation_table(corpora: list[GeneratedCorpus]) -> Table:
@@ -69,9 +72,10 @@ def validation_table(report: ValidationReport) -> Table:
     for column in ("file", "records", "errors", "tasks"):
         table.add_column(column, overflow="fold")
     for summary in report.files:
-        table.add_row(summary.path, str(summary.records), _balance(summary.errors), _balance(summary.tasks))
+        # Text() keeps a path such as `data[1].jsonl` from being read as rich markup.
+        table.add_row(Text(summary.path), str(summary.records), _balance(summary.errors), _balance(summary.tasks))
     for problem in report.unusable_paths:
-        table.add_row(problem.path, "-", f"{problem.kind} 1", "-")
+        table.add_row(Text(problem.path), "-", f"{problem.kind} 1", "-")
     return table
 
 
@@ -85,7 +89,8 @@ def run_generate(args: argparse.Namespace) -> int:
     console = _console()
     for corpus in corpora:
         for path in write_generated(corpus, args.out):
-            console.print(f"wrote {path} ({len(corpus.splits[path.stem])} records)", highlight=False)
+            count = len(corpus.splits[path.stem])
+            console.print(f"wrote {path} ({count} record{'' if count == 1 else 's'})", highlight=False)
     console.print(generation_table(corpora))
     return 0
 
@@ -96,10 +101,8 @@ def run_validate(args: argparse.Namespace) -> int:
                            max_line_bytes=args.max_line_mb * 1_000_000,
                            check_references=not args.no_reference_check)
     console = _console()
-    for problem in report.unusable_paths:
-        console.print(str(problem), highlight=False, markup=False)
-    for problem in report.problems:
-        console.print(str(problem), highlight=False, markup=False)
+    for problem in (*report.unusable_paths, *report.problems):
+        console.print(str(problem), highlight=False, markup=False, soft_wrap=True)
     listed = len(report.problems)
     if report.error_count > listed:
         more = report.error_count - listed
