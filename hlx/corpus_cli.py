@@ -73,7 +73,8 @@ def validation_table(report: ValidationReport) -> Table:
         table.add_column(column, overflow="fold")
     for summary in report.files:
         # Text() keeps a path such as `data[1].jsonl` from being read as rich markup.
-        table.add_row(Text(summary.path), str(summary.records), _balance(summary.errors), _balance(summary.tasks))
+        table.add_row(Text(summary.path), str(summary.records), _balance(summary.errors),
+                      _balance(summary.tasks))
     for problem in report.unusable_paths:
         table.add_row(Text(problem.path), "-", f"{problem.kind} 1", "-")
     return table
