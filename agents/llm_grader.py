@@ -69,6 +69,21 @@ def truncate(text: str, limit: int, what: str, notes: list[str]) -> str:
     return text[:limit] + f" [truncated from {len(text)} characters]"
 
 
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _usage_tokens(message: object) -> tuple[int, int] | None:
+    """(input, output) tokens of a well-formed message; None when the response is not one."""
+    if not isinstance(message, Message) or not isinstance(message.content, list):
+        return None
+    usage = getattr(message, "usage", None)
+    input_tokens, output_tokens = getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)
+    if isinstance(input_tokens, int) and isinstance(output_tokens, int):
+        return (input_tokens, output_tokens) if min(input_tokens, output_tokens) >= 0 else None
+    return None
+
+
 def _error_message(error: anthropic.APIStatusError) -> str:
     body = error.body
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
@@ -138,8 +153,14 @@ class LLMGrader:
             raise AnswerRejected(f"budget exhausted: spent ${spent:.4f} of ${limit:.4f}; the next call could "
                                  f"cost up to ${worst_case:.4f}")
         message = self._call(api_key, system, user, tool)
-        self.budget.charge(message.usage.input_tokens, message.usage.output_tokens, cfg.price_in_per_mtok,
-                           cfg.price_out_per_mtok)
+        tokens = _usage_tokens(message)
+        if tokens is None:
+            # A billed answer whose usage we cannot read is charged at the worst case, then rejected.
+            self.budget.charge(estimate_input_tokens(len(system) + len(user)), cfg.max_tokens,
+                               cfg.price_in_per_mtok, cfg.price_out_per_mtok)
+            raise AnswerRejected(f"wrong schema: the API response is not a Messages API message with usage "
+                                 f"(got {_shorten(repr(message))})")
+        self.budget.charge(*tokens, cfg.price_in_per_mtok, cfg.price_out_per_mtok)
         return self._answer_from(message)
 
     def _call(self, api_key: str, system: str, user: str, tool: dict[str, object]) -> Message:
@@ -167,21 +188,26 @@ class LLMGrader:
         except (anthropic.APIResponseValidationError, ValueError) as error:
             # The SDK lets a body that is not JSON surface as json.JSONDecodeError (a ValueError).
             raise AnswerRejected(f"invalid JSON in the API response: {error}") from error
+        except anthropic.AnthropicError as error:
+            # Any other SDK failure (credentials, configuration) must not stop the watchdog either.
+            raise AnswerRejected(f"API client error: {type(error).__name__}: {error}") from error
 
     @staticmethod
     def _answer_from(message: Message) -> LLMAnswer:
-        for block in message.content:
-            if block.type == "tool_use":
-                if block.name != TOOL_NAME:
-                    raise AnswerRejected(
-                        f"wrong schema: the model called tool {block.name!r}, not {TOOL_NAME!r}"
-                    )
-                return parse_tool_input(block.input)
-        texts = [block.text for block in message.content if block.type == "text"]
+        # getattr throughout: the SDK does not validate responses strictly, so blocks can be anything.
+        blocks = message.content if isinstance(message.content, list) else []
+        for block in blocks:
+            if getattr(block, "type", None) == "tool_use":
+                name = getattr(block, "name", None)
+                if name != TOOL_NAME:
+                    raise AnswerRejected(f"wrong schema: the model called tool {name!r}, not {TOOL_NAME!r}")
+                return parse_tool_input(getattr(block, "input", None))
+        texts = [block.text for block in blocks
+                 if getattr(block, "type", None) == "text" and isinstance(getattr(block, "text", None), str)]
         if not texts:
-            kinds = [block.type for block in message.content]
+            kinds = [getattr(block, "type", type(block).__name__) for block in blocks]
             raise AnswerRejected(f"wrong schema: no {TOOL_NAME} call and no text in the answer "
-                                 f"(blocks: {kinds}, stop_reason: {message.stop_reason})")
+                                 f"(blocks: {kinds}, stop_reason: {getattr(message, 'stop_reason', None)})")
         return parse_text_answer("\n".join(texts))
 
     def _merge(self, rubric_grade: Grade, answer: LLMAnswer) -> Grade:

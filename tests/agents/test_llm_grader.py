@@ -125,6 +125,30 @@ def test_response_body_that_is_not_json_falls_back(server: FakeMessagesServer,
     assert grade.fallback_reason.startswith("invalid JSON in the API response")
 
 
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"{}", "wrong schema: the API response is not a Messages API message with usage"),
+    (b"null", "wrong schema: the API response is not a Messages API message with usage (got None)"),
+    (b'{"content": "x", "usage": {}}', "wrong schema: the API response is not a Messages API message"),
+    (b'{"id": "m", "type": "message", "role": "assistant", "model": "m", '
+     b'"content": ["junk", {"type": "odd"}], "stop_reason": "end_turn", '
+     b'"usage": {"input_tokens": 5, "output_tokens": 3}}',
+     "wrong schema: no submit_grade call and no text in the answer (blocks: ['str', 'odd'], stop_reason: "
+     "end_turn)"),
+], ids=["empty-object", "null", "no-usage", "odd-blocks"])
+def test_json_that_is_not_a_message_falls_back_and_is_still_charged(server: FakeMessagesServer,
+                                                                    b_window: MetricWindow, body: bytes,
+                                                                    reason: str) -> None:
+    server.enqueue(raw_reply(200, body))
+    with grader_for(server) as grader:
+        grade = grader.grade(b_window)
+        budget = grader.budget
+    assert grade.source == "rubric"
+    assert grade.fallback_reason is not None
+    assert grade.fallback_reason.startswith(reason), grade.fallback_reason
+    assert budget.calls == 1
+    assert budget.spent_usd > 0
+
+
 def test_500_then_success_is_retried_with_backoff(server: FakeMessagesServer, b_window: MetricWindow) -> None:
     server.enqueue(error_reply(500, "api_error", "Internal server error"),
                    tool_use_reply(answer(30, 20, 15, 20)))
