@@ -2,8 +2,8 @@
 
 Guarantees, whatever the API answers:
 - the rubric always runs first; on no key, network error, timeout, 4xx, 5xx/429 after retries, malformed
-  JSON, missing fields, out-of-range scores, a letter that does not match the score, or an exhausted budget
-  the grade is the rubric's, with `fallback_reason` saying which;
+  JSON, a response that is not a message, missing fields, out-of-range scores, a letter that does not match
+  the score, or an exhausted budget the grade is the rubric's, with `fallback_reason` saying which;
 - the LLM's score is clamped to within `max_score_delta` of the rubric's (recorded in `notes`);
 - a hard fault keeps the grade at F;
 - the rationale and recommendation are truncated to the configured lengths (recorded in `notes`).
