@@ -186,16 +186,32 @@ def _project_record(obj: dict[str, object], path: str | os.PathLike[str], line: 
     return Example(**fields)
 
 
+def _seed_instruction(prompt: str) -> str | None:
+    """The instruction inside the seeds' prompt, read leniently: any blank lines before the response header.
+
+    Plain string operations, not a regex, so a hostile 8 MB prompt costs linear time.
+    """
+    if not prompt.startswith(PROMPT_HEAD):
+        return None
+    body = prompt[len(PROMPT_HEAD):]
+    if body.endswith("\n"):
+        body = body[:-1]
+    header = PROMPT_TAIL.strip("\n")
+    if not body.endswith(header):
+        return None
+    return body[:-len(header)].rstrip("\n")
+
+
 def _seed_record(obj: dict[str, object], path: str | os.PathLike[str], line: int) -> Example:
     prompt = _require_text(obj, "input", path, line)
     output = _require_text(obj, "output", path, line)
-    if not (prompt.startswith(PROMPT_HEAD) and prompt.endswith(PROMPT_TAIL)):
+    instruction = _seed_instruction(prompt)
+    if instruction is None:
         raise CorpusError(
             path, line, "unknown_shape",
             "key 'input' does not follow the seeds' template "
             "'### Instruction:\\n<instruction>\\n\\n### Response:\\n'",
         )
-    instruction = prompt[len(PROMPT_HEAD):len(prompt) - len(PROMPT_TAIL)]
     if not instruction.strip():
         raise CorpusError(path, line, "empty_field", "the instruction inside key 'input' is empty")
     return Example(f"{Path(path).name}:{line}", instruction, output, SEED_TASK, "general", "text")

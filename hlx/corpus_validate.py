@@ -182,6 +182,8 @@ def validate_paths(
     check_references: bool = True,
 ) -> ValidationReport:
     """Validate every corpus file under the given paths; never raises on bad data, reports it."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
     files, unusable = expand_paths(paths)
     checkers = [_FileChecker(path, max_tokens, check_references) for path in files]
     for checker in checkers:

@@ -132,3 +132,16 @@ def test_decode_line_blank_is_none(tmp_path: Path) -> None:
 
 def test_record_formats_follow_the_checker() -> None:
     assert RECORD_FORMATS == CHECK_FORMATS
+
+
+@pytest.mark.parametrize(
+    ("prompt", "instruction"),
+    [
+        ("### Instruction:\nTwo\nlines\n\n### Response:\n", "Two\nlines"),
+        ("### Instruction:\nShort gap\n### Response:\n", "Short gap"),
+        ("### Instruction:\nNo trailing newline\n\n### Response:", "No trailing newline"),
+    ],
+)
+def test_seed_template_is_read_leniently(tmp_path: Path, prompt: str, instruction: str) -> None:
+    corpus = _write(tmp_path / "s.jsonl", (json.dumps({"input": prompt, "output": "x"}) + "\n").encode())
+    assert read_corpus(corpus)[0].instruction == instruction
