@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hlx.ls import CONTRACTS
 from hlx.values import Contract, Handle, Record, Value
 
 VALUE_SHAPES: tuple[str, ...] = ("scalar", "text", "bytes", "handle", "array", "contract", "record")
@@ -29,7 +30,7 @@ WORDS: tuple[str, ...] = (
 )
 SHORT_NAMES: tuple[str, ...] = ("a", "b", "n", "x", "y", "id", "age", "name", "size", "mode", "kind", "seq")
 TEXT_EXTRAS: tuple[str, ...] = ("héllo", "日本", "a\"b", "line\nnext", "tab\there", "ok!", "π=3", "")
-CONTRACT_IDS: tuple[int, ...] = (14, 16, 800, 820, 900, 901, 902, 1000)
+CONTRACT_IDS: tuple[int, ...] = tuple(CONTRACTS)
 
 
 class Redraw(Exception):
