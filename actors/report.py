@@ -23,10 +23,21 @@ from actors.run_files import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from actors.views import NO_VALUE, changed_params, format_number, format_time, humanize_seconds
+from actors.views import (
+    NO_VALUE,
+    action_text,
+    changed_params,
+    format_number,
+    format_time,
+    humanize_seconds,
+    outcome_text,
+    trigger_text,
+)
+from policies.decision_log import DecisionLogError
 
 # Decisions that leave training as it was are logged but are not interventions.
 NON_INTERVENTIONS = frozenset({"continue"})
+FULL_TIME = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class RunData:
     promoted: dict[str, Any] | None
     decisions: list[dict[str, Any]]
     specialists: list[SpecialistData]
+    decision_log_error: str | None = None
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -75,7 +87,11 @@ def load_run(run_dir: Path) -> RunData:
         raise RunFileError(f"{run_dir}: no such run directory; list runs with `overnight status`")
     state = read_run_state(run_dir) if (run_dir / RUN_STATE_FILE).exists() else None
     promoted = read_promoted(run_dir) or {}
-    decisions = read_decisions(run_dir)
+    try:
+        decisions, log_error = read_decisions(run_dir), None
+    except DecisionLogError as err:
+        # The report is the morning's only view of a dead run: say the log is damaged, but still draw it.
+        decisions, log_error = [], str(err)
     names = list((state or {}).get("specialists", {}))
     names += [name for name in event_specialists(run_dir) if name not in names]
     names += [d["specialist"] for d in decisions if d.get("specialist") and d["specialist"] not in names]
@@ -97,7 +113,7 @@ def load_run(run_dir: Path) -> RunData:
             malformed_lines=contents.malformed_lines,
         ))
     run_name = str((state or {}).get("run") or run_dir.name)
-    return RunData(run_name, run_dir, state, promoted or None, decisions, specialists)
+    return RunData(run_name, run_dir, state, promoted or None, decisions, specialists, log_error)
 
 
 def _json_safe(value: Any) -> Any:
@@ -196,6 +212,7 @@ def build_summary(data: RunData, files: dict[str, Any] | None = None) -> dict[st
             "grades_by_source": dict(sorted(Counter(str(g.get("source")) for g in grades).items())),
             "llm_fallbacks": sum(1 for g in grades if g.get("fallback_reason")),
         },
+        "decision_log_error": data.decision_log_error,
         "files": files or {},
     })
 
@@ -219,12 +236,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def _full_time(timestamp: Any) -> str:
-    from datetime import datetime
-
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if finite(timestamp) else NO_VALUE
-
-
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{key} {value}" for key, value in counts.items())
 
@@ -238,7 +249,9 @@ def _overview(data: RunData, summary: dict[str, Any]) -> list[str]:
     totals = summary["totals"]
     names = ", ".join(spec.name for spec in data.specialists) or "none"
     interventions = f"{totals['interventions']}"
-    if totals["interventions"]:
+    if data.decision_log_error:
+        interventions = "unknown (the decision log is unreadable)"
+    elif totals["interventions"]:
         interventions += f" ({_counts(totals['interventions_by_action'])})"
     grades = f"{totals['grades']}"
     if totals["grades"]:
@@ -248,8 +261,8 @@ def _overview(data: RunData, summary: dict[str, Any]) -> list[str]:
     rows = [
         ["status", summary["status"]],
         ["config", summary["config_path"] or NO_VALUE],
-        ["started", _full_time(summary["started_at"])],
-        ["finished", _full_time(summary["finished_at"]) if summary["finished_at"] else "not yet"],
+        ["started", format_time(summary["started_at"], FULL_TIME)],
+        ["finished", format_time(summary["finished_at"], FULL_TIME) if summary["finished_at"] else "not yet"],
         ["wall time", wall if summary["finished_at"] else f"{wall} so far"],
         ["specialists", f"{len(data.specialists)} ({names})"],
         ["decisions", str(totals["decisions"])],
@@ -295,19 +308,19 @@ def _metrics_section(data: RunData, summary: dict[str, Any]) -> list[str]:
 
 
 def _interventions_section(data: RunData) -> list[str]:
-    decisions = sorted((d for spec in data.specialists for d in spec.interventions),
-                       key=lambda d: finite(d.get("time")) or 0.0)
     rows = [
-        [format_time(d.get("time")), d.get("specialist"), _where(d), d.get("trigger"), _action_text(d),
-         changed_params(d.get("params_before"), d.get("params_after")), d.get("reason") or "",
-         _outcome_text(d.get("outcome"))]
-        for d in decisions
+        [format_time(d.get("time")), d.get("specialist"), _where(d), trigger_text(d.get("trigger")),
+         action_text(d), changed_params(d.get("params_before"), d.get("params_after")), d.get("reason") or "",
+         outcome_text(d.get("outcome"))]
+        for d in data.decisions if d.get("action") not in NON_INTERVENTIONS
     ]
     lines = ["## Interventions", ""]
     if rows:
         header = ["time", "specialist", "phase/epoch, step", "trigger", "action", "before → after", "reason",
                   "outcome"]
         return lines + _table(header, rows)
+    if data.decision_log_error:
+        return [*lines, f"Unknown: the decision log could not be read: {data.decision_log_error}", ""]
     if data.decisions:
         return [*lines, f"None: all {len(data.decisions)} decisions were to continue.", ""]
     return [*lines, "None: no decisions were logged.", ""]
@@ -316,17 +329,6 @@ def _interventions_section(data: RunData) -> list[str]:
 def _where(decision: dict[str, Any]) -> str:
     where = f"{decision.get('phase') or NO_VALUE}/{decision.get('epoch', NO_VALUE)}"
     return where + (f", step {decision['step']}" if decision.get("step") is not None else "")
-
-
-def _action_text(decision: dict[str, Any]) -> str:
-    action = str(decision.get("action"))
-    return action + (f" (checkpoint `{decision['checkpoint']}`)" if decision.get("checkpoint") else "")
-
-
-def _outcome_text(outcome: Any) -> str:
-    if outcome is None:
-        return "not recorded"
-    return outcome if isinstance(outcome, str) else json.dumps(outcome, ensure_ascii=False, sort_keys=True)
 
 
 def _figures_section(data: RunData, paths: ReportPaths) -> list[str]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policies.decision_log import read_log
+
 RUN_STATE_FILE = "run_state.json"
 DECISIONS_FILE = "decisions.jsonl"
 PROMOTED_FILE = "promoted.json"
@@ -206,5 +208,9 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def read_decisions(run_dir: Path) -> list[dict[str, Any]]:
-    """The decision log as dicts, oldest first; [] when nothing has been decided yet."""
-    return read_jsonl(run_dir / DECISIONS_FILE).records
+    """The decision log as JSON-ready dicts, oldest first, outcomes merged in; [] before the first decision.
+
+    Reads through `policies.decision_log.read_log`, so a torn final line is skipped and a damaged line
+    raises DecisionLogError naming file:line.
+    """
+    return [record.model_dump(mode="json") for record in read_log(run_dir / DECISIONS_FILE)]

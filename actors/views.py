@@ -72,15 +72,29 @@ def format_number(value: Any) -> str:
     return f"{value:.4g}"
 
 
-def format_time(timestamp: float | None) -> str:
-    """Local wall-clock time of a unix timestamp, with the date, as the user reads the log in the morning."""
-    if timestamp is None:
-        return NO_VALUE
-    return datetime.fromtimestamp(timestamp).strftime("%m-%d %H:%M:%S")
+def to_datetime(when: Any) -> datetime | None:
+    """A unix timestamp (events), a datetime or an ISO-8601 string (decision log) as an aware datetime."""
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.astimezone()
+    if isinstance(when, int | float) and not isinstance(when, bool) and math.isfinite(when):
+        return datetime.fromtimestamp(when).astimezone()
+    if isinstance(when, str):
+        try:
+            return to_datetime(datetime.fromisoformat(when))
+        except ValueError:
+            return None
+    return None
+
+
+def format_time(when: Any, pattern: str = "%m-%d %H:%M:%S") -> str:
+    """Local wall-clock time, with the date, as the user reads the log in the morning; `—` if unknown."""
+    parsed = to_datetime(when)
+    return parsed.astimezone().strftime(pattern) if parsed else NO_VALUE
 
 
 def format_grade(
-    grade: Mapping[str, Any] | None, source: str | None, fallback_reason: str | None = None
+    grade: Mapping[str, Any] | None, source: str | None, fallback_reason: str | None = None,
+    separator: str = "; ",
 ) -> str:
     """`B 84 (llm)`, `C 71 (rubric; LLM fell back: timeout)`, or `—`."""
     if not grade:
@@ -89,7 +103,7 @@ def format_grade(
     letter = str(grade.get("letter", "?"))
     text = f"{letter} {score:.0f}" if isinstance(score, int | float) else letter
     if source and fallback_reason:
-        return f"{text} ({source}; LLM fell back: {fallback_reason})"
+        return f"{text} ({source}{separator}LLM fell back: {fallback_reason})"
     return f"{text} ({source})" if source else text
 
 
@@ -165,16 +179,29 @@ def status_table(state: Mapping[str, Any]) -> Table:
     return table
 
 
-def _outcome_cell(outcome: Any) -> str:
+def trigger_text(trigger: Any) -> str:
+    """`oom: CUDA out of memory`, `grade`, `control: stop`: the trigger's kind and what it says."""
+    if not isinstance(trigger, Mapping):
+        return str(trigger or NO_VALUE)
+    text = str(trigger.get("kind") or NO_VALUE)
+    detail = trigger.get("detail") or trigger.get("requested")
+    return f"{text}: {detail}" if detail else text
+
+
+def outcome_text(outcome: Any) -> str:
+    """`ok: resumed at step 140`, `failed: ...`, or `pending` while the action has not reported back."""
     if outcome is None:
         return "pending"
     if isinstance(outcome, Mapping):
-        status = outcome.get("status") or outcome.get("result") or ""
-        detail = outcome.get("detail") or outcome.get("message") or ""
-        if status and detail:
-            return f"{status}: {detail}"
-        return str(status or detail or json.dumps(dict(outcome), sort_keys=True))
+        status = "ok" if outcome.get("ok") else "failed"
+        return f"{status}: {outcome['detail']}" if outcome.get("detail") else status
     return str(outcome)
+
+
+def action_text(decision: Mapping[str, Any]) -> str:
+    """The action, and the checkpoint it resumes from when it uses one."""
+    action = str(decision.get("action") or NO_VALUE)
+    return f"{action} (from {decision['checkpoint']})" if decision.get("checkpoint") else action
 
 
 def decision_row(record: Any) -> list[str]:
@@ -187,13 +214,18 @@ def decision_row(record: Any) -> list[str]:
         format_time(row.get("time")),
         str(row.get("specialist") or NO_VALUE),
         where,
-        str(row.get("trigger") or NO_VALUE),
-        format_grade(row.get("grade"), row.get("grade_source"), row.get("fallback_reason")),
-        str(row.get("action") or NO_VALUE),
+        trigger_text(row.get("trigger")),
+        format_grade(row.get("grade"), row.get("grade_source"), row.get("fallback_reason"), separator=",\n"),
+        action_text(row),
         changed_params(row.get("params_before"), row.get("params_after"), separator="\n"),
         str(row.get("reason") or ""),
-        _outcome_cell(row.get("outcome")),
+        outcome_text(row.get("outcome")),
     ]
+
+
+DECISION_COLUMNS = (
+    "time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after", "reason", "outcome",
+)
 
 
 def decision_table(records: Iterable[Any], specialist: str | None = None) -> Table:
@@ -203,15 +235,25 @@ def decision_table(records: Iterable[Any], specialist: str | None = None) -> Tab
         rows = [row for row in rows if row.get("specialist") == specialist]
     title = "decisions" + (f" for {specialist}" if specialist else "")
     table = Table(title=title, title_justify="left")
-    for column in ("time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after"):
+    for column in DECISION_COLUMNS:
         table.add_column(column, overflow="fold")
-    table.add_column("reason", overflow="fold", ratio=1)
-    table.add_column("outcome", overflow="fold")
     for row in rows:
         table.add_row(*decision_row(row))
     if not rows:
         table.caption = "no decisions yet"
     return table
+
+
+def log_line_text(line: Mapping[str, Any]) -> str:
+    """One raw decision-log line (as `follow_log` delivers it) in words, for `overnight log --follow`.
+
+    Decision lines become their table cells joined by ` · `; outcome lines name the decision they close.
+    """
+    if line.get("kind") == "outcome":
+        closed = line.get("decision_id")
+        return f"{format_time(line.get('time'))} · outcome of {closed} · {outcome_text(line)}"
+    cells = decision_row(line)[:-1]
+    return " · ".join(cell.replace("\n", ", ") for cell in cells)
 
 
 def render_json_lines(records: Iterable[Any]) -> str:

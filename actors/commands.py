@@ -1,0 +1,90 @@
+"""How a policy decision or a user control becomes steering of a running recipe (pure; no Ray)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from policies.decisions import Action, Decision
+from training.hooks import FaultAction, TrainerHooks
+
+CommandName = Literal[
+    "set_lr", "set_batch", "rollback", "pause", "resume", "stop", "skip_phase", "checkpoint"
+]
+
+
+class TrainerCommand(BaseModel):
+    """One request to a trainer; it takes effect at the recipe's next step boundary."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: CommandName
+    lr: float | None = None
+    micro_batch: int | None = None
+    grad_accum: int | None = None
+    reason: str = ""
+
+    def apply(self, hooks: TrainerHooks) -> None:
+        """Hand the request to the recipe's hooks."""
+        if self.name == "set_lr" and self.lr is not None:
+            hooks.set_lr(self.lr)
+        elif self.name == "set_batch" and self.micro_batch is not None and self.grad_accum is not None:
+            hooks.set_batch(self.micro_batch, self.grad_accum)
+        elif self.name == "rollback":
+            hooks.rollback()
+        elif self.name == "pause":
+            hooks.request_checkpoint()
+            hooks.pause()
+        elif self.name == "resume":
+            hooks.resume()
+        elif self.name == "stop":
+            hooks.stop(self.reason or "stop requested")
+        elif self.name == "skip_phase":
+            hooks.skip_phase(self.reason or "skip requested")
+        elif self.name == "checkpoint":
+            hooks.request_checkpoint()
+        else:
+            raise ValueError(f"command {self.name!r} is missing its parameters: {self.model_dump()}")
+
+
+def parameter_commands(decision: Decision) -> list[TrainerCommand]:
+    """The LR and batch changes a decision makes (none when the parameters stay the same)."""
+    before, after = decision.params_before, decision.params_after
+    commands: list[TrainerCommand] = []
+    if after.lr != before.lr:
+        commands.append(TrainerCommand(name="set_lr", lr=after.lr, reason=decision.reason))
+    if (after.micro_batch, after.grad_accum) != (before.micro_batch, before.grad_accum):
+        commands.append(
+            TrainerCommand(
+                name="set_batch",
+                micro_batch=after.micro_batch,
+                grad_accum=after.grad_accum,
+                reason=decision.reason,
+            )
+        )
+    return commands
+
+
+def commands_for(decision: Decision) -> list[TrainerCommand]:
+    """Steering for a decision taken between steps (a grade, a divergence, a user control)."""
+    commands = parameter_commands(decision)
+    if decision.action in (Action.ROLLBACK, Action.SHRINK_BATCH):
+        commands.append(TrainerCommand(name="rollback", reason=decision.reason))
+    elif decision.action == Action.SKIP_PHASE:
+        commands.append(TrainerCommand(name="skip_phase", reason=decision.reason))
+    elif decision.action == Action.ABORT_SPECIALIST:
+        commands.append(TrainerCommand(name="stop", reason=decision.reason))
+    return commands
+
+
+def fault_action_for(decision: Decision) -> FaultAction:
+    """What the recipe does with the faulted step, given the decision (weights were not touched)."""
+    if decision.action == Action.ABORT_SPECIALIST:
+        return FaultAction.STOP_PHASE
+    if decision.action in (Action.ROLLBACK, Action.SHRINK_BATCH, Action.HALVE_LR):
+        # Resume from the last good checkpoint: the faulted batch may hold the cause.
+        return FaultAction.ROLLBACK
+    if decision.action == Action.SKIP_PHASE:
+        return FaultAction.STOP_PHASE
+    return FaultAction.SKIP_STEP

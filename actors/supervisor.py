@@ -1,0 +1,751 @@
+"""Supervisor actor: schedules trainers, turns grades and faults into logged decisions, and ends the night.
+
+State machine per specialist: pending -> running <-> paused -> finished | stopped | aborted | failed.
+Hard state is on disk (run_state.json, decisions.jsonl, events/), so a restarted supervisor continues.
+Every decision is written to the log before it is applied, and its outcome after.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from actors.commands import commands_for, fault_action_for, parameter_commands
+from actors.config import RunConfig
+from actors.run_state import (
+    TERMINAL_STATES,
+    LastGrade,
+    RunState,
+    SpecialistState,
+    load_run_state,
+    save_run_state,
+    write_json_atomic,
+)
+from actors.tracker import SpecialistTracker
+from agents.grade import Grade
+from policies.decide import decide
+from policies.decision_log import DecisionRecord, append_outcome, append_record, make_decision_id, read_log
+from policies.decisions import Action, Decision, TrainParams, Trigger
+from policies.history import History, PastDecision
+from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
+
+DECISIONS_FILE = "decisions.jsonl"
+PROMOTED_FILE = "promoted.json"
+log = structlog.get_logger(__name__)
+
+
+class Workers(Protocol):
+    """The supervisor's reach into the cluster; Ray actors in production (actors/remote.py)."""
+
+    def start(self, specialist: str) -> None:
+        """Create the trainer (if missing) and call its train()."""
+
+    def send(self, specialist: str, command: dict[str, Any]) -> None:
+        """Deliver a TrainerCommand."""
+
+    def restart(self, specialist: str) -> None:
+        """Kill the trainer's process; Ray restarts it and its train() resumes from its checkpoint."""
+
+    def kill(self, specialist: str) -> None:
+        """Stop the trainer for good."""
+
+    def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
+        """The watchdog's grade of a window."""
+
+    def lost(self) -> list[tuple[str, str]]:
+        """Trainers whose train() ended without reporting (their actor died for good), with the error."""
+
+
+class Supervisor:
+    """Plain class; actors/remote.py makes it the named, restartable `supervisor` actor."""
+
+    def __init__(self, config_data: dict[str, Any], run_dir: str, config_path: str, workers: Workers) -> None:
+        self.config = config_from_dict(config_data, RunConfig, source=config_path)
+        self.run_dir = Path(run_dir)
+        self.workers = workers
+        self.log_path = self.run_dir / DECISIONS_FILE
+        self.lock = threading.RLock()
+        self.grading_lock = threading.Lock()
+        self.stop_loop = threading.Event()
+        self.loop_thread: threading.Thread | None = None
+        self.trackers: dict[str, SpecialistTracker] = {}
+        self.expected_restarts: set[str] = set()
+        (self.run_dir / "events").mkdir(parents=True, exist_ok=True)
+        restored = load_run_state(self.run_dir)
+        self.state = restored or self._fresh_state(config_path)
+        self.resumed = restored is not None
+        self.decisions = {record.decision_id: record for record in read_log(self.log_path)}
+        for name in self.state.specialists:
+            self.trackers[name] = SpecialistTracker(name)
+        save_run_state(self.run_dir, self.state)
+        log.info("supervisor ready", run=self.state.run, resumed=self.resumed, decisions=len(self.decisions))
+
+    def _fresh_state(self, config_path: str) -> RunState:
+        state = RunState(run=self.config.run.name, config_path=config_path)
+        names = ([FOUNDATION] if self.config.model.base_model == BUILTIN_TINY else []) + list(
+            self.config.specialists
+        )
+        for name in names:
+            phases = (
+                ["general"] if name == FOUNDATION else [p.name for p in self.config.specialists[name].phases]
+            )
+            state.specialists[name] = SpecialistState(phases_total=len(phases))
+        return state
+
+    # ------------------------------------------------------------------------------------- the loop
+
+    def start(self) -> dict[str, Any]:
+        """Start (or, after a restart, continue) the night. Idempotent."""
+        with self.lock:
+            if self.loop_thread is None or not self.loop_thread.is_alive():
+                if self.state.status == "running":
+                    # Trainers marked running may still be alive; start() re-attaches to them.
+                    for name, spec in self.state.specialists.items():
+                        if spec.state in ("running", "paused"):
+                            spec.last_heartbeat = time.time()
+                            self.workers.start(name)
+                self.loop_thread = threading.Thread(target=self._loop, name="supervisor-loop", daemon=True)
+                self.loop_thread.start()
+        return self.status()
+
+    def _loop(self) -> None:
+        while not self.stop_loop.wait(self.config.supervisor.poll_interval_s):
+            try:
+                self._tick()
+            except Exception:
+                log.exception("supervisor tick failed; continuing")
+            if self.state.status != "running":
+                return
+
+    def _tick(self) -> None:
+        with self.lock:
+            for name, error in self.workers.lost():
+                self._on_crash(name, f"trainer actor lost: {error}", restartable=False)
+            self._check_heartbeats()
+            self._schedule()
+            if not self.state.unfinished() and self.state.status == "running":
+                self._finish()
+
+    def _schedule(self) -> None:
+        specs = self.state.specialists
+        foundation = specs.get(FOUNDATION)
+        if foundation is not None and foundation.state not in TERMINAL_STATES:
+            if foundation.state == "pending":
+                self._launch(FOUNDATION)
+            return
+        if foundation is not None and foundation.state != "finished":
+            for name, spec in specs.items():
+                if spec.state == "pending":
+                    self._set_terminal(name, "aborted", f"the foundation ended {foundation.state}")
+            return
+        running = [n for n, s in specs.items() if s.state in ("running", "paused")]
+        for name, spec in specs.items():
+            if spec.state != "pending":
+                continue
+            if running and not self.config.supervisor.parallel_specialists:
+                return
+            self._launch(name)
+            running.append(name)
+
+    def _launch(self, name: str) -> None:
+        spec = self.state.specialists[name]
+        spec.state = "running"
+        spec.started_at = spec.started_at or time.time()
+        spec.last_heartbeat = time.time()
+        self._save()
+        log.info("starting trainer", specialist=name)
+        self.workers.start(name)
+
+    def _check_heartbeats(self) -> None:
+        limit = self.config.policies.stall_seconds
+        now = time.time()
+        for name, spec in self.state.specialists.items():
+            if spec.state != "running" or spec.last_heartbeat is None:
+                continue
+            silence = now - spec.last_heartbeat
+            if silence < limit:
+                continue
+            tracker = self.trackers[name]
+            trigger = Trigger.stall(seconds_since_heartbeat=silence, step=spec.step, epoch=spec.epoch)
+            decision_id, decision = self._decide_and_log(
+                name, trigger, key=("stall", spec.phase, spec.step, spec.last_heartbeat)
+            )
+            if decision.action == Action.RESTART_TRAINER:
+                self.expected_restarts.add(name)
+                spec.last_heartbeat = time.time()
+                self.workers.restart(name)
+                self._outcome(
+                    decision_id,
+                    True,
+                    "trainer process killed; Ray restarts it and it resumes from its newest valid checkpoint",
+                )
+            elif decision.action == Action.ABORT_SPECIALIST:
+                self.workers.kill(name)
+                self._set_terminal(name, "aborted", decision.reason)
+                self._outcome(decision_id, True, "trainer killed; specialist aborted")
+            tracker.on_rollback()
+
+    # ------------------------------------------------------------------------ events from trainers
+
+    def report(self, specialist: str, event: dict[str, Any]) -> None:
+        """A trainer's event. Fire-and-forget for the trainer; grading happens on a separate thread."""
+        kind = event.get("kind")
+        window = None
+        with self.lock:
+            spec = self.state.specialists[specialist]
+            tracker = self.trackers[specialist]
+            spec.last_heartbeat = time.time()
+            if kind == "restarted":
+                self._on_restarted(specialist, event)
+                return
+            spec.epoch, spec.step = event.get("epoch", spec.epoch), event.get("step", spec.step)
+            if kind == "phase_start":
+                self._on_phase_start(specialist, spec, tracker, event)
+            elif kind == "step":
+                self._on_step(specialist, spec, tracker, event)
+            elif kind == "epoch_eval":
+                tracker.on_epoch(event)
+                self._append_event(
+                    specialist,
+                    {
+                        "type": "epoch",
+                        "time": event["time"],
+                        "phase": event["phase"],
+                        "epoch": event["epoch"],
+                        "step": event["step"],
+                        "val_loss": event["val_loss"],
+                        "exact_match": event["exact_match"],
+                        "format_validity": event["format_validity"],
+                        "per_task": {
+                            task: {
+                                "exact_match": score["exact_match"],
+                                "format_validity": score["format_validity"],
+                            }
+                            for task, score in event["per_task"].items()
+                        },
+                    },
+                )
+                if self._grading_due(specialist, event["phase"], event["epoch"]):
+                    window = tracker.take_window()
+            elif kind == "checkpoint":
+                tracker.on_checkpoint(event)
+            elif kind == "rollback":
+                tracker.on_rollback()
+            elif kind == "phase_end":
+                self._on_phase_end(specialist, spec, tracker, event)
+                window = tracker.take_window()
+            self._save(throttle=kind in ("step", "heartbeat"))
+        if window is not None:
+            threading.Thread(
+                target=self._grade, args=(specialist, window.model_dump(mode="json")), daemon=True
+            ).start()
+
+    def _on_phase_start(
+        self, name: str, spec: SpecialistState, tracker: SpecialistTracker, event: dict[str, Any]
+    ) -> None:
+        tracker.start_phase(event["phase"])
+        spec.phase = event["phase"]
+        phases = self._phase_names(name)
+        spec.phase_index = phases.index(event["phase"]) if event["phase"] in phases else 0
+        spec.epochs_total = self._epochs_of(name, event["phase"])
+        self._append_event(
+            name,
+            {
+                "type": "phase",
+                "time": event["time"],
+                "phase": event["phase"],
+                "status": "started",
+                "epoch": event["epoch"],
+                "step": event["step"],
+            },
+        )
+        for skipped in event.get("skipped_checkpoints", []):
+            log.warning("corrupt checkpoint skipped", specialist=name, detail=skipped)
+
+    def _on_step(
+        self, name: str, spec: SpecialistState, tracker: SpecialistTracker, event: dict[str, Any]
+    ) -> None:
+        tracker.on_step(event)
+        spec.loss, spec.lr = event["loss"], event["lr"]
+        spec.micro_batch, spec.grad_accum = event["micro_batch"], event["grad_accum"]
+        elapsed = time.time() - (spec.started_at or time.time())
+        progress = event.get("progress") or 0.0
+        phases_left = spec.phases_total - spec.phase_index - progress
+        done_fraction = (spec.phase_index + progress) / max(1, spec.phases_total)
+        spec.eta_s = (
+            elapsed / done_fraction * phases_left / max(1, spec.phases_total) if done_fraction else None
+        )
+        self._append_event(
+            name,
+            {
+                "type": "step",
+                "time": event["time"],
+                "phase": event["phase"],
+                "epoch": event["epoch"],
+                "step": event["step"],
+                "loss": event["loss"],
+                "lr": event["lr"],
+                "micro_batch": event["micro_batch"],
+                "grad_accum": event["grad_accum"],
+                "tokens_per_s": event["tokens_per_s"],
+            },
+        )
+        diverged = tracker.diverged(
+            self.config.policies.divergence_k, self.config.supervisor.divergence_min_steps
+        )
+        if diverged is not None:
+            loss, best = diverged
+            trigger = Trigger.divergence(loss=loss, best_loss=best, step=event["step"], epoch=event["epoch"])
+            decision_id, decision = self._decide_and_log(
+                name, trigger, key=("divergence", event["phase"], event["time"])
+            )
+            tracker.on_rollback()
+            self._apply(name, decision_id, decision)
+
+    def _on_phase_end(
+        self, name: str, spec: SpecialistState, tracker: SpecialistTracker, event: dict[str, Any]
+    ) -> None:
+        status = event["status"]
+        if status in ("completed", "skipped") and event["phase"] not in spec.finished_phases:
+            spec.finished_phases.append(event["phase"])
+        self._append_event(
+            name,
+            {
+                "type": "phase",
+                "time": event["time"],
+                "phase": event["phase"],
+                "status": "finished" if status == "completed" else status,
+                "epoch": event["epoch"],
+                "step": event["step"],
+                "reason": event.get("reason"),
+            },
+        )
+        self._promote_phase(name, event["phase"])
+
+    def decide_fault(self, specialist: str, fault: dict[str, Any]) -> dict[str, Any]:
+        """A hard fault at a step: decide within the step. A retried call gets the same decision back."""
+        with self.lock:
+            spec = self.state.specialists[specialist]
+            tracker = self.trackers[specialist]
+            spec.last_heartbeat = time.time()
+            if fault.get("micro_batch") and fault.get("grad_accum") and tracker.params is not None:
+                tracker.params = tracker.params.model_copy(
+                    update={"micro_batch": fault["micro_batch"], "grad_accum": fault["grad_accum"]}
+                )
+            detail = f"{fault['fault']} at step {fault['step']}: {fault['message']}"
+            tracker.hard_faults.append(detail)
+            if fault["fault"] == "oom":
+                tracker.memory_pressure.append(
+                    f"OOM at step {fault['step']} (micro-batch {fault['micro_batch']})"
+                )
+                trigger = Trigger.oom(detail=detail, step=fault["step"], epoch=fault["epoch"])
+            elif fault["fault"] == "non_finite":
+                trigger = Trigger.non_finite(detail=detail, step=fault["step"], epoch=fault["epoch"])
+            else:
+                trigger = Trigger.crash(detail=detail, step=fault["step"], epoch=fault["epoch"])
+            decision_id, decision = self._decide_and_log(
+                specialist,
+                trigger,
+                key=("fault", fault["phase"], fault["fault"], fault["step"], fault["time"]),
+            )
+            tracker.on_rollback()
+            action = fault_action_for(decision)
+            if decision.action == Action.ABORT_SPECIALIST:
+                spec.reason = decision.reason
+                spec.state = "aborted"
+                self._save()
+            self._outcome(
+                decision_id,
+                True,
+                f"trainer told to {action.value}"
+                + (f" with {self._param_text(decision)}" if parameter_commands(decision) else ""),
+            )
+            commands = [c.model_dump() for c in parameter_commands(decision)]
+            if decision.action == Action.ABORT_SPECIALIST:
+                commands.append({"name": "stop", "reason": decision.reason})
+            return {"fault_action": action.value, "commands": commands}
+
+    def trainer_done(self, specialist: str, outcome: dict[str, Any]) -> None:
+        """A train() call ended: finished, stopped, or raised (a crash the policies may restart)."""
+        with self.lock:
+            spec = self.state.specialists[specialist]
+            if spec.state in TERMINAL_STATES and spec.state != "aborted":
+                return  # a retried report of an ending already recorded
+            if not outcome["ok"]:
+                self._on_crash(specialist, outcome["error"], restartable=True)
+                return
+            result = outcome["result"]
+            if result.get("best_checkpoint"):
+                self._promote(specialist, result)
+            final_state = {
+                "completed": "finished",
+                "skipped": "finished",
+                "stopped": "stopped",
+                "faulted": "aborted",
+            }[result["status"]]
+            if spec.state == "aborted":
+                final_state = "aborted"
+            self._set_terminal(specialist, final_state, spec.reason or f"training {result['status']}")
+
+    def _on_crash(self, name: str, error: str, restartable: bool) -> None:
+        spec = self.state.specialists[name]
+        if spec.state in TERMINAL_STATES:
+            return
+        trigger = Trigger.crash(detail=error[:500], step=spec.step, epoch=spec.epoch)
+        decision_id, decision = self._decide_and_log(
+            name, trigger, key=("crash", spec.phase, spec.step, error[:200], spec.crash_restarts)
+        )
+        if decision.action == Action.RESTART_TRAINER and restartable:
+            spec.crash_restarts += 1
+            spec.last_heartbeat = time.time()
+            self.workers.start(name)
+            self._outcome(
+                decision_id,
+                True,
+                f"train() called again (restart {spec.crash_restarts}); it resumes "
+                "from the newest valid checkpoint",
+            )
+        else:
+            self.workers.kill(name)
+            self._set_terminal(
+                name,
+                "failed" if decision.action != Action.ABORT_SPECIALIST else "aborted",
+                decision.reason if restartable else error,
+            )
+            self._outcome(decision_id, True, "specialist stopped; the rest of the run goes on")
+
+    def _on_restarted(self, name: str, event: dict[str, Any]) -> None:
+        """Ray restarted a trainer's process: expected after a stall kill, a crash otherwise."""
+        spec = self.state.specialists[name]
+        if name in self.expected_restarts:
+            self.expected_restarts.discard(name)
+            return
+        trigger = Trigger.crash(
+            detail=f"trainer process died and was restarted by Ray (pid {event.get('pid')})",
+            step=spec.step,
+            epoch=spec.epoch,
+        )
+        decision_id, decision = self._decide_and_log(
+            name, trigger, key=("restarted", event.get("pid"), event.get("time"))
+        )
+        if decision.action == Action.RESTART_TRAINER:
+            spec.crash_restarts += 1
+            self._outcome(
+                decision_id,
+                True,
+                "Ray restarted the actor; train() is retried and resumes from the newest valid checkpoint",
+            )
+        else:
+            self.workers.kill(name)
+            self._set_terminal(name, "aborted", decision.reason)
+            self._outcome(decision_id, True, "trainer killed for good; the rest of the run goes on")
+        self._save()
+
+    # ------------------------------------------------------------------------------------ grading
+
+    def _grading_due(self, name: str, phase: str, epoch: int) -> bool:
+        every = self.config.watchdog.every_for(phase)
+        return (epoch + 1) % every == 0 or epoch + 1 >= self._epochs_of(name, phase)
+
+    def _grade(self, name: str, window: dict[str, Any]) -> None:
+        """Ask the watchdog (never holding the lock while it thinks), then decide and apply."""
+        with self.grading_lock:
+            try:
+                grade = Grade.model_validate(self.workers.grade(name, window))
+            except Exception as err:
+                log.exception("watchdog failed; this window goes ungraded", specialist=name, error=str(err))
+                return
+            last = window["epochs"][-1]
+            with self.lock:
+                spec = self.state.specialists[name]
+                spec.last_grade = LastGrade(score=grade.score, letter=grade.letter, source=grade.source)
+                self._append_event(
+                    name,
+                    {
+                        "type": "grade",
+                        "time": time.time(),
+                        "phase": window["phase"],
+                        "epoch": last["epoch"],
+                        "step": spec.step,
+                        "score": grade.score,
+                        "letter": grade.letter,
+                        "source": grade.source,
+                        "fallback_reason": grade.fallback_reason,
+                    },
+                )
+                if spec.state in TERMINAL_STATES:
+                    self._save()
+                    return
+                trigger = Trigger.grade(
+                    letter=grade.letter, score=grade.score, step=spec.step, epoch=last["epoch"]
+                )
+                decision_id, decision = self._decide_and_log(
+                    name, trigger, key=("grade", window["phase"], last["epoch"]), grade=grade
+                )
+                self._apply(name, decision_id, decision)
+                self._save()
+
+    # ---------------------------------------------------------------------------------- controls
+
+    def control(self, specialist: str, action: str) -> dict[str, Any]:
+        """pause | resume | stop | skip from `overnight ctl`; every control is a decision in the log."""
+        requested = {
+            "pause": Action.CONTINUE,
+            "resume": Action.CONTINUE,
+            "stop": Action.ABORT_SPECIALIST,
+            "skip": Action.SKIP_PHASE,
+        }.get(action)
+        with self.lock:
+            if specialist not in self.state.specialists:
+                known = ", ".join(self.state.specialists)
+                raise ValueError(f"no specialist {specialist!r} in run {self.state.run!r}; known: {known}")
+            if requested is None:
+                raise ValueError(f"unknown control {action!r}; use pause, resume, stop or skip")
+            spec = self.state.specialists[specialist]
+            if spec.state in TERMINAL_STATES:
+                raise ValueError(f"{specialist} is already {spec.state}; nothing to {action}")
+            trigger = Trigger.control(
+                requested=requested, detail=f"user: {action}", step=spec.step, epoch=spec.epoch
+            )
+            decision_id, _ = self._decide_and_log(
+                specialist,
+                trigger,
+                key=("control", action, time.time()),
+                reason_prefix=f"user asked to {action}",
+            )
+            if action == "pause":
+                self.workers.send(specialist, {"name": "pause", "reason": "user pause"})
+                spec.state = "paused"
+            elif action == "resume":
+                self.workers.send(specialist, {"name": "resume"})
+                spec.state = "running"
+                spec.last_heartbeat = time.time()
+            elif action == "stop":
+                self.workers.send(specialist, {"name": "resume"})
+                self.workers.send(specialist, {"name": "stop", "reason": "user stop"})
+                spec.reason = "stopped by the user"
+            else:
+                self.workers.send(specialist, {"name": "skip_phase", "reason": "user skip"})
+            self._outcome(decision_id, True, f"{action} sent to trainer:{specialist}")
+            self._save()
+            return self.decisions[decision_id].model_dump(mode="json")
+
+    def status(self) -> dict[str, Any]:
+        """The run state, as `overnight status` shows it."""
+        with self.lock:
+            return self.state.model_dump(mode="json")
+
+    def shutdown(self) -> None:
+        """Stop the loop thread (the driver calls this before killing the actor)."""
+        self.stop_loop.set()
+
+    # ------------------------------------------------------------------------------- decisions
+
+    def _history(self, name: str) -> History:
+        tracker = self.trackers[name]
+        spec = self.state.specialists[name]
+        params = tracker.params or TrainParams(
+            lr=spec.lr or self.config.training.learning_rate,
+            micro_batch=spec.micro_batch or self.config.training.micro_batch_size,
+            grad_accum=spec.grad_accum or self.config.training.grad_accum_steps,
+        )
+        past = [
+            PastDecision(phase=r.phase, checkpoints_seen=0, decision=_as_decision(r))
+            for r in self.decisions.values()
+            if r.specialist == name
+        ]
+        return History(
+            specialist=name,
+            phase=tracker.phase or spec.phase or "main",
+            params=params,
+            decisions=past,
+            checkpoints=list(tracker.checkpoints),
+            memory_pressure=list(tracker.memory_pressure),
+        )
+
+    def _decide_and_log(
+        self,
+        name: str,
+        trigger: Trigger,
+        key: tuple[Any, ...],
+        grade: Grade | None = None,
+        reason_prefix: str = "",
+    ) -> tuple[str, Decision]:
+        """Decide, and write the decision to the log before anything acts on it (once per key)."""
+        decision_id = make_decision_id(self.state.run, name, *key)
+        if decision_id in self.decisions:
+            return decision_id, _as_decision(self.decisions[decision_id])
+        decision = decide(trigger, self._history(name), self.config.policies)
+        if reason_prefix:
+            decision = decision.model_copy(update={"reason": f"{reason_prefix}: {decision.reason}"})
+        spec = self.state.specialists[name]
+        record = DecisionRecord.from_decision(
+            decision,
+            run=self.state.run,
+            specialist=name,
+            phase=spec.phase or "main",
+            grade=grade,
+            decision_id=decision_id,
+        )
+        append_record(self.log_path, record)
+        self.decisions[decision_id] = record
+        if decision.counts_as_intervention:
+            spec.interventions += 1
+        log.info(
+            "decision",
+            specialist=name,
+            trigger=trigger.kind.value,
+            action=decision.action.value,
+            reason=decision.reason,
+        )
+        return decision_id, decision
+
+    def _apply(self, name: str, decision_id: str, decision: Decision) -> None:
+        """Act on a between-steps decision and record the outcome."""
+        if decision.action == Action.RESTART_TRAINER:
+            self.expected_restarts.add(name)
+            self.workers.restart(name)
+            self._outcome(decision_id, True, "trainer restarted; it resumes from its newest valid checkpoint")
+            return
+        commands = commands_for(decision)
+        for command in commands:
+            self.workers.send(name, command.model_dump())
+        if decision.action == Action.ABORT_SPECIALIST:
+            self.state.specialists[name].reason = decision.reason
+            self.state.specialists[name].state = "aborted"
+        detail = ", ".join(c.name for c in commands) or "nothing to change"
+        self._outcome(decision_id, True, f"sent to trainer:{name}: {detail}")
+
+    def _outcome(self, decision_id: str, ok: bool, detail: str) -> None:
+        record = self.decisions.get(decision_id)
+        if record is None or record.outcome is not None:
+            return
+        outcome = append_outcome(self.log_path, decision_id, ok=ok, detail=detail)
+        self.decisions[decision_id] = record.model_copy(
+            update={"outcome": {"ok": outcome.ok, "detail": outcome.detail, "time": outcome.time}}
+        )
+
+    @staticmethod
+    def _param_text(decision: Decision) -> str:
+        before, after = decision.params_before, decision.params_after
+        return (
+            f"lr {before.lr:.3g} -> {after.lr:.3g}, micro-batch {before.micro_batch}x{before.grad_accum} -> "
+            f"{after.micro_batch}x{after.grad_accum}"
+        )
+
+    # ------------------------------------------------------------------------- promotion and end
+
+    def _promote_phase(self, name: str, phase: str) -> None:
+        """At a phase's end, its best checkpoint (by val exact match) is promoted if it beats the current."""
+        done = self.config.run_dir() / name / phase / "phase_done.json"
+        if name == FOUNDATION or not done.is_file():
+            return
+        result = json.loads(done.read_text(encoding="utf-8"))
+        if result.get("best_checkpoint"):
+            self._promote(
+                name,
+                {
+                    "best_checkpoint": result["best_checkpoint"],
+                    "best_exact_match": result.get("best_exact_match"),
+                    "phase": phase,
+                },
+            )
+
+    def _promote(self, name: str, result: dict[str, Any]) -> None:
+        if name == FOUNDATION:
+            return
+        path = self.run_dir / PROMOTED_FILE
+        promoted = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"specialists": {}}
+        current = promoted["specialists"].get(name)
+        score = result.get("best_exact_match")
+        score = -1.0 if score is None or (isinstance(score, float) and math.isnan(score)) else score
+        if current is not None and current.get("exact_match", -1.0) > score:
+            return
+        checkpoint = Path(result["best_checkpoint"])
+        state = (
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            if (checkpoint / "trainer_state.json").is_file()
+            else {}
+        )
+        promoted["specialists"][name] = {
+            "checkpoint": str(checkpoint),
+            "path": str(checkpoint / state["weights"]) if "weights" in state else str(checkpoint),
+            "phase": result.get("phase") or checkpoint.parent.parent.name,
+            "exact_match": score,
+            "track": self.config.specialists[name].track,
+            "method": self.config.model.method,
+        }
+        promoted["coordinator"] = {"path": str(self._base_dir()), "kind": "base"}
+        write_json_atomic(path, promoted)
+        log.info("promoted", specialist=name, checkpoint=str(checkpoint), exact_match=score)
+
+    def _base_dir(self) -> Path:
+        from training.recipe import base_model_dir
+
+        return base_model_dir(self.config).resolve()
+
+    def _finish(self) -> None:
+        self.state.status = "finished"
+        self.state.finished_at = time.time()
+        self._save()
+        try:
+            from actors.report import write_report
+
+            write_report(self.run_dir)
+        except Exception:
+            log.exception("the morning report could not be written; the run itself finished")
+        log.info(
+            "run finished", run=self.state.run, states={n: s.state for n, s in self.state.specialists.items()}
+        )
+
+    def _set_terminal(self, name: str, state: str, reason: str) -> None:
+        spec = self.state.specialists[name]
+        spec.state = state  # type: ignore[assignment]
+        spec.reason = reason
+        spec.finished_at = time.time()
+        spec.eta_s = 0.0
+        self._save()
+        log.info("specialist ended", specialist=name, state=state, reason=reason)
+
+    # ---------------------------------------------------------------------------------- plumbing
+
+    def _save(self, throttle: bool = False) -> None:
+        now = time.time()
+        if throttle and now - self.state.updated_at < 1.0:
+            return
+        save_run_state(self.run_dir, self.state)
+
+    def _append_event(self, name: str, record: dict[str, Any]) -> None:
+        with (self.run_dir / "events" / f"{name}.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _phase_names(self, name: str) -> list[str]:
+        if name == FOUNDATION:
+            return ["general"]
+        return [phase.name for phase in self.config.specialists[name].phases]
+
+    def _epochs_of(self, name: str, phase: str) -> int:
+        if name == FOUNDATION:
+            return self.config.foundation.epochs
+        for item in self.config.specialists[name].phases:
+            if item.name == phase:
+                return item.epochs
+        return 1
+
+
+def _as_decision(record: DecisionRecord) -> Decision:
+    """A logged decision, as the policies' model (for a retried event that was already decided)."""
+    return Decision(
+        action=record.action,
+        trigger=record.trigger,
+        params_before=record.params_before,
+        params_after=record.params_after,
+        checkpoint=record.checkpoint,
+        reason=record.reason,
+    )

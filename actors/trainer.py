@@ -1,0 +1,82 @@
+"""Trainer actor: runs the recipe for one specialist (or the foundation) and streams its events upward."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any, Protocol
+
+import torch
+
+from actors.commands import TrainerCommand
+from actors.config import RunConfig
+from training.config import FOUNDATION, config_from_dict
+from training.events import Event, Fault
+from training.hooks import FaultAction, TrainerHooks
+from training.recipe import train_foundation, train_specialist
+
+
+class SupervisorLink(Protocol):
+    """How a trainer talks to its supervisor (a Ray handle in production, the object itself in tests)."""
+
+    def report(self, specialist: str, event: dict[str, Any]) -> None:
+        """Fire-and-forget: a step, evaluation, heartbeat, checkpoint or phase event."""
+
+    def decide_fault(self, specialist: str, fault: dict[str, Any]) -> dict[str, Any]:
+        """Blocking: the decision for a fault, as {"fault_action": ..., "commands": [...]}."""
+
+    def trainer_done(self, specialist: str, outcome: dict[str, Any]) -> None:
+        """The train() call ended: {"ok": True, "result": ...} or {"ok": False, "error": ...}."""
+
+
+class Trainer:
+    """Holds one recipe run; thin: everything it does is in training/ and policies/."""
+
+    def __init__(
+        self, config_data: dict[str, Any], specialist: str, link: SupervisorLink, torch_threads: int = 1
+    ) -> None:
+        self.config = config_from_dict(config_data, RunConfig, source=f"trainer:{specialist}")
+        self.specialist = specialist
+        self.link = link
+        # Two trainers on two cores must not each start a thread per core.
+        torch.set_num_threads(max(1, torch_threads))
+        self.hooks = TrainerHooks(on_event=self._forward, on_fault=self._decide_fault)
+
+    def train(self) -> dict[str, Any]:
+        """Run (or resume) every remaining phase. Idempotent: a retry resumes from the newest checkpoint."""
+        try:
+            if self.specialist == FOUNDATION:
+                result = train_foundation(self.config, self.hooks, resume=True, progress=False)
+            else:
+                result = train_specialist(
+                    self.config, self.specialist, self.hooks, resume=True, progress=False
+                )
+        except Exception as err:
+            # Report the crash instead of dying silently; the supervisor decides whether to restart.
+            outcome = {
+                "ok": False,
+                "error": f"{err.__class__.__name__}: {err}",
+                "traceback": traceback.format_exc(limit=8),
+            }
+            self.link.trainer_done(self.specialist, outcome)
+            return outcome
+        outcome = {"ok": True, "result": result.model_dump(mode="json")}
+        self.link.trainer_done(self.specialist, outcome)
+        return outcome
+
+    def command(self, command: dict[str, Any]) -> None:
+        """Apply a supervisor or user request at the next step boundary."""
+        TrainerCommand.model_validate(command).apply(self.hooks)
+
+    def pid(self) -> int:
+        """The worker process id (the chaos tests kill it)."""
+        return os.getpid()
+
+    def _forward(self, event: Event) -> None:
+        self.link.report(self.specialist, event.model_dump(mode="json"))
+
+    def _decide_fault(self, fault: Fault) -> FaultAction:
+        answer = self.link.decide_fault(self.specialist, fault.model_dump(mode="json"))
+        for command in answer.get("commands", []):
+            TrainerCommand.model_validate(command).apply(self.hooks)
+        return FaultAction(answer["fault_action"])
