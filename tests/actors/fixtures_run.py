@@ -6,8 +6,13 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from agents.grade import Letter
+from policies.decision_log import DecisionRecord, GradeRef, OutcomeRecord, append_record
+from policies.decisions import Action, CheckpointChoice, TrainParams, Trigger
 
 RUN_START = 1_700_000_000.0
 STEP_SECONDS = 1.5
@@ -36,33 +41,36 @@ class FakeRun:
 
 @dataclass
 class _Scenario:
-    """The interventions one specialist suffers: grade-triggered LR halving, a NaN rollback, an OOM shrink."""
+    """One specialist's night: its grade scores and sources, and which faults it suffers."""
 
-    halve_lr_after_epoch: int | None = None
+    scores: tuple[float, float, float, float]
+    sources: tuple[tuple[str, str | None], ...]
     rollback_at_step: int | None = None
     shrink_at_step: int | None = None
-    grade_sources: tuple[tuple[str, str | None], ...] = ()
 
 
 SCENARIOS: dict[str, _Scenario] = {
     "ascii": _Scenario(
-        halve_lr_after_epoch=4,
+        scores=(72.0, 64.0, 86.0, 96.0),
+        sources=(("rubric", None), ("llm", None), ("rubric", "LLM timed out after 20 s"), ("llm", None)),
         rollback_at_step=150,
-        grade_sources=(
-            ("rubric", None), ("llm", None), ("rubric", "LLM timed out after 20 s"), ("llm", None),
-        ),
     ),
     "runic": _Scenario(
+        scores=(81.0, 71.0, 83.0, 95.0),
+        sources=(("llm", None), ("rubric", "no ANTHROPIC_API_KEY set"), ("llm", None), ("llm", None)),
         shrink_at_step=90,
-        grade_sources=(("llm", None), ("rubric", "no ANTHROPIC_API_KEY set"), ("llm", None), ("llm", None)),
     ),
+}
+# What policies.decide answers to a grade of each letter (F never happens in this fixture).
+GRADE_ACTIONS = {
+    "A": Action.CONTINUE, "B": Action.CONTINUE, "C": Action.FLAG_FOR_REVIEW, "D": Action.HALVE_LR,
 }
 
 
-def _letter(score: float) -> str:
+def _letter(score: float) -> Letter:
     for letter, floor in (("A", 90), ("B", 80), ("C", 70), ("D", 60)):
         if score >= floor:
-            return letter
+            return letter  # type: ignore[return-value]
     return "F"
 
 
@@ -73,16 +81,15 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]], torn_tail: str | None =
 
 
 class _Writer:
-    """Builds one specialist's events and decisions step by step."""
+    """Builds one specialist's events and decision records step by step."""
 
-    def __init__(self, run: str, name: str, index: int, seed: int, fake: FakeRun) -> None:
+    def __init__(self, run: str, name: str, index: int, seed: int) -> None:
         self.run = run
         self.name = name
-        self.index = index
         self.rng = random.Random(seed * 1000 + index)
-        self.fake = fake
         self.events: list[dict[str, Any]] = []
-        self.params = dict(BASE_PARAMS)
+        self.records: list[tuple[float, DecisionRecord]] = []
+        self.params = TrainParams(**BASE_PARAMS)
         self.time = RUN_START + index * 0.25
         self.counts: dict[str, int] = {}
         self.exact_matches: list[float] = []
@@ -95,29 +102,33 @@ class _Writer:
     def step_event(self, phase: str, epoch: int, step: int, loss: float) -> None:
         self.events.append({
             "type": "step", "time": self.tick(), "phase": phase, "epoch": epoch, "step": step, "loss": loss,
-            "lr": self.params["lr"], "micro_batch": self.params["micro_batch"],
-            "grad_accum": self.params["grad_accum"], "tokens_per_s": round(1200 + self.rng.gauss(0, 40), 1),
+            "lr": self.params.lr, "micro_batch": self.params.micro_batch,
+            "grad_accum": self.params.grad_accum,
+            "tokens_per_s": round(1200 + self.rng.gauss(0, 40), 1),
         })
 
     def loss_at(self, step: int) -> float:
         return 2.5 * math.exp(-step / 70) + 0.3 + self.rng.gauss(0, 0.06)
 
-    def decide(self, phase: str, epoch: int, step: int, trigger: str, action: str, after: dict[str, Any],
-               reason: str, grade: dict[str, Any] | None = None, checkpoint: str | None = None) -> None:
-        before = dict(self.params)
-        self.params.update(after)
-        self.fake.decisions.append({
-            "decision_id": f"{self.name}-{len(self.fake.decisions) + 1:04d}", "time": self.tick(),
-            "run": self.run,
-            "specialist": self.name, "phase": phase, "epoch": epoch, "step": step, "trigger": trigger,
-            "grade": None if grade is None else {"score": grade["score"], "letter": grade["letter"]},
-            "grade_source": None if grade is None else grade["source"],
-            "fallback_reason": None if grade is None else grade["fallback_reason"],
-            "action": action, "params_before": before, "params_after": dict(self.params),
-            "checkpoint": checkpoint, "reason": reason, "outcome": "applied",
-        })
-        if action != "continue":
-            self.counts[action] = self.counts.get(action, 0) + 1
+    def decide(self, phase: str, trigger: Trigger, action: Action, reason: str, *,
+               grade: dict[str, Any] | None = None, checkpoint: CheckpointChoice | None = None,
+               **changes: Any) -> None:
+        before = self.params
+        self.params = before.model_copy(update=changes)
+        when = self.tick()
+        record = DecisionRecord(
+            decision_id=f"{self.name}-{len(self.records) + 1:03d}",
+            time=datetime.fromtimestamp(when, UTC), run=self.run, specialist=self.name, phase=phase,
+            epoch=trigger.epoch, step=trigger.step, trigger=trigger,
+            grade=GradeRef(score=int(grade["score"]), letter=grade["letter"]) if grade else None,
+            grade_source=grade["source"] if grade else None,
+            fallback_reason=grade["fallback_reason"] if grade else None,
+            action=action, params_before=before, params_after=self.params, checkpoint=checkpoint,
+            reason=reason,
+        )
+        self.records.append((when, record))
+        if action != Action.CONTINUE:
+            self.counts[action.value] = self.counts.get(action.value, 0) + 1
 
     def epoch_end(self, phase: str, epoch: int, global_epoch: int, step: int, val_loss: float) -> None:
         exact = min(0.97, round(0.08 + 0.085 * global_epoch + self.rng.gauss(0, 0.02), 4))
@@ -129,13 +140,19 @@ class _Writer:
             "per_task": {"convert": {"exact_match": exact, "format_validity": 1.0}},
         })
 
-    def grade(
-        self, phase: str, epoch: int, step: int, score: float, source: str, fallback: str | None
-    ) -> None:
+    def grade(self, phase: str, epoch: int, step: int, score: float, source: tuple[str, str | None]) -> None:
+        letter = _letter(score)
         grade = {"type": "grade", "time": self.tick(), "phase": phase, "epoch": epoch, "step": step,
-                 "score": score, "letter": _letter(score), "source": source, "fallback_reason": fallback}
+                 "score": score, "letter": letter, "source": source[0], "fallback_reason": source[1]}
         self.events.append(grade)
         self.grades.append(grade)
+        action = GRADE_ACTIONS[letter]
+        halved = {"lr": self.params.lr / 2} if action == Action.HALVE_LR else {}
+        words = {Action.CONTINUE: "on track", Action.FLAG_FOR_REVIEW: "val accuracy flat; flag for review",
+                 Action.HALVE_LR: "loss plateaued for 2 epochs; halve the LR"}
+        self.decide(phase, Trigger.grade(letter, score, step=step, epoch=epoch), action,
+                    f"grade {letter} ({score:g}/100) at epoch {epoch}: {words[action]}", grade=grade,
+                    **halved)
 
 
 def _specialist(writer: _Writer, scenario: _Scenario) -> None:
@@ -149,18 +166,18 @@ def _specialist(writer: _Writer, scenario: _Scenario) -> None:
             for _ in range(STEPS_PER_EPOCH):
                 step += 1
                 if step == scenario.shrink_at_step:
-                    writer.decide(phase, epoch, step, "oom", "shrink_batch",
-                                  {"micro_batch": writer.params["micro_batch"] // 2,
-                                   "grad_accum": writer.params["grad_accum"] * 2},
-                                  "CUDA out of memory at micro-batch 4; halve it and double accumulation")
+                    writer.decide(phase, Trigger.oom("CUDA out of memory", step=step, epoch=epoch),
+                                  Action.SHRINK_BATCH,
+                                  "out of memory at micro-batch 4: halve it, double accumulation",
+                                  checkpoint="last_good", micro_batch=writer.params.micro_batch // 2,
+                                  grad_accum=writer.params.grad_accum * 2)
                 if step == scenario.rollback_at_step:
                     writer.step_event(phase, epoch, step, float("nan"))
+                    writer.decide(phase, Trigger.non_finite("loss is nan", step=step, epoch=epoch),
+                                  Action.ROLLBACK, f"non-finite loss at step {step}: roll back, halve the LR",
+                                  checkpoint="last_good", lr=writer.params.lr / 2)
+                    # Training resumes from the epoch's checkpoint, so the steps after it are logged again.
                     checkpoint_step = step - step % STEPS_PER_EPOCH
-                    writer.decide(phase, epoch, step, "nonfinite_loss", "rollback",
-                                  {"lr": writer.params["lr"] / 2},
-                                  "loss is NaN at step 150; roll back to the last good checkpoint, halve LR",
-                                  checkpoint=f"{writer.name}/{phase}/step_{checkpoint_step:06d}")
-                    # Training resumes from the checkpoint, so the steps after it are logged again.
                     for replay in range(checkpoint_step + 1, step):
                         writer.step_event(phase, epoch, replay, round(writer.loss_at(replay), 5))
                 loss = round(writer.loss_at(step), 5)
@@ -168,21 +185,25 @@ def _specialist(writer: _Writer, scenario: _Scenario) -> None:
                 writer.step_event(phase, epoch, step, loss)
             writer.epoch_end(phase, epoch, global_epoch, step, sum(losses) / len(losses) + 0.05)
             if epoch % grade_every == 0:
-                source, fallback = scenario.grade_sources[grade_index]
-                lagging = epoch == scenario.halve_lr_after_epoch
-                score = 74.0 if lagging else min(96.0, 58.0 + 4.0 * global_epoch - 3.0 * writer.index)
-                writer.grade(phase, epoch, step, score, source, fallback)
+                writer.grade(phase, epoch, step, scenario.scores[grade_index], scenario.sources[grade_index])
                 grade_index += 1
-                grade = writer.grades[-1]
-                if lagging:
-                    writer.decide(phase, epoch, step, "grade", "halve_lr", {"lr": writer.params["lr"] / 2},
-                                  "grade C 74: val accuracy stalled for 2 epochs; halve LR", grade=grade)
-                elif writer.name == "runic" and grade_index == 2:
-                    writer.decide(phase, epoch, step, "grade", "continue", {},
-                                  f"grade {grade['letter']} {grade['score']:.0f}: improving every epoch",
-                                  grade=grade)
         writer.events.append({"type": "phase", "time": writer.tick(), "phase": phase, "status": "finished",
                               "epoch": epochs, "step": step})
+
+
+def _write_decision_log(path: Path, writers: list[_Writer]) -> list[dict[str, Any]]:
+    """Each decision then its outcome, in time order, through the real log writer; the last has no outcome."""
+    records = sorted((pair for writer in writers for pair in writer.records), key=lambda pair: pair[0])
+    written = []
+    for index, (when, record) in enumerate(records):
+        append_record(path, record)
+        if index < len(records) - 1:
+            outcome = OutcomeRecord(decision_id=record.decision_id, ok=True,
+                                    detail=f"{record.action.value} done",
+                                    time=datetime.fromtimestamp(when + 0.5, UTC))
+            append_record(path, outcome)
+        written.append(record.model_dump(mode="json"))
+    return written
 
 
 def write_fake_run(root: Path, run: str = "night-01", seed: int = 7, pending: tuple[str, ...] = (),
@@ -198,7 +219,7 @@ def write_fake_run(root: Path, run: str = "night-01", seed: int = 7, pending: tu
     states: dict[str, Any] = {}
     writers = []
     for index, name in enumerate(names):
-        writer = _Writer(run, name, index, seed, fake)
+        writer = _Writer(run, name, index, seed)
         _specialist(writer, SCENARIOS[name])
         writers.append(writer)
         tail = '{"type": "step", "time": 17' if torn_tail and name == "runic" else None
@@ -214,8 +235,8 @@ def write_fake_run(root: Path, run: str = "night-01", seed: int = 7, pending: tu
             "state": "finished", "phase": PHASES[-1][0], "phase_index": len(PHASES) - 1,
             "phases_total": len(PHASES), "epoch": PHASES[-1][1], "epochs_total": PHASES[-1][1], "step": 200,
             "loss": [event for event in writer.events if event["type"] == "step"][-1]["loss"],
-            "lr": writer.params["lr"], "micro_batch": writer.params["micro_batch"],
-            "grad_accum": writer.params["grad_accum"],
+            "lr": writer.params.lr, "micro_batch": writer.params.micro_batch,
+            "grad_accum": writer.params.grad_accum,
             "last_grade": {key: last_grade[key] for key in ("score", "letter", "source")},
             "interventions": sum(writer.counts.values()), "eta_s": None, "reason": None,
             "finished_phases": [phase for phase, _, _ in PHASES],
@@ -226,8 +247,7 @@ def write_fake_run(root: Path, run: str = "night-01", seed: int = 7, pending: tu
             "epochs_total": 0, "step": 0, "loss": None, "lr": None, "micro_batch": None, "grad_accum": None,
             "last_grade": None, "interventions": 0, "eta_s": None, "reason": None, "finished_phases": [],
         }
-    fake.decisions.sort(key=lambda decision: decision["time"])
-    _write_jsonl(run_dir / "decisions.jsonl", fake.decisions)
+    fake.decisions = _write_decision_log(run_dir / "decisions.jsonl", writers)
     finished_at = max(writer.time for writer in writers) + 5.0
     run_state = {"run": run, "config_path": "configs/demo.yaml", "started_at": RUN_START,
                  "updated_at": finished_at, "finished_at": finished_at, "status": "finished",

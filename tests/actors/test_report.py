@@ -66,12 +66,12 @@ def test_summary_matches_the_fixture(reported: tuple[FakeRun, ReportPaths]) -> N
         ]
         assert item["adapter"]["path"] == str(fake.run_dir / name / "phase2_specialist" / "best")
         assert item["wall_time_s"] > 0
+        assert item["decisions"] == sum(1 for d in fake.decisions if d["specialist"] == name)
     assert summary["specialists"]["ascii"]["non_finite_losses"] == 1
-    assert summary["specialists"]["ascii"]["decisions"] == 2
-    assert summary["specialists"]["runic"]["decisions"] == 2
     totals = summary["totals"]
-    assert totals["interventions_by_action"] == {"halve_lr": 1, "rollback": 1, "shrink_batch": 1}
-    assert (totals["interventions"], totals["decisions"], totals["grades"]) == (3, 4, 8)
+    assert totals["interventions_by_action"] == {"flag_for_review": 2, "halve_lr": 1, "rollback": 1,
+                                                 "shrink_batch": 1}
+    assert (totals["interventions"], totals["decisions"], totals["grades"]) == (5, 10, 8)
     assert totals["grades_by_source"] == {"llm": 5, "rubric": 3}
     assert totals["llm_fallbacks"] == 2
     assert summary["coordinator"] == {"path": "builtin:tiny", "kind": "base"}
@@ -98,11 +98,15 @@ def test_report_md_names_every_specialist_intervention_and_figure(
             continue
         row = next(line for line in interventions.splitlines() if decision["reason"] in line)
         assert f"| {decision['specialist']} |" in row
-        assert f"| {decision['trigger']} |" in row
-        assert decision["action"] in row
-    assert "lr 2.0e-04 → 1.0e-04" in interventions
-    assert "grad_accum 4 → 8, micro_batch 4 → 2" in interventions
-    assert "checkpoint `ascii/phase2_specialist/step_000140`" in interventions
+        assert f"| {decision['trigger']['kind']}" in row
+        assert f"| {decision['action']}" in row
+        assert "| ok: " in row
+    assert "| halve_lr | lr 2.0e-04 → 1.0e-04 |" in interventions
+    shrink = "| oom: CUDA out of memory | shrink_batch (from last_good) | grad_accum 4 → 8, micro_batch 4 → 2"
+    assert shrink in interventions
+    assert "| phase2_specialist/4, step 150 | non_finite: loss is nan | rollback (from last_good) |" in (
+        interventions
+    )
     assert "rubric (LLM fell back: LLM timed out after 20 s)" in text
     assert f'overnight ask --run {fake.run} "' in text
     assert str(fake.run_dir / "ascii" / "phase2_specialist" / "best") in text
@@ -181,6 +185,23 @@ def test_free_text_cannot_break_the_markdown_tables(tmp_path: Path) -> None:
     decisions.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     text = write_report(fake.run_dir).report_md.read_text(encoding="utf-8")
     assert "loss \\| exploded at step 80" in text
+
+
+def test_a_damaged_decision_log_is_named_and_the_rest_still_reported(tmp_path: Path) -> None:
+    fake = write_fake_run(tmp_path)
+    log = fake.run_dir / "decisions.jsonl"
+    damaged_line = len(log.read_text(encoding="utf-8").splitlines()) + 1
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write('{"kind": "mystery"}\n')
+    paths = write_report(fake.run_dir)
+    text = paths.report_md.read_text(encoding="utf-8")
+    assert "Unknown: the decision log could not be read: " in text
+    assert f"decisions.jsonl:{damaged_line}: 'kind' is 'mystery'" in text
+    assert "- **interventions**: unknown (the decision log is unreadable)" in text
+    summary = _strict_json(paths.summary_json)
+    assert summary["decision_log_error"].startswith(str(fake.run_dir / "decisions.jsonl"))
+    best = summary["specialists"]["ascii"]["best_exact_match"]
+    assert best["exact_match"] == fake.best_exact_match["ascii"]
 
 
 def test_a_missing_run_directory_is_an_error(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,18 @@ from actors.run_files import read_decisions, read_run_state
 from actors.views import (
     as_dict,
     changed_params,
+    decision_row,
     decision_table,
     follow_log,
     format_grade,
     format_number,
+    format_time,
     humanize_seconds,
+    log_line_text,
+    outcome_text,
     render_json_lines,
     status_table,
+    trigger_text,
 )
 from tests.actors.fixtures_run import write_fake_run
 
@@ -103,29 +109,79 @@ def test_status_table_of_a_pending_specialist_and_of_no_specialists() -> None:
     assert "no specialists yet" in render(status_table({"run": "r", "status": "running", "specialists": {}}))
 
 
+def test_decision_rows_of_the_fixture(tmp_path: Path) -> None:
+    fake = write_fake_run(tmp_path)
+    rows = {record["decision_id"]: decision_row(record) for record in read_decisions(fake.run_dir)}
+    by_action = {record["action"]: record["decision_id"] for record in fake.decisions}
+    halve = rows[by_action["halve_lr"]]
+    assert halve[1:] == ["ascii", "phase1_general/4", "grade", "D 64 (llm)", "halve_lr",
+                         "lr 2.0e-04 → 1.0e-04",
+                         "grade D (64/100) at epoch 4: loss plateaued for 2 epochs; halve the LR",
+                         "ok: halve_lr done"]
+    assert halve[0] == format_time(fake.decisions[2]["time"])
+    shrink = rows[by_action["shrink_batch"]]
+    # Only the parameters that changed, one per line; the rollback names the checkpoint it resumes from.
+    assert shrink[3:7] == ["oom: CUDA out of memory", "—", "shrink_batch (from last_good)",
+                           "grad_accum 4 → 8\nmicro_batch 4 → 2"]
+    assert rows[by_action["rollback"]][3] == "non_finite: loss is nan"
+    flagged = [row for row in rows.values() if row[1] == "runic" and row[5] == "flag_for_review"]
+    assert flagged[0][4] == "C 71 (rubric,\nLLM fell back: no ANTHROPIC_API_KEY set)"
+    assert rows[fake.decisions[-1]["decision_id"]][-1] == "pending"
+
+
 def test_decision_table_of_the_fixture(tmp_path: Path) -> None:
     fake = write_fake_run(tmp_path)
     records = read_decisions(fake.run_dir)
     text = render(decision_table(records))
-    headers = ("time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after", "reason")
-    for header in headers:
+    for header in ("time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after",
+                   "reason", "outcome"):
         assert header in text
-    assert "lr 2.0e-04 → 1.0e-04" in text
+    for cell in ("lr 2.0e-04 → 1.0e-04", "D 64 (llm)", "rollback (from", "ok: halve_lr done", "pending",
+                 "phase1_general/4"):
+        assert cell in text
     lines = text.splitlines()
     shrink = next(index for index, line in enumerate(lines) if "shrink_batch" in line)
-    # One changed parameter per line within the cell, and nothing that stayed the same.
     assert "grad_accum 4 → 8" in lines[shrink]
     assert "micro_batch 4 → 2" in lines[shrink + 1]
-    assert "C 74 (llm)" in text
-    assert "phase1_general/4" in text
     assert "micro_batch 4 → 4" not in text
-    for decision in fake.decisions:
-        assert decision["action"] in text
+    assert len([line for line in lines if " 11-14 " in line]) == len(fake.decisions)
     runic_only = render(decision_table(records, specialist="runic"))
     assert "shrink_batch" in runic_only
     assert "halve_lr" not in runic_only
     assert "decisions for runic" in runic_only
     assert "no decisions yet" in render(decision_table(records, specialist="nobody"))
+
+
+def test_log_line_text_of_a_decision_and_an_outcome(tmp_path: Path) -> None:
+    fake = write_fake_run(tmp_path)
+    lines = [json.loads(line) for line in (fake.run_dir / "decisions.jsonl").read_text().splitlines()]
+    decision, outcome = lines[0], lines[1]
+    text = log_line_text(decision)
+    start = " · ascii · phase1_general/2 · grade · C 72 (rubric) · flag_for_review · — · grade C (72/100)"
+    assert text.startswith(format_time(decision["time"]) + start)
+    assert "\n" not in text
+    assert log_line_text(outcome) == (
+        f"{format_time(outcome['time'])} · outcome of {decision['decision_id']} · ok: flag_for_review done"
+    )
+
+
+def test_format_time_reads_timestamps_datetimes_and_iso_strings() -> None:
+    moment = datetime(2024, 3, 1, 2, 30, 5, tzinfo=UTC)
+    expected = moment.astimezone().strftime("%m-%d %H:%M:%S")
+    assert format_time(moment.timestamp()) == expected
+    assert format_time(moment) == expected
+    assert format_time("2024-03-01T02:30:05Z") == expected
+    assert format_time("yesterday") == "—"
+    assert format_time(None) == "—"
+
+
+def test_trigger_and_outcome_text() -> None:
+    assert trigger_text({"kind": "control", "detail": "", "requested": "skip_phase"}) == "control: skip_phase"
+    assert trigger_text({"kind": "grade", "detail": ""}) == "grade"
+    assert trigger_text(None) == "—"
+    assert outcome_text({"ok": False, "detail": "trainer died"}) == "failed: trainer died"
+    assert outcome_text({"ok": True, "detail": ""}) == "ok"
+    assert outcome_text(None) == "pending"
 
 
 def test_render_json_lines_round_trips(tmp_path: Path) -> None:
