@@ -19,7 +19,12 @@ GRADE_BANDS: tuple[tuple[str, float, float, str], ...] = (
     ("D", 60, 70, "#ffae5c"), ("F", 0, 60, "#ff7f7f"),
 )
 SOURCE_MARKERS = {"rubric": "o", "llm": "^"}
-ACTION_COLORS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e")
+# Fixed per action so every figure of a run reads the same; none of them is a colour of the eval curves.
+ACTION_COLORS = {
+    "halve_lr": "#e6550d", "shrink_batch": "#17becf", "rollback": "#8c564b", "restart_trainer": "#393b79",
+    "flag_for_review": "#bcbd22", "skip_phase": "#7f7f7f", "abort_specialist": "#000000",
+}
+OTHER_ACTION_COLORS = ("#e377c2", "#637939", "#7b4173", "#843c39")
 SPECIALIST_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -74,7 +79,8 @@ def _mark_interventions(axes_list: list[Axes], decisions: Sequence[Event]) -> li
     """Vertical lines at each intervention step, labelled on the first axes; returns legend handles."""
     marked = [d for d in decisions if finite(d.get("step")) is not None]
     actions = sorted({str(d.get("action")) for d in marked})
-    colors = {action: ACTION_COLORS[i % len(ACTION_COLORS)] for i, action in enumerate(actions)}
+    others = iter(OTHER_ACTION_COLORS * len(actions))
+    colors = {action: ACTION_COLORS.get(action) or next(others) for action in actions}
     for decision in marked:
         color = colors[str(decision.get("action"))]
         for axes in axes_list:

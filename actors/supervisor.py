@@ -76,6 +76,8 @@ class Supervisor:
         self.loop_thread: threading.Thread | None = None
         self.trackers: dict[str, SpecialistTracker] = {}
         self.expected_restarts: set[str] = set()
+        # Decision id -> checkpoints of its phase at decision time: the policies' cool-down needs the order.
+        self.checkpoints_seen: dict[str, int] = {}
         (self.run_dir / "events").mkdir(parents=True, exist_ok=True)
         restored = load_run_state(self.run_dir)
         self.state = restored or self._fresh_state(config_path)
@@ -555,9 +557,17 @@ class Supervisor:
             micro_batch=spec.micro_batch or self.config.training.micro_batch_size,
             grad_accum=spec.grad_accum or self.config.training.grad_accum_steps,
         )
+        current_phase = tracker.phase or spec.phase
+        # A decision from before a supervisor restart counts as seeing every checkpoint: the cool-down holds.
         past = [
-            PastDecision(phase=r.phase, checkpoints_seen=0, decision=_as_decision(r))
-            for r in self.decisions.values()
+            PastDecision(
+                phase=r.phase,
+                decision=_as_decision(r),
+                checkpoints_seen=self.checkpoints_seen.get(
+                    decision_id, len(tracker.checkpoints) if r.phase == current_phase else 0
+                ),
+            )
+            for decision_id, r in self.decisions.items()
             if r.specialist == name
         ]
         return History(
@@ -595,6 +605,7 @@ class Supervisor:
         )
         append_record(self.log_path, record)
         self.decisions[decision_id] = record
+        self.checkpoints_seen[decision_id] = len(self.trackers[name].checkpoints)
         if decision.counts_as_intervention:
             spec.interventions += 1
         log.info(

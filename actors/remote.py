@@ -1,0 +1,176 @@
+"""The one place where the plain actor classes become named Ray actors, with restarts chosen on purpose."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from actors.config import RunConfig
+from actors.supervisor import Supervisor
+from actors.trainer import Trainer
+from actors.watchdog import Watchdog
+from training.config import config_from_dict
+
+NAMESPACE = "overnight"
+SUPERVISOR_NAME = "supervisor"
+GRADE_TIMEOUT_S = 300.0
+
+
+def trainer_name(specialist: str) -> str:
+    return f"trainer:{specialist}"
+
+
+def watchdog_name(specialist: str) -> str:
+    return f"watchdog:{specialist}"
+
+
+class RaySupervisorLink:
+    """A trainer's line to the named supervisor; calls are retried by Ray across supervisor restarts."""
+
+    def __init__(self) -> None:
+        self.handle = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
+
+    def report(self, specialist: str, event: dict[str, Any]) -> None:
+        self.handle.report.remote(specialist, event)
+
+    def decide_fault(self, specialist: str, fault: dict[str, Any]) -> dict[str, Any]:
+        return ray.get(self.handle.decide_fault.remote(specialist, fault))
+
+    def trainer_done(self, specialist: str, outcome: dict[str, Any]) -> None:
+        ray.get(self.handle.trainer_done.remote(specialist, outcome))
+
+
+class TrainerActor(Trainer):
+    """Trainer wired to the named supervisor; tells it when Ray restarted this process."""
+
+    def __init__(self, config_data: dict[str, Any], specialist: str, torch_threads: int) -> None:
+        super().__init__(config_data, specialist, RaySupervisorLink(), torch_threads)
+        self._busy = threading.Lock()
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            self.link.report(specialist, {"kind": "restarted", "pid": os.getpid(), "time": time.time()})
+
+    def train(self) -> dict[str, Any]:
+        # A second call while one runs (a restarted supervisor re-attaching) must not train twice at once.
+        if not self._busy.acquire(blocking=False):
+            return {"ok": True, "already_running": True}
+        try:
+            return super().train()
+        finally:
+            self._busy.release()
+
+
+class RayWorkers:
+    """The supervisor's Workers: named trainer and watchdog actors in namespace `overnight`."""
+
+    def __init__(self, config: RunConfig, config_data: dict[str, Any]) -> None:
+        self.config = config
+        self.config_data = config_data
+        self.train_refs: dict[str, ray.ObjectRef] = {}
+
+    def _trainer(self, specialist: str) -> ray.actor.ActorHandle:
+        resources = self.config.resources
+        limits = self.config.supervisor
+        actor = ray.remote(TrainerActor).options(
+            name=trainer_name(specialist),
+            namespace=NAMESPACE,
+            get_if_exists=True,
+            lifetime="detached",
+            num_cpus=resources.trainer_num_cpus,
+            num_gpus=resources.trainer_num_gpus,
+            # A dead process is restarted and its in-flight train() retried; train() resumes from checkpoints.
+            max_restarts=limits.trainer_max_restarts,
+            max_task_retries=limits.trainer_max_restarts,
+            max_concurrency=4,
+        )
+        return actor.remote(self.config_data, specialist, max(1, int(resources.trainer_num_cpus)))
+
+    def _watchdog(self, specialist: str) -> ray.actor.ActorHandle:
+        actor = ray.remote(Watchdog).options(
+            name=watchdog_name(specialist),
+            namespace=NAMESPACE,
+            get_if_exists=True,
+            lifetime="detached",
+            num_cpus=0,
+            max_restarts=3,
+            max_task_retries=2,
+        )
+        return actor.remote(specialist, self.config.grader.model_dump(mode="json"))
+
+    def start(self, specialist: str) -> None:
+        self.train_refs[specialist] = self._trainer(specialist).train.remote()
+
+    def send(self, specialist: str, command: dict[str, Any]) -> None:
+        self._trainer(specialist).command.remote(command)
+
+    def restart(self, specialist: str) -> None:
+        ray.kill(self._trainer(specialist), no_restart=False)
+
+    def kill(self, specialist: str) -> None:
+        self.train_refs.pop(specialist, None)
+        try:
+            ray.kill(ray.get_actor(trainer_name(specialist), namespace=NAMESPACE), no_restart=True)
+        except ValueError:
+            return  # no such actor: nothing to stop
+
+    def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
+        return ray.get(self._watchdog(specialist).grade.remote(window), timeout=GRADE_TIMEOUT_S)
+
+    def lost(self) -> list[tuple[str, str]]:
+        lost: list[tuple[str, str]] = []
+        for specialist, ref in list(self.train_refs.items()):
+            ready, _ = ray.wait([ref], timeout=0)
+            if not ready:
+                continue
+            del self.train_refs[specialist]
+            try:
+                ray.get(ref)
+            except RayActorError as err:
+                lost.append((specialist, str(err).splitlines()[0]))
+            except GetTimeoutError:
+                continue
+        return lost
+
+
+class SupervisorActor(Supervisor):
+    """The supervisor with Ray workers; after a Ray restart it reloads its state and carries on by itself."""
+
+    def __init__(self, config_data: dict[str, Any], run_dir: str, config_path: str) -> None:
+        config = config_from_dict(config_data, RunConfig, source=config_path)
+        super().__init__(config_data, run_dir, config_path, RayWorkers(config, config_data))
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            self.start()
+
+
+def spawn_supervisor(
+    config: RunConfig, config_data: dict[str, Any], run_dir: str, config_path: str
+) -> ray.actor.ActorHandle:
+    """The named supervisor (an existing one is reused, so a rerun of the driver re-attaches)."""
+    actor = ray.remote(SupervisorActor).options(
+        name=SUPERVISOR_NAME,
+        namespace=NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached",
+        num_cpus=0,
+        # Its hard state is on disk and its methods are idempotent, so restarts and retries are safe.
+        max_restarts=config.supervisor.supervisor_max_restarts,
+        max_task_retries=-1,
+        max_concurrency=64,
+    )
+    return actor.remote(config_data, run_dir, config_path)
+
+
+def kill_run_actors(specialists: list[str]) -> None:
+    """Remove the night's trainers, watchdogs and supervisor (they are detached, so nothing else will)."""
+    names = (
+        [trainer_name(s) for s in specialists] + [watchdog_name(s) for s in specialists] + [SUPERVISOR_NAME]
+    )
+    for name in names:
+        try:
+            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+        except ValueError:
+            continue  # never started or already gone
