@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from actors.run_files import read_decisions, read_run_state
+from actors.run_state import LastGrade, RunState, SpecialistState
 from actors.views import (
     as_dict,
     changed_params,
@@ -118,7 +119,7 @@ def test_decision_rows_of_the_fixture(tmp_path: Path) -> None:
                          "lr 2.0e-04 → 1.0e-04",
                          "grade D (64/100) at epoch 4: loss plateaued for 2 epochs; halve the LR",
                          "ok: halve_lr done"]
-    assert halve[0] == format_time(fake.decisions[2]["time"])
+    assert halve[0] == format_time(next(d for d in fake.decisions if d["action"] == "halve_lr")["time"])
     shrink = rows[by_action["shrink_batch"]]
     # Only the parameters that changed, one per line; the rollback names the checkpoint it resumes from.
     assert shrink[3:7] == ["oom: CUDA out of memory", "—", "shrink_batch (from last_good)",
@@ -241,3 +242,16 @@ def test_follow_log_never_delivers_a_half_written_line(tmp_path: Path) -> None:
     calls = iter([False, False, True])
     follow_log(path, seen.append, stop=lambda: next(calls), poll_s=0.0)
     assert seen == [{"n": 1}]
+
+
+def test_status_table_of_a_live_run_state_model() -> None:
+    spec = SpecialistState(
+        state="paused", phase="phase1_general", phase_index=0, phases_total=2, epoch=3, epochs_total=75,
+        loss=0.75, lr=1e-4, micro_batch=2, grad_accum=8, eta_s=125.0, reason="user pause",
+        last_grade=LastGrade(score=88, letter="B", source="rubric"),
+    )
+    state = RunState(run="live", config_path="configs/demo.yaml", specialists={"ascii": spec})
+    row = row_of(render(status_table(state.model_dump(mode="json"))), "ascii")
+    for cell in ("phase1_general (1/2)", "3/75", "0.75", "B 88 (rubric)", "1.0e-04", "2 × 8",
+                 "paused (user pause)", "2m 05s"):
+        assert cell in row
