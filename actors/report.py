@@ -35,7 +35,7 @@ from actors.views import (
 )
 from policies.decision_log import DecisionLogError
 
-# Decisions that leave training as it was are logged but are not interventions.
+# Only "continue" is not an intervention: any other action, a flag for review included, is news.
 NON_INTERVENTIONS = frozenset({"continue"})
 FULL_TIME = "%Y-%m-%d %H:%M:%S"
 
