@@ -232,3 +232,22 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def write_dir_atomically(final_dir: Path, fill: Callable[[Path], None]) -> Path:
+    """Create final_dir by filling a temporary sibling and renaming it (a crash leaves no half-built dir)."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    temp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{final_dir.name}-", dir=final_dir.parent))
+    try:
+        fill(temp_dir)
+        try:
+            os.rename(temp_dir, final_dir)
+        except OSError:
+            if not (final_dir / "config.json").is_file():
+                raise
+            # Another process built the same cache entry first; theirs is identical.
+            shutil.rmtree(temp_dir)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return final_dir

@@ -384,7 +384,11 @@ def config_from_dict(
 
 
 def load_config(path: str | Path, model: type[ConfigT] = RecipeConfig) -> ConfigT:
-    """Read a YAML config; raises ConfigError naming the file, line and key path of every problem."""
+    """Read a YAML config; raises ConfigError naming the file, line and key path of every problem.
+
+    Every key-level problem of every section is reported together; checks that relate sections to
+    each other (e.g. max_length against the model's positions) run once the sections themselves are valid.
+    """
     config_path = Path(path)
     data, lines, duplicates = read_yaml_mapping(config_path)
     problems: list[ConfigProblem] = list(duplicates)

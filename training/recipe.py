@@ -10,15 +10,21 @@ from pathlib import Path
 
 import structlog
 
-from training.checkpoint import list_checkpoints, read_state, verify_checkpoint, write_json_atomic
-from training.config import BUILTIN_TINY, FOUNDATION, RecipeConfig, base_model_problem
+from training.checkpoint import (
+    list_checkpoints,
+    read_state,
+    verify_checkpoint,
+    write_dir_atomically,
+    write_json_atomic,
+)
+from training.config import BUILTIN_TINY, FOUNDATION, FaultInjection, RecipeConfig, base_model_problem
 from training.config_errors import ConfigError, ConfigProblem
 from training.hooks import TrainerHooks
 from training.loop import PhasePlan, run_phase
 from training.model import Method
 from training.progress import progress_wanted
 from training.results import PhaseResult, TrainResult
-from training.tiny_model import ensure_tiny_base, file_sha256, write_dir_atomically
+from training.tiny_model import ensure_tiny_base, file_sha256
 
 BUILTIN_DIR = "_builtin"
 FOUNDATION_PHASE = "general"
@@ -174,7 +180,7 @@ def specialist_plans(config: RecipeConfig, name: str, base_dir: Path) -> list[Ph
                 corpus_dir=config.corpus_dir(phase.corpus or specialist.corpus),
                 epochs=phase.epochs,
                 settings=config.settings_for(phase),
-                faults=specialist.faults.get(phase.name, type(config.foundation.faults)()),
+                faults=specialist.faults.get(phase.name, FaultInjection()),
                 method=method,
                 model=config.model,
                 base_dir=base_dir,

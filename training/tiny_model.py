@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
@@ -16,6 +13,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 from hlx.corpus_io import PROMPT_HEAD, PROMPT_TAIL, read_corpus
+from training.checkpoint import write_dir_atomically
 from training.config import TinyModelSection
 from training.quiet import quiet_transformers
 
@@ -102,25 +100,6 @@ def tiny_cache_key(tiny: TinyModelSection, train_files: list[Path]) -> str:
         "corpora": [file_sha256(path) for path in train_files],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def write_dir_atomically(final_dir: Path, fill: Callable[[Path], None]) -> Path:
-    """Create final_dir by filling a temporary sibling and renaming it (a crash leaves no half-built dir)."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    temp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{final_dir.name}-", dir=final_dir.parent))
-    try:
-        fill(temp_dir)
-        try:
-            os.rename(temp_dir, final_dir)
-        except OSError:
-            if not (final_dir / "config.json").is_file():
-                raise
-            # Another process built the same cache entry first; theirs is identical.
-            shutil.rmtree(temp_dir)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
-    return final_dir
 
 
 def ensure_tiny_base(tiny: TinyModelSection, train_files: list[Path], cache_root: Path) -> Path:
