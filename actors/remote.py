@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from typing import Any
 
 import ray
@@ -19,6 +20,14 @@ from training.config import config_from_dict
 NAMESPACE = "overnight"
 SUPERVISOR_NAME = "supervisor"
 GRADE_TIMEOUT_S = 300.0
+
+
+def was_restarted() -> bool:
+    """True in an actor process that Ray restarted after its predecessor died."""
+    with warnings.catch_warnings():
+        # Ray 2.60 reads its own deprecated `actor_id` property inside this call.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 def trainer_name(specialist: str) -> str:
@@ -51,7 +60,7 @@ class TrainerActor(Trainer):
     def __init__(self, config_data: dict[str, Any], specialist: str, torch_threads: int) -> None:
         super().__init__(config_data, specialist, RaySupervisorLink(), torch_threads)
         self._busy = threading.Lock()
-        if ray.get_runtime_context().was_current_actor_reconstructed:
+        if was_restarted():
             self.link.report(specialist, {"kind": "restarted", "pid": os.getpid(), "time": time.time()})
 
     def train(self) -> dict[str, Any]:
@@ -142,7 +151,7 @@ class SupervisorActor(Supervisor):
     def __init__(self, config_data: dict[str, Any], run_dir: str, config_path: str) -> None:
         config = config_from_dict(config_data, RunConfig, source=config_path)
         super().__init__(config_data, run_dir, config_path, RayWorkers(config, config_data))
-        if ray.get_runtime_context().was_current_actor_reconstructed:
+        if was_restarted():
             self.start()
 
 

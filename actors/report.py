@@ -102,16 +102,18 @@ def load_run(run_dir: Path) -> RunData:
         by_type: dict[str, list[dict[str, Any]]] = {}
         for event in contents.records:
             by_type.setdefault(str(event.get("type")), []).append(event)
-        specialists.append(SpecialistData(
-            name=name,
-            state=(state or {}).get("specialists", {}).get(name),
-            steps=by_type.get("step", []),
-            epochs=by_type.get("epoch", []),
-            grades=by_type.get("grade", []),
-            decisions=[d for d in decisions if d.get("specialist") == name],
-            adapter=(promoted.get("specialists") or {}).get(name),
-            malformed_lines=contents.malformed_lines,
-        ))
+        specialists.append(
+            SpecialistData(
+                name=name,
+                state=(state or {}).get("specialists", {}).get(name),
+                steps=by_type.get("step", []),
+                epochs=by_type.get("epoch", []),
+                grades=by_type.get("grade", []),
+                decisions=[d for d in decisions if d.get("specialist") == name],
+                adapter=(promoted.get("specialists") or {}).get(name),
+                malformed_lines=contents.malformed_lines,
+            )
+        )
     run_name = str((state or {}).get("run") or run_dir.name)
     return RunData(run_name, run_dir, state, promoted or None, decisions, specialists, log_error)
 
@@ -193,35 +195,35 @@ def build_summary(data: RunData, files: dict[str, Any] | None = None) -> dict[st
         by_action.update(summary["interventions"]["by_action"])
     grades = [grade for spec in data.specialists for grade in spec.grades]
     state = data.state or {}
-    return _json_safe({
-        "run": data.run,
-        "status": state.get("status", "unknown"),
-        "config_path": state.get("config_path"),
-        "started_at": state.get("started_at"),
-        "finished_at": state.get("finished_at"),
-        "wall_time_s": run_wall_time(data),
-        "specialists": per_specialist,
-        "coordinator": (data.promoted or {}).get("coordinator"),
-        "totals": {
-            "specialists": len(data.specialists),
-            "step_events": sum(len(spec.steps) for spec in data.specialists),
-            "decisions": len(data.decisions),
-            "interventions": sum(by_action.values()),
-            "interventions_by_action": dict(sorted(by_action.items())),
-            "grades": len(grades),
-            "grades_by_source": dict(sorted(Counter(str(g.get("source")) for g in grades).items())),
-            "llm_fallbacks": sum(1 for g in grades if g.get("fallback_reason")),
-        },
-        "decision_log_error": data.decision_log_error,
-        "files": files or {},
-    })
+    return _json_safe(
+        {
+            "run": data.run,
+            "status": state.get("status", "unknown"),
+            "config_path": state.get("config_path"),
+            "started_at": state.get("started_at"),
+            "finished_at": state.get("finished_at"),
+            "wall_time_s": run_wall_time(data),
+            "specialists": per_specialist,
+            "coordinator": (data.promoted or {}).get("coordinator"),
+            "totals": {
+                "specialists": len(data.specialists),
+                "step_events": sum(len(spec.steps) for spec in data.specialists),
+                "decisions": len(data.decisions),
+                "interventions": sum(by_action.values()),
+                "interventions_by_action": dict(sorted(by_action.items())),
+                "grades": len(grades),
+                "grades_by_source": dict(sorted(Counter(str(g.get("source")) for g in grades).items())),
+                "llm_fallbacks": sum(1 for g in grades if g.get("fallback_reason")),
+            },
+            "decision_log_error": data.decision_log_error,
+            "files": files or {},
+        }
+    )
 
 
 def file_stem(name: str) -> str:
     """A specialist name made safe for a file name."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-
-
 
 
 def _cell(value: Any) -> str:
@@ -276,7 +278,8 @@ def _overview(data: RunData, summary: dict[str, Any]) -> list[str]:
 def _grades_section(data: RunData) -> list[str]:
     rows = [
         [spec.name, g.get("phase"), g.get("epoch"), g.get("score"), g.get("letter"), _source_text(g)]
-        for spec in data.specialists for g in spec.grades
+        for spec in data.specialists
+        for g in spec.grades
     ]
     lines = ["## Grades", ""]
     lines += _table(["specialist", "phase", "epoch", "score", "letter", "source"], rows) if rows else []
@@ -291,33 +294,62 @@ def _metrics_section(data: RunData, summary: dict[str, Any]) -> list[str]:
     for spec in data.specialists:
         item = summary["specialists"][spec.name]
         final, best = item["final_metrics"], item["best_exact_match"]
-        rows.append([
-            spec.name,
-            item["state"] + (f" ({item['reason']})" if item["reason"] else ""),
-            f"{final['phase']}/{final['epoch']}" if final else "no data",
-            final["val_loss"] if final else None,
-            final["exact_match"] if final else None,
-            final["format_validity"] if final else None,
-            f"{format_number(best['exact_match'])} ({best['phase']}/{best['epoch']})" if best else "no data",
-            item["interventions"]["total"],
-            humanize_seconds(item["wall_time_s"]),
-        ])
-    header = ["specialist", "state", "last eval (phase/epoch)", "val loss", "exact match", "format validity",
-              "best exact match", "interventions", "wall time"]
+        rows.append(
+            [
+                spec.name,
+                item["state"] + (f" ({item['reason']})" if item["reason"] else ""),
+                f"{final['phase']}/{final['epoch']}" if final else "no data",
+                final["val_loss"] if final else None,
+                final["exact_match"] if final else None,
+                final["format_validity"] if final else None,
+                f"{format_number(best['exact_match'])} ({best['phase']}/{best['epoch']})"
+                if best
+                else "no data",
+                item["interventions"]["total"],
+                humanize_seconds(item["wall_time_s"]),
+            ]
+        )
+    header = [
+        "specialist",
+        "state",
+        "last eval (phase/epoch)",
+        "val loss",
+        "exact match",
+        "format validity",
+        "best exact match",
+        "interventions",
+        "wall time",
+    ]
     return ["## Final metrics", "", *(_table(header, rows) if rows else ["No data: no specialists yet.", ""])]
 
 
 def _interventions_section(data: RunData) -> list[str]:
     rows = [
-        [format_time(d.get("time")), d.get("specialist"), _where(d), trigger_text(d.get("trigger")),
-         action_text(d), changed_params(d.get("params_before"), d.get("params_after")), d.get("reason") or "",
-         outcome_text(d.get("outcome"))]
-        for d in data.decisions if d.get("action") not in NON_INTERVENTIONS
+        [
+            format_time(d.get("time")),
+            d.get("specialist"),
+            _where(d),
+            trigger_text(d.get("trigger")),
+            action_text(d),
+            changed_params(d.get("params_before"), d.get("params_after")),
+            d.get("reason") or "",
+            outcome_text(d.get("outcome")),
+        ]
+        for d in data.decisions
+        if d.get("action") not in NON_INTERVENTIONS
     ]
     lines = ["## Interventions", ""]
     if rows:
-        header = ["time", "specialist", "phase/epoch, step", "trigger", "action", "before → after", "reason",
-                  "outcome"]
+        header = [
+            "time",
+            "specialist",
+            "phase/epoch, step",
+            "trigger",
+            "action",
+            "before → after",
+            "reason",
+            "outcome",
+        ]
         return lines + _table(header, rows)
     if data.decision_log_error:
         return [*lines, f"Unknown: the decision log could not be read: {data.decision_log_error}", ""]
@@ -346,8 +378,10 @@ def _figures_section(data: RunData, paths: ReportPaths) -> list[str]:
 def _adapters_section(data: RunData) -> list[str]:
     lines = ["## Adapters", ""]
     promoted = data.promoted or {}
-    rows = [[name, item.get("path"), item.get("phase"), item.get("epoch"), item.get("exact_match")]
-            for name, item in (promoted.get("specialists") or {}).items()]
+    rows = [
+        [name, item.get("path"), item.get("phase"), item.get("epoch"), item.get("exact_match")]
+        for name, item in (promoted.get("specialists") or {}).items()
+    ]
     if rows:
         lines += _table(["specialist", "adapter", "phase", "epoch", "exact match"], rows)
     else:
@@ -356,8 +390,12 @@ def _adapters_section(data: RunData) -> list[str]:
     if coordinator:
         lines += [f"Coordinator: `{coordinator.get('path')}` ({coordinator.get('kind')}).", ""]
     lines += [
-        "Ask the router, which sends each request to the expert for the format or track it names:", "",
-        "```sh", f'overnight ask --run {data.run} "Convert to LC-R: [1, 2]"', "```", "",
+        "Ask the router, which sends each request to the expert for the format or track it names:",
+        "",
+        "```sh",
+        f'overnight ask --run {data.run} "Convert to LC-R: [1, 2]"',
+        "```",
+        "",
     ]
     return lines
 
@@ -376,8 +414,12 @@ def _damage_section(data: RunData) -> list[str]:
 def render_markdown(data: RunData, summary: dict[str, Any], paths: ReportPaths) -> str:
     """report.md: overview, grades, final metrics, interventions, figures, adapters and how to query them."""
     sections = [
-        _overview(data, summary), _grades_section(data), _metrics_section(data, summary),
-        _interventions_section(data), _figures_section(data, paths), _adapters_section(data),
+        _overview(data, summary),
+        _grades_section(data),
+        _metrics_section(data, summary),
+        _interventions_section(data),
+        _figures_section(data, paths),
+        _adapters_section(data),
         _damage_section(data),
     ]
     return "\n".join(line for section in sections for line in section).rstrip("\n") + "\n"

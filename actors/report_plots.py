@@ -15,14 +15,22 @@ from matplotlib.lines import Line2D
 Event = Mapping[str, Any]
 
 GRADE_BANDS: tuple[tuple[str, float, float, str], ...] = (
-    ("A", 90, 100, "#2ca02c"), ("B", 80, 90, "#98df8a"), ("C", 70, 80, "#ffdd71"),
-    ("D", 60, 70, "#ffae5c"), ("F", 0, 60, "#ff7f7f"),
+    ("A", 90, 100, "#2ca02c"),
+    ("B", 80, 90, "#98df8a"),
+    ("C", 70, 80, "#ffdd71"),
+    ("D", 60, 70, "#ffae5c"),
+    ("F", 0, 60, "#ff7f7f"),
 )
 SOURCE_MARKERS = {"rubric": "o", "llm": "^"}
 # Fixed per action so every figure of a run reads the same; none of them is a colour of the eval curves.
 ACTION_COLORS = {
-    "halve_lr": "#e6550d", "shrink_batch": "#17becf", "rollback": "#8c564b", "restart_trainer": "#393b79",
-    "flag_for_review": "#bcbd22", "skip_phase": "#7f7f7f", "abort_specialist": "#000000",
+    "halve_lr": "#e6550d",
+    "shrink_batch": "#17becf",
+    "rollback": "#8c564b",
+    "restart_trainer": "#393b79",
+    "flag_for_review": "#bcbd22",
+    "skip_phase": "#7f7f7f",
+    "abort_specialist": "#000000",
 }
 OTHER_ACTION_COLORS = ("#e377c2", "#637939", "#7b4173", "#843c39")
 SPECIALIST_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -43,8 +51,9 @@ def png_bytes(figure: Figure) -> bytes:
 
 
 def _no_data(axes: Axes, message: str) -> None:
-    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, fontsize=13,
-              color="#555")
+    axes.text(
+        0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, fontsize=13, color="#555"
+    )
     axes.set_xticks([])
     axes.set_yticks([])
 
@@ -86,8 +95,14 @@ def _mark_interventions(axes_list: list[Axes], decisions: Sequence[Event]) -> li
         for axes in axes_list:
             axes.axvline(decision["step"], color=color, linestyle="--", linewidth=1.3)
         axes_list[0].annotate(
-            f"{decision.get('action')} @ {decision['step']:g} ", xy=(decision["step"], 1.0),
-            xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=8, color=color,
+            f"{decision.get('action')} @ {decision['step']:g} ",
+            xy=(decision["step"], 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color=color,
         )
     return [Line2D([], [], color=c, linestyle="--", label=f"intervention: {a}") for a, c in colors.items()]
 
@@ -97,13 +112,19 @@ def _mark_phases(axes: Axes, steps: Sequence[Event]) -> None:
     for event in steps:
         if previous is not None and event.get("phase") != previous:
             axes.axvline(event["step"], color="#444", linestyle=":", linewidth=1)
-            axes.annotate(f" {event.get('phase')} →", xy=(event["step"], 0.02),
-                          xycoords=("data", "axes fraction"), fontsize=8, color="#444")
+            axes.annotate(
+                f" {event.get('phase')} →",
+                xy=(event["step"], 0.02),
+                xycoords=("data", "axes fraction"),
+                fontsize=8,
+                color="#444",
+            )
         previous = event.get("phase")
 
 
-def plot_loss(name: str, run: str, steps: Sequence[Event], epochs: Sequence[Event],
-              interventions: Sequence[Event]) -> bytes:
+def plot_loss(
+    name: str, run: str, steps: Sequence[Event], epochs: Sequence[Event], interventions: Sequence[Event]
+) -> bytes:
     """PNG: train loss over steps (raw, smoothed, points undone by a rollback in grey, non-finite ones as red
     crosses) with phase changes and interventions marked; val loss, exact match and format validity below."""
     figure = Figure(figsize=(11, 7.5), layout="constrained")
@@ -126,11 +147,25 @@ def plot_loss(name: str, run: str, steps: Sequence[Event], epochs: Sequence[Even
         handles += top.plot(xs, ys, color="#1f77b4", alpha=0.35, linewidth=0.8, label="train loss")
         handles += top.plot(xs, smooth(ys), color="#1f77b4", linewidth=2.2, label="train loss (smoothed)")
     if undone:
-        handles.append(top.scatter([s["step"] for s in undone], [s["loss"] for s in undone], s=10,
-                                   color="#999", label="steps undone by a rollback"))
+        handles.append(
+            top.scatter(
+                [s["step"] for s in undone],
+                [s["loss"] for s in undone],
+                s=10,
+                color="#999",
+                label="steps undone by a rollback",
+            )
+        )
     if bad:
-        top.plot([s["step"] for s in bad], [0.92] * len(bad), transform=top.get_xaxis_transform(),
-                 marker="x", markersize=9, color="red", linestyle="")
+        top.plot(
+            [s["step"] for s in bad],
+            [0.92] * len(bad),
+            transform=top.get_xaxis_transform(),
+            marker="x",
+            markersize=9,
+            color="red",
+            linestyle="",
+        )
         handles.append(Line2D([], [], marker="x", color="red", linestyle="", label="non-finite loss"))
     if not kept and not undone:
         top.text(0.5, 0.5, f"no finite step losses for {name}", ha="center", transform=top.transAxes)
@@ -150,15 +185,24 @@ def _plot_evals(axes: Axes, epochs: Sequence[Event]) -> None:
         axes.text(0.5, 0.5, "no epoch evaluations yet", ha="center", va="center", transform=axes.transAxes)
         return
     val = [e for e in evals if finite(e.get("val_loss")) is not None]
-    handles = axes.plot([e["step"] for e in val], [e["val_loss"] for e in val], "o-", color="#2ca02c",
-                        label="val loss")
+    handles = axes.plot(
+        [e["step"] for e in val], [e["val_loss"] for e in val], "o-", color="#2ca02c", label="val loss"
+    )
     axes.set_ylabel("val loss")
     accuracy = axes.twinx()
-    for key, color, label in (("exact_match", "#d62728", "val exact match"),
-                              ("format_validity", "#9467bd", "val format validity")):
+    for key, color, label in (
+        ("exact_match", "#d62728", "val exact match"),
+        ("format_validity", "#9467bd", "val format validity"),
+    ):
         points = [e for e in evals if finite(e.get(key)) is not None]
-        handles += accuracy.plot([e["step"] for e in points], [e[key] for e in points], "s--", color=color,
-                                 markersize=4, label=label)
+        handles += accuracy.plot(
+            [e["step"] for e in points],
+            [e[key] for e in points],
+            "s--",
+            color=color,
+            markersize=4,
+            label=label,
+        )
     accuracy.set_ylim(0, 1.05)
     accuracy.set_ylabel("fraction of val examples")
     axes.grid(alpha=0.3)
@@ -204,8 +248,16 @@ def plot_grades(
     for letter, low, high, color in GRADE_BANDS:
         axes.axhspan(low, high, color=color, alpha=0.22, linewidth=0)
         if high > bottom:
-            axes.text(1.005, (max(low, bottom) + high) / 2, letter, transform=axes.get_yaxis_transform(),
-                      va="center", fontsize=11, fontweight="bold", color="#333")
+            axes.text(
+                1.005,
+                (max(low, bottom) + high) / 2,
+                letter,
+                transform=axes.get_yaxis_transform(),
+                va="center",
+                fontsize=11,
+                fontweight="bold",
+                color="#333",
+            )
     boundaries: dict[float, str] = {}
     for index, (name, rows) in enumerate(points.items()):
         color = SPECIALIST_COLORS[index % len(SPECIALIST_COLORS)]
@@ -218,25 +270,52 @@ def plot_grades(
         for x, grade in zip(xs, rows, strict=True):
             hollow = grade.get("source") == "rubric" and bool(grade.get("fallback_reason"))
             marker = SOURCE_MARKERS.get(str(grade.get("source")), "s")
-            axes.scatter([x], [grade["score"]], marker=marker, s=70, facecolors="white" if hollow else color,
-                         edgecolors=color, linewidths=1.8, zorder=3)
-            axes.annotate(str(grade.get("letter", "?")), (x, grade["score"]), textcoords="offset points",
-                          xytext=(0, 9), ha="center", fontsize=10, fontweight="bold", color=color)
+            axes.scatter(
+                [x],
+                [grade["score"]],
+                marker=marker,
+                s=70,
+                facecolors="white" if hollow else color,
+                edgecolors=color,
+                linewidths=1.8,
+                zorder=3,
+            )
+            axes.annotate(
+                str(grade.get("letter", "?")),
+                (x, grade["score"]),
+                textcoords="offset points",
+                xytext=(0, 9),
+                ha="center",
+                fontsize=10,
+                fontweight="bold",
+                color=color,
+            )
     for x, phase in sorted(boundaries.items()):
         axes.axvline(x, color="#444", linestyle=":", linewidth=1)
-        axes.annotate(f" {phase} →", xy=(x, 0.02), xycoords=("data", "axes fraction"), fontsize=8,
-                      color="#444")
+        axes.annotate(
+            f" {phase} →", xy=(x, 0.02), xycoords=("data", "axes fraction"), fontsize=8, color="#444"
+        )
     axes.set_ylim(bottom, 102)
     axes.set_xlabel("epoch (counted across phases)")
     axes.set_ylabel("score (0-100)")
     axes.grid(alpha=0.25)
-    handles = [Line2D([], [], color=SPECIALIST_COLORS[i % len(SPECIALIST_COLORS)], label=name)
-               for i, (name, rows) in enumerate(points.items()) if rows]
+    handles = [
+        Line2D([], [], color=SPECIALIST_COLORS[i % len(SPECIALIST_COLORS)], label=name)
+        for i, (name, rows) in enumerate(points.items())
+        if rows
+    ]
     handles += [
         Line2D([], [], marker="o", color="#333", linestyle="", label="rubric grade"),
         Line2D([], [], marker="^", color="#333", linestyle="", label="LLM grade"),
-        Line2D([], [], marker="o", color="#333", markerfacecolor="white", linestyle="",
-               label="rubric (LLM fell back)"),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            color="#333",
+            markerfacecolor="white",
+            linestyle="",
+            label="rubric (LLM fell back)",
+        ),
     ]
     axes.legend(handles=handles, loc="lower right", fontsize=9)
     return png_bytes(figure)

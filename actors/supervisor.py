@@ -33,6 +33,7 @@ from policies.decide import decide
 from policies.decision_log import DecisionRecord, append_outcome, append_record, make_decision_id, read_log
 from policies.decisions import Action, Decision, TrainParams, Trigger
 from policies.history import History, PastDecision
+from training.checkpoint import read_state
 from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
 
 DECISIONS_FILE = "decisions.jsonl"
@@ -72,6 +73,7 @@ class Supervisor:
         self.log_path = self.run_dir / DECISIONS_FILE
         self.lock = threading.RLock()
         self.grading_lock = threading.Lock()
+        self.pending_grades = 0
         self.stop_loop = threading.Event()
         self.loop_thread: threading.Thread | None = None
         self.trackers: dict[str, SpecialistTracker] = {}
@@ -131,7 +133,7 @@ class Supervisor:
                 self._on_crash(name, f"trainer actor lost: {error}", restartable=False)
             self._check_heartbeats()
             self._schedule()
-            if not self.state.unfinished() and self.state.status == "running":
+            if not self.state.unfinished() and self.state.status == "running" and not self.pending_grades:
                 self._finish()
 
     def _schedule(self) -> None:
@@ -199,6 +201,7 @@ class Supervisor:
         """A trainer's event. Fire-and-forget for the trainer; grading happens on a separate thread."""
         kind = event.get("kind")
         window = None
+        phase_ended = kind == "phase_end"
         with self.lock:
             spec = self.state.specialists[specialist]
             tracker = self.trackers[specialist]
@@ -244,8 +247,12 @@ class Supervisor:
                 window = tracker.take_window()
             self._save(throttle=kind in ("step", "heartbeat"))
         if window is not None:
+            with self.lock:
+                self.pending_grades += 1
             threading.Thread(
-                target=self._grade, args=(specialist, window.model_dump(mode="json")), daemon=True
+                target=self._grade,
+                args=(specialist, window.model_dump(mode="json"), phase_ended),
+                daemon=True,
             ).start()
 
     def _on_phase_start(
@@ -455,43 +462,51 @@ class Supervisor:
         every = self.config.watchdog.every_for(phase)
         return (epoch + 1) % every == 0 or epoch + 1 >= self._epochs_of(name, phase)
 
-    def _grade(self, name: str, window: dict[str, Any]) -> None:
+    def _grade(self, name: str, window: dict[str, Any], phase_ended: bool) -> None:
         """Ask the watchdog (never holding the lock while it thinks), then decide and apply."""
-        with self.grading_lock:
-            try:
-                grade = Grade.model_validate(self.workers.grade(name, window))
-            except Exception as err:
-                log.exception("watchdog failed; this window goes ungraded", specialist=name, error=str(err))
-                return
-            last = window["epochs"][-1]
+        try:
+            with self.grading_lock:
+                self._grade_window(name, window, phase_ended)
+        finally:
             with self.lock:
-                spec = self.state.specialists[name]
-                spec.last_grade = LastGrade(score=grade.score, letter=grade.letter, source=grade.source)
-                self._append_event(
-                    name,
-                    {
-                        "type": "grade",
-                        "time": time.time(),
-                        "phase": window["phase"],
-                        "epoch": last["epoch"],
-                        "step": spec.step,
-                        "score": grade.score,
-                        "letter": grade.letter,
-                        "source": grade.source,
-                        "fallback_reason": grade.fallback_reason,
-                    },
-                )
-                if spec.state in TERMINAL_STATES:
-                    self._save()
-                    return
-                trigger = Trigger.grade(
-                    letter=grade.letter, score=grade.score, step=spec.step, epoch=last["epoch"]
-                )
-                decision_id, decision = self._decide_and_log(
-                    name, trigger, key=("grade", window["phase"], last["epoch"]), grade=grade
-                )
+                self.pending_grades -= 1
+
+    def _grade_window(self, name: str, window: dict[str, Any], phase_ended: bool) -> None:
+        try:
+            grade = Grade.model_validate(self.workers.grade(name, window))
+        except Exception as err:
+            log.exception("watchdog failed; this window goes ungraded", specialist=name, error=str(err))
+            return
+        last = window["epochs"][-1]
+        with self.lock:
+            spec = self.state.specialists[name]
+            spec.last_grade = LastGrade(score=grade.score, letter=grade.letter, source=grade.source)
+            self._append_event(
+                name,
+                {
+                    "type": "grade",
+                    "time": time.time(),
+                    "phase": window["phase"],
+                    "epoch": last["epoch"],
+                    "step": spec.step,
+                    "score": grade.score,
+                    "letter": grade.letter,
+                    "source": grade.source,
+                    "fallback_reason": grade.fallback_reason,
+                },
+            )
+            trigger = Trigger.grade(
+                letter=grade.letter, score=grade.score, step=spec.step, epoch=last["epoch"]
+            )
+            decision_id, decision = self._decide_and_log(
+                name, trigger, key=("grade", window["phase"], last["epoch"]), grade=grade
+            )
+            if spec.state in TERMINAL_STATES or phase_ended:
+                # The phase this window graded is over: the grade and decision stay on record for the morning.
+                self._outcome(decision_id, True, "not applied: the graded phase had already ended")
+            else:
                 self._apply(name, decision_id, decision)
-                self._save()
+            self._save()
 
     # ---------------------------------------------------------------------------------- controls
 
@@ -679,14 +694,10 @@ class Supervisor:
         if current is not None and current.get("exact_match", -1.0) > score:
             return
         checkpoint = Path(result["best_checkpoint"])
-        state = (
-            json.loads((checkpoint / "trainer_state.json").read_text())
-            if (checkpoint / "trainer_state.json").is_file()
-            else {}
-        )
+        weights = checkpoint / read_state(checkpoint)["weights"]
         promoted["specialists"][name] = {
             "checkpoint": str(checkpoint),
-            "path": str(checkpoint / state["weights"]) if "weights" in state else str(checkpoint),
+            "path": str(weights),
             "phase": result.get("phase") or checkpoint.parent.parent.name,
             "exact_match": score,
             "track": self.config.specialists[name].track,

@@ -93,7 +93,9 @@ def format_time(when: Any, pattern: str = "%m-%d %H:%M:%S") -> str:
 
 
 def format_grade(
-    grade: Mapping[str, Any] | None, source: str | None, fallback_reason: str | None = None,
+    grade: Mapping[str, Any] | None,
+    source: str | None,
+    fallback_reason: str | None = None,
     separator: str = "; ",
 ) -> str:
     """`B 84 (llm)`, `C 71 (rubric; LLM fell back: timeout)`, or `—`."""
@@ -224,7 +226,15 @@ def decision_row(record: Any) -> list[str]:
 
 
 DECISION_COLUMNS = (
-    "time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after", "reason", "outcome",
+    "time",
+    "specialist",
+    "phase/epoch",
+    "trigger",
+    "grade",
+    "action",
+    "before → after",
+    "reason",
+    "outcome",
 )
 
 
@@ -289,8 +299,12 @@ def follow_log(
                 parsed = parse_json_object(raw)
                 if parsed is None:
                     # A crash mid-write glued two halves together; later lines are still worth showing.
-                    log.warning("log_line_unreadable", path=str(path), byte_offset=line_offset,
-                                text=raw[:200].decode("utf-8", "replace"))
+                    log.warning(
+                        "log_line_unreadable",
+                        path=str(path),
+                        byte_offset=line_offset,
+                        text=raw[:200].decode("utf-8", "replace"),
+                    )
                     continue
                 on_record(parsed)
         if stopping:

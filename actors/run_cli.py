@@ -1,0 +1,228 @@
+"""`overnight run`: validate everything, connect to Ray, start the supervisor and watch the night go by."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RUN_EPILOG = """\
+examples:
+  python overnight.py                                    the demo (configs/demo.yaml), on a local Ray
+  overnight run --config configs/helix-moe.yaml --run-name night1
+  RAY_AUTH_MODE=token ray job submit --working-dir . -- python overnight.py --output-dir $PWD/checkpoints
+
+Rerunning with the same --run-name resumes: finished phases are not retrained.
+Output: <output-dir>/<run-name>/ holds decisions.jsonl, run_state.json, events/, checkpoints and the report.
+"""
+
+
+# Worth a warning, not a refusal: the recipe reports and handles overlong examples itself.
+WARN_ONLY_CORPUS_PROBLEMS = frozenset({"duplicate", "duplicate_id", "leakage", "too_long"})
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="train every specialist under supervision (the default command)",
+        description="Validate the config, corpora and base model, then run the night on Ray: the foundation "
+        "(built-in model only), then the specialists, graded by watchdogs and steered by the "
+        "supervisor's policies. Ends with the morning report and the promoted adapters.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config", default="configs/demo.yaml", help="run config YAML (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--run-name", help="name of the run (default: run.name from the config); reuse to resume"
+    )
+    parser.add_argument(
+        "--output-dir", help="where runs are written (default: run.output_dir, 'checkpoints')"
+    )
+    parser.add_argument(
+        "--address", help="Ray cluster address (default: $RAY_ADDRESS, a running cluster, or a new local one)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no live status table; log lines only")
+    parser.set_defaults(func=run_command)
+
+
+def prepare_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Load and validate the config with the command-line overrides; paths made absolute for the actors."""
+    from actors.config import RunConfig, load_run_config
+    from training.config import config_from_dict
+
+    config = load_run_config(args.config)
+    data = config.model_dump(mode="json", exclude_unset=True)
+    run = data.setdefault("run", {})
+    if args.run_name:
+        run["name"] = args.run_name
+    output_dir = Path(args.output_dir or config.run.output_dir).expanduser()
+    if not output_dir.is_absolute() and "runtime_resources" in str(Path.cwd()):
+        # Under `ray job submit --working-dir`, the cwd is a temporary copy: keep the night's work elsewhere.
+        output_dir = Path.home() / "overnight" / output_dir
+        print(
+            f"run: relative output dir under a Ray job; writing to {output_dir} (set --output-dir to choose)"
+        )
+    run["output_dir"] = str(output_dir.resolve())
+    run["corpora_dir"] = str(Path(config.run.corpora_dir).expanduser().resolve())
+    config = config_from_dict(data, RunConfig, source=args.config)
+    return config, config.model_dump(mode="json")
+
+
+def corpora_of(config: Any) -> list[Path]:
+    """Every corpus directory the run will read."""
+    from training.config import BUILTIN_TINY
+
+    names: list[str] = []
+    if config.model.base_model == BUILTIN_TINY:
+        names += [config.foundation.corpus, *config.model.tiny.tokenizer_corpora]
+    for specialist in config.specialists.values():
+        names += [phase.corpus or specialist.corpus for phase in specialist.phases]
+    return [config.corpus_dir(name) for name in dict.fromkeys(names)]
+
+
+def check_before_start(config: Any) -> list[str]:
+    """Problems that must stop the run before any actor starts: base model, corpora (every one at once)."""
+    from hlx.corpus_validate import validate_paths
+    from training.config import FOUNDATION
+    from training.config_errors import ConfigError
+    from training.recipe import check_inputs
+
+    problems: list[str] = []
+    try:
+        check_inputs(config, [FOUNDATION, *config.specialists])
+    except ConfigError as err:
+        problems.append(str(err))
+    existing = [path for path in corpora_of(config) if path.is_dir()]
+    if existing:
+        report = validate_paths([str(path) for path in existing], check_references=False)
+        blocking = [p for p in report.problems if p.kind not in WARN_ONLY_CORPUS_PROBLEMS]
+        warnings = len(report.problems) - len(blocking)
+        if warnings:
+            print(
+                f"run: warning: {warnings} corpus warnings (duplicates, leakage or overlong examples); "
+                "`overnight corpus validate` lists them"
+            )
+        problems += [str(problem) for problem in blocking[:20]]
+        if len(blocking) > 20:
+            problems.append(
+                f"... and {len(blocking) - 20} more corpus problems (see `overnight corpus validate`)"
+            )
+    return problems
+
+
+def connect_ray(address: str | None) -> bool:
+    """Connect to a running cluster, or start a local one; True when this process owns the cluster."""
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"namespace": "overnight", "log_to_driver": True, "configure_logging": False}
+    if address:
+        ray.init(address=address, **kwargs)
+        return False
+    try:
+        ray.init(address="auto", **kwargs)
+        return False
+    except (ConnectionError, RuntimeError):
+        ray.init(**kwargs)
+        return True
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from training.config_errors import ConfigError
+
+    try:
+        config, config_data = prepare_config(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"error: {err}. Pass --config with an existing YAML file (see configs/).", file=sys.stderr)
+        return 2
+    problems = check_before_start(config)
+    if problems:
+        print("error: the run cannot start; nothing was trained:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "config.yaml").exists():
+        shutil.copyfile(args.config, run_dir / "config.yaml")
+    print(f"run: {config.run.name} -> {run_dir}")
+    return supervise(config, config_data, run_dir, args)
+
+
+def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> int:
+    """Start (or re-attach to) the supervisor and show progress until the night is over."""
+    import ray
+
+    from actors.remote import kill_run_actors, spawn_supervisor
+    from actors.run_state import TERMINAL_STATES
+
+    owns_cluster = connect_ray(args.address)
+    supervisor = spawn_supervisor(config, config_data, str(run_dir), str(Path(args.config).resolve()))
+    state = ray.get(supervisor.status.remote())
+    if state["run"] != config.run.name:
+        print(
+            f"error: the cluster's supervisor is running run {state['run']!r}; wait for it to finish, "
+            "or end it with `overnight ctl stop SPECIALIST` for each of its specialists",
+            file=sys.stderr,
+        )
+        return 2
+    ray.get(supervisor.start.remote())
+    started = time.time()
+    try:
+        state = watch(supervisor, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print("\nrun: interrupted; the supervisor keeps its state on disk. Rerun the same command to resume.")
+        return 130
+    names = list(state["specialists"])
+    kill_run_actors(names)
+    if owns_cluster:
+        ray.shutdown()
+    print(f"run: finished in {time.time() - started:.0f}s; report: {run_dir / 'report.md'}")
+    for name, spec in state["specialists"].items():
+        print(f"  {name:<12} {spec['state']:<9} {spec.get('reason') or ''}")
+    failed = [
+        n
+        for n, s in state["specialists"].items()
+        if s["state"] not in TERMINAL_STATES or s["state"] == "failed"
+    ]
+    return 1 if failed else 0
+
+
+def watch(supervisor: Any, quiet: bool, poll_s: float = 2.0) -> dict[str, Any]:
+    """Poll the supervisor until the run ends; a live status table unless quiet."""
+    import ray
+    from rich.console import Console
+    from rich.live import Live
+
+    from actors.views import status_table
+
+    console = Console()
+    state = ray.get(supervisor.status.remote())
+    if quiet or not console.is_terminal:
+        last = ""
+        while state["status"] == "running":
+            line = "  ".join(
+                f"{n}:{s['state']}:{s.get('phase') or '-'}:e{s['epoch']}:s{s['step']}"
+                for n, s in state["specialists"].items()
+            )
+            if line != last:
+                print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+                last = line
+            time.sleep(poll_s)
+            state = ray.get(supervisor.status.remote())
+        return state
+    with Live(status_table(state), console=console, refresh_per_second=1) as live:
+        while state["status"] == "running":
+            time.sleep(poll_s)
+            state = ray.get(supervisor.status.remote())
+            live.update(status_table(state))
+    return state
