@@ -1,1 +1,6 @@
 """The training recipe, with no Ray in it: model, data, loop, evaluation and checkpoints."""
+
+import logging
+
+# bitsandbytes warns at import that an optional CPU kernel download is missing; 4-bit is CUDA-only here anyway.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
