@@ -2,5 +2,5 @@
 
 import logging
 
-# bitsandbytes warns at import that an optional CPU kernel download is missing; 4-bit is CUDA-only here anyway.
+# bitsandbytes warns at import that an optional CPU kernel is missing; 4-bit is CUDA-only here anyway.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
