@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -143,3 +144,20 @@ def release_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def load_for_inference(weights_dir: Path, base_dir: Path | None = None) -> PreTrainedModel:
+    """A model ready for generation from a full-model directory, or from an adapter directory on its
+    base (base_dir, or the base recorded in the adapter's config)."""
+    device = pick_device()
+    with quiet_transformers():
+        if not (weights_dir / "adapter_config.json").is_file():
+            return AutoModelForCausalLM.from_pretrained(str(weights_dir)).to(device).eval()
+        base = base_dir or _recorded_base(weights_dir)
+        model = AutoModelForCausalLM.from_pretrained(str(base)).to(device)
+        return PeftModel.from_pretrained(model, str(weights_dir)).eval()
+
+
+def _recorded_base(adapter_dir: Path) -> Path:
+    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    return Path(config["base_model_name_or_path"])
