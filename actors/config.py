@@ -57,6 +57,9 @@ class SupervisorSection(StrictModel):
     """Ray restarts of the supervisor (it reloads run_state.json and the decision log)."""
     poll_interval_s: float = Field(0.5, gt=0)
     """How often the supervisor checks heartbeats and schedules work."""
+    startup_grace_s: float = Field(300.0, gt=0)
+    """Seconds a (re)started trainer may take to report for the first time (imports, model load) before
+    the stall rule (policies.stall_seconds) applies."""
     divergence_min_steps: int = Field(10, ge=2)
     """Steps a phase must have trained before the divergence rule (loss > k x window best) applies."""
 

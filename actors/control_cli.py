@@ -19,20 +19,22 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     status = subparsers.add_parser(
-        "status", help="where every specialist stands",
+        "status",
+        help="where every specialist stands",
         description="A table per specialist: phase, epoch/total, loss, last grade and its source, LR, "
-                    "micro-batch x accumulation, state and ETA. Read from the live supervisor when a Ray "
-                    "cluster runs one, otherwise from <output-dir>/<run>/run_state.json.",
+        "micro-batch x accumulation, state and ETA. Read from the live supervisor when a Ray "
+        "cluster runs one, otherwise from <output-dir>/<run>/run_state.json.",
     )
     _add_run_options(status)
     status.add_argument("--json", action="store_true", help="print the run state as JSON")
     status.set_defaults(func=status_command)
 
     ctl = subparsers.add_parser(
-        "ctl", help="pause, resume, stop or skip a specialist of the running night",
+        "ctl",
+        help="pause, resume, stop or skip a specialist of the running night",
         description="pause: save a checkpoint and wait; resume: go on; stop: save and end that specialist; "
-                    "skip: abandon the current phase and move on. Each control is a decision in the log. "
-                    "Needs the live supervisor (a running `overnight run`).",
+        "skip: abandon the current phase and move on. Each control is a decision in the log. "
+        "Needs the live supervisor (a running `overnight run`).",
         epilog="example: overnight ctl pause ascii",
     )
     ctl.add_argument("action", choices=CONTROLS, help="what to do")
@@ -41,12 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ctl.set_defaults(func=ctl_command)
 
     log_parser = subparsers.add_parser(
-        "log", help="the supervisor's decision log as a table",
+        "log",
+        help="the supervisor's decision log as a table",
         description="Every decision of the night: time, specialist, phase/epoch, trigger, grade, action, "
-                    "parameters before -> after, reason and outcome. Read from "
-                    "<output-dir>/<run>/decisions.jsonl.",
+        "parameters before -> after, reason and outcome. Read from "
+        "<output-dir>/<run>/decisions.jsonl.",
         epilog="examples:\n  overnight log\n  overnight log --specialist ascii --follow\n"
-               "  overnight log --json | jq .action",
+        "  overnight log --json | jq .action",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_options(log_parser)
@@ -74,8 +77,9 @@ def live_supervisor(address: str | None = None) -> Any | None:
 
     if not ray.is_initialized():
         try:
-            ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=False,
-                     configure_logging=False)
+            ray.init(
+                address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False
+            )
         except (ConnectionError, RuntimeError):
             return None
     try:
@@ -106,8 +110,10 @@ def status_command(args: argparse.Namespace) -> int:
         print(json.dumps(state, indent=2))
         return 0
     console = Console()
-    console.print(f"run [bold]{state['run']}[/bold]: {state['status']}"
-                  + (" (live)" if supervisor is not None and state.get("run") else ""))
+    console.print(
+        f"run [bold]{state['run']}[/bold]: {state['status']}"
+        + (" (live)" if supervisor is not None and state.get("run") else "")
+    )
     console.print(status_table(state))
     return 0
 
@@ -117,8 +123,11 @@ def ctl_command(args: argparse.Namespace) -> int:
 
     supervisor = live_supervisor(args.address)
     if supervisor is None:
-        print("error: no running supervisor: controls act on a live run (start one with `overnight run`); "
-              "`overnight status` shows finished runs", file=sys.stderr)
+        print(
+            "error: no running supervisor: controls act on a live run (start one with `overnight run`); "
+            "`overnight status` shows finished runs",
+            file=sys.stderr,
+        )
         return 2
     try:
         record = ray.get(supervisor.control.remote(args.specialist, args.action))
@@ -141,6 +150,7 @@ def log_command(args: argparse.Namespace) -> int:
         return 2
     path = run_dir / "decisions.jsonl"
     if args.follow:
+
         def show(line: dict[str, Any]) -> None:
             if args.specialist and line.get("specialist") not in (None, args.specialist):
                 return

@@ -54,6 +54,9 @@ class SpecialistState(BaseModel):
     fault_decisions: dict[str, str] = Field(default_factory=dict)
     """Fault key -> decision id, so a retried fault report gets the same decision instead of a second one."""
     last_heartbeat: float | None = None
+    """When the trainer last reported; None until a (re)started trainer has reported once."""
+    launched_at: float | None = None
+    """When the trainer was last (re)started: start-up has its own grace period before a stall counts."""
     started_at: float | None = None
     finished_at: float | None = None
 

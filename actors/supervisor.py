@@ -112,7 +112,7 @@ class Supervisor:
                     # Trainers marked running may still be alive; start() re-attaches to them.
                     for name, spec in self.state.specialists.items():
                         if spec.state in ("running", "paused"):
-                            spec.last_heartbeat = time.time()
+                            self._mark_launched(spec)
                             self.workers.start(name)
                 self.loop_thread = threading.Thread(target=self._loop, name="supervisor-loop", daemon=True)
                 self.loop_thread.start()
@@ -161,28 +161,39 @@ class Supervisor:
         spec = self.state.specialists[name]
         spec.state = "running"
         spec.started_at = spec.started_at or time.time()
-        spec.last_heartbeat = time.time()
+        self._mark_launched(spec)
         self._save()
         log.info("starting trainer", specialist=name)
         self.workers.start(name)
 
+    @staticmethod
+    def _mark_launched(spec: SpecialistState) -> None:
+        spec.launched_at = time.time()
+        spec.last_heartbeat = None
+
     def _check_heartbeats(self) -> None:
-        limit = self.config.policies.stall_seconds
         now = time.time()
         for name, spec in self.state.specialists.items():
-            if spec.state != "running" or spec.last_heartbeat is None:
+            if spec.state != "running":
                 continue
-            silence = now - spec.last_heartbeat
-            if silence < limit:
-                continue
+            if spec.last_heartbeat is None:
+                # Still starting (imports, model load): only a start-up that never ends counts as a stall.
+                grace = max(self.config.supervisor.startup_grace_s, self.config.policies.stall_seconds)
+                if now - (spec.launched_at or now) < grace:
+                    continue
+                silence = now - (spec.launched_at or now)
+            else:
+                silence = now - spec.last_heartbeat
+                if silence < self.config.policies.stall_seconds:
+                    continue
             tracker = self.trackers[name]
             trigger = Trigger.stall(seconds_since_heartbeat=silence, step=spec.step, epoch=spec.epoch)
             decision_id, decision = self._decide_and_log(
-                name, trigger, key=("stall", spec.phase, spec.step, spec.last_heartbeat)
+                name, trigger, key=("stall", spec.phase, spec.step, spec.last_heartbeat or spec.launched_at)
             )
             if decision.action == Action.RESTART_TRAINER:
                 self.expected_restarts.add(name)
-                spec.last_heartbeat = time.time()
+                self._mark_launched(spec)
                 self.workers.restart(name)
                 self._outcome(
                     decision_id,
@@ -412,7 +423,7 @@ class Supervisor:
         )
         if decision.action == Action.RESTART_TRAINER and restartable:
             spec.crash_restarts += 1
-            spec.last_heartbeat = time.time()
+            self._mark_launched(spec)
             self.workers.start(name)
             self._outcome(
                 decision_id,
