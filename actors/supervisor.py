@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -568,6 +569,10 @@ class Supervisor:
         """The run state, as `overnight status` shows it."""
         with self.lock:
             return self.state.model_dump(mode="json")
+
+    def pid(self) -> int:
+        """The supervisor's process id (the chaos tests kill it)."""
+        return os.getpid()
 
     def shutdown(self) -> None:
         """Stop the loop thread (the driver calls this before killing the actor)."""
