@@ -65,7 +65,7 @@ class RouterSettings:
     default_max_new_tokens: int = 128
     max_new_tokens_limit: int = 512
     max_prompt_chars: int = 8000
-    batch_max_size: int = 16
+    batch_max_size: int = 32
     batch_wait_ms: float = 5.0
     strategy: Strategy = "mixed"
     dtype: str = "auto"
@@ -159,7 +159,7 @@ class Router:
 
     # ----------------------------------------------------------------------------------------- loading
 
-    def _read_table(self) -> ExpertTable:
+    def _read_table(self, check_weights: bool = True) -> ExpertTable:
         try:
             promoted = read_promoted(self.run_dir)
         except RunFileError as err:
@@ -174,7 +174,8 @@ class Router:
             table = expert_table(promoted, str(self.run_dir / PROMOTED_FILE))
         except PromotionError as err:
             raise RouterError(f"{err}; rerun `overnight run` with the same --run-name to rewrite it") from err
-        for spec in [table.coordinator, *table.specialists.values()]:
+        # A reload checks each specialist's weights as it loads them, so one missing directory fails alone.
+        for spec in [table.coordinator, *table.specialists.values()] if check_weights else []:
             _require_weights(spec)
         return table
 
@@ -473,7 +474,7 @@ class Router:
         loads under a fresh adapter name, routing switches to it atomically, and the old one is deleted
         once the requests that started on it have finished. A failed load leaves the old one serving."""
         with self._reload_lock:
-            table = self._read_table()
+            table = self._read_table(check_weights=False)
             if specialist is not None and specialist not in table.specialists:
                 promoted = ", ".join(sorted(table.specialists)) or "none"
                 raise RequestError(
@@ -546,6 +547,8 @@ class Router:
             experts = [serving.describe() for serving in self._serving.values()]
             routes = {track: self._table.serving(track)[0] for track in ("ascii", "runic", "general")}
             retired = [serving.describe() for serving in self._retired]
+        with self._model_lock:
+            parameters = self._parameter_counts()
         return {
             "run_dir": str(self.run_dir),
             "base": str(self._base_path),
@@ -553,8 +556,23 @@ class Router:
             "strategy": self.settings.strategy,
             "experts": experts,
             "routes": routes,
+            "parameters": parameters,
             "retired": retired,
         }
+
+    def _parameter_counts(self) -> dict[str, Any]:
+        """Parameters of the shared base and of each loaded adapter (the proof that a specialist costs an
+        adapter, not a model). Call with the model lock held."""
+        adapters: dict[str, int] = {}
+        base = 0
+        names = list(self._model.peft_config) if isinstance(self._model, PeftModel) else []
+        for key, parameter in self._model.named_parameters():
+            owner = next((name for name in names if f".{name}." in key), None)
+            if owner is None:
+                base += parameter.numel()
+            else:
+                adapters[owner] = adapters.get(owner, 0) + parameter.numel()
+        return {"base": base, "adapters": adapters}
 
     def limits(self) -> dict[str, Any]:
         return {**asdict(self.settings), "context_tokens": self.context_tokens}
