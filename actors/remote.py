@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import warnings
 from typing import Any
 
 import ray
@@ -20,14 +19,6 @@ from training.config import config_from_dict
 NAMESPACE = "overnight"
 SUPERVISOR_NAME = "supervisor"
 GRADE_TIMEOUT_S = 300.0
-
-
-def was_restarted() -> bool:
-    """True in an actor process that Ray restarted after its predecessor died."""
-    with warnings.catch_warnings():
-        # Ray 2.60 reads its own deprecated `actor_id` property inside this call.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 def trainer_name(specialist: str) -> str:
@@ -60,8 +51,8 @@ class TrainerActor(Trainer):
     def __init__(self, config_data: dict[str, Any], specialist: str, torch_threads: int) -> None:
         super().__init__(config_data, specialist, RaySupervisorLink(), torch_threads)
         self._busy = threading.Lock()
-        if was_restarted():
-            self.link.report(specialist, {"kind": "restarted", "pid": os.getpid(), "time": time.time()})
+        # The supervisor compares pids: a new process it did not ask for is a crash that Ray restarted.
+        self.link.report(specialist, {"kind": "actor_started", "pid": os.getpid(), "time": time.time()})
 
     def train(self) -> dict[str, Any]:
         # A second call while one runs (a restarted supervisor re-attaching) must not train twice at once.
@@ -151,7 +142,8 @@ class SupervisorActor(Supervisor):
     def __init__(self, config_data: dict[str, Any], run_dir: str, config_path: str) -> None:
         config = config_from_dict(config_data, RunConfig, source=config_path)
         super().__init__(config_data, run_dir, config_path, RayWorkers(config, config_data))
-        if was_restarted():
+        # After a Ray restart nobody else will call start(): a run found on disk carries on by itself.
+        if self.resumed and self.state.status == "running":
             self.start()
 
 

@@ -56,6 +56,8 @@ class SpecialistState(BaseModel):
     last_heartbeat: float | None = None
     """When the trainer last reported; None until a (re)started trainer has reported once."""
     launched_at: float | None = None
+    trainer_pid: int | None = None
+    """Process id of the trainer's current process; a new one that nobody asked for means it crashed."""
     """When the trainer was last (re)started: start-up has its own grace period before a stall counts."""
     started_at: float | None = None
     finished_at: float | None = None

@@ -218,8 +218,8 @@ class Supervisor:
             spec = self.state.specialists[specialist]
             tracker = self.trackers[specialist]
             spec.last_heartbeat = time.time()
-            if kind == "restarted":
-                self._on_restarted(specialist, event)
+            if kind == "actor_started":
+                self._on_actor_started(specialist, event)
                 return
             spec.epoch, spec.step = event.get("epoch", spec.epoch), event.get("step", spec.step)
             if kind == "phase_start":
@@ -441,20 +441,21 @@ class Supervisor:
             )
             self._outcome(decision_id, True, "specialist stopped; the rest of the run goes on")
 
-    def _on_restarted(self, name: str, event: dict[str, Any]) -> None:
-        """Ray restarted a trainer's process: expected after a stall kill, a crash otherwise."""
+    def _on_actor_started(self, name: str, event: dict[str, Any]) -> None:
+        """A trainer process came up: the first, one the supervisor restarted, or a crash Ray restarted."""
         spec = self.state.specialists[name]
-        if name in self.expected_restarts:
-            self.expected_restarts.discard(name)
+        previous, spec.trainer_pid = spec.trainer_pid, event["pid"]
+        expected = name in self.expected_restarts
+        self.expected_restarts.discard(name)
+        if previous is None or previous == event["pid"] or expected or spec.state in TERMINAL_STATES:
+            self._save()
             return
         trigger = Trigger.crash(
-            detail=f"trainer process died and was restarted by Ray (pid {event.get('pid')})",
+            detail=f"trainer process {previous} died; Ray restarted it as process {event['pid']}",
             step=spec.step,
             epoch=spec.epoch,
         )
-        decision_id, decision = self._decide_and_log(
-            name, trigger, key=("restarted", event.get("pid"), event.get("time"))
-        )
+        decision_id, decision = self._decide_and_log(name, trigger, key=("restarted", previous, event["pid"]))
         if decision.action == Action.RESTART_TRAINER:
             spec.crash_restarts += 1
             self._outcome(
