@@ -1,0 +1,388 @@
+"""The Supervisor in-process, without Ray: real Trainers in threads report to it, real Watchdogs grade."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.config import RunConfig
+from actors.run_state import RunState, SpecialistState, load_run_state
+from actors.supervisor import DECISIONS_FILE, Supervisor
+from actors.trainer import Trainer
+from actors.watchdog import Watchdog
+from policies.decision_log import read_log
+from policies.decisions import INTERVENTIONS
+from tests.actors.run_configs import merged, tiny_run_data
+from training.config import config_from_dict
+
+RUN_TIMEOUT_S = 120.0
+NAN_STEP = 3
+OOM_STEP = 2
+HANG_STEP = 4
+STALL_SECONDS = 3.0
+# Long enough that the controls always reach a trainer that is still training.
+LONG_PHASES = [{"name": "first", "epochs": 40}, {"name": "second", "epochs": 40}]
+
+
+class _Detached:
+    """What a replaced trainer talks to: nobody listens, and its faults stop its phase."""
+
+    def report(self, specialist: str, event: dict[str, Any]) -> None:
+        return None
+
+    def decide_fault(self, specialist: str, fault: dict[str, Any]) -> dict[str, Any]:
+        return {"fault_action": "stop_phase", "commands": []}
+
+    def trainer_done(self, specialist: str, outcome: dict[str, Any]) -> None:
+        return None
+
+
+class ThreadWorkers:
+    """The supervisor's Workers as threads in this process: each trainer is a real `Trainer` running the
+    recipe, with the supervisor object itself as its link; each watchdog is a real `Watchdog`."""
+
+    def __init__(self, config_data: dict[str, Any]) -> None:
+        self.config_data = config_data
+        self.supervisor: Supervisor | None = None
+        self.trainers: dict[str, Trainer] = {}
+        self.threads: dict[str, threading.Thread] = {}
+        self.watchdogs: dict[str, Watchdog] = {}
+        self.died: list[tuple[str, str]] = []
+
+    def attach(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def _run(self, specialist: str, trainer: Trainer) -> None:
+        try:
+            trainer.train()
+        except BaseException as err:  # a dead thread is what lost() reports
+            self.died.append((specialist, repr(err)))
+
+    def _spawn(self, specialist: str, trainer: Trainer) -> None:
+        thread = threading.Thread(
+            target=self._run, args=(specialist, trainer), name=f"trainer:{specialist}", daemon=True
+        )
+        self.trainers[specialist], self.threads[specialist] = trainer, thread
+        thread.start()
+
+    def start(self, specialist: str) -> None:
+        running = self.threads.get(specialist)
+        if running is not None and running.is_alive():
+            return  # like the trainer actor: a second train() while one runs is a no-op
+        assert self.supervisor is not None, "attach() the supervisor before starting trainers"
+        self._spawn(specialist, Trainer(self.config_data, specialist, self.supervisor, torch_threads=1))
+
+    def send(self, specialist: str, command: dict[str, Any]) -> None:
+        self.trainers[specialist].command(command)
+
+    def _retire(self, specialist: str, reason: str) -> threading.Thread | None:
+        """A thread cannot be killed: cut it off from the supervisor and ask it to stop."""
+        trainer = self.trainers.get(specialist)
+        if trainer is None:
+            return None
+        trainer.link = _Detached()
+        trainer.hooks.stop(reason)
+        return self.threads.get(specialist)
+
+    def restart(self, specialist: str) -> None:
+        old = self._retire(specialist, "restarted by the supervisor")
+
+        def replace() -> None:
+            # Wait outside the supervisor's lock (it is held here) for the old trainer's final checkpoint.
+            if old is not None:
+                old.join(timeout=60)
+            assert self.supervisor is not None
+            trainer = Trainer(self.config_data, specialist, self.supervisor, torch_threads=1)
+            self.supervisor.report(specialist, {"kind": "restarted", "pid": -1, "time": time.time()})
+            self._spawn(specialist, trainer)
+
+        threading.Thread(target=replace, name=f"restart:{specialist}", daemon=True).start()
+
+    def kill(self, specialist: str) -> None:
+        self._retire(specialist, "killed by the supervisor")
+
+    def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
+        if specialist not in self.watchdogs:
+            grader = RunConfig.model_validate(self.config_data).grader.model_dump(mode="json")
+            self.watchdogs[specialist] = Watchdog(specialist, grader)
+        return self.watchdogs[specialist].grade(window)
+
+    def lost(self) -> list[tuple[str, str]]:
+        lost, self.died = self.died, []
+        return lost
+
+    def join(self, timeout_s: float) -> None:
+        for thread in list(self.threads.values()):
+            thread.join(timeout=timeout_s)
+
+
+class FaultRecordingSupervisor(Supervisor):
+    """The real supervisor; it also keeps every fault report it answered, so a test can replay them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.fault_reports: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        super().__init__(*args, **kwargs)
+
+    def decide_fault(self, specialist: str, fault: dict[str, Any]) -> dict[str, Any]:
+        answer = super().decide_fault(specialist, fault)
+        self.fault_reports.append((specialist, copy.deepcopy(fault), answer))
+        return answer
+
+
+def build(
+    run_data: dict[str, Any], cls: type[Supervisor] = Supervisor
+) -> tuple[Supervisor, ThreadWorkers, RunConfig]:
+    config = config_from_dict(run_data, RunConfig)
+    data = config.model_dump(mode="json")
+    workers = ThreadWorkers(data)
+    supervisor = cls(data, str(config.run_dir()), "in-process", workers)
+    workers.attach(supervisor)
+    return supervisor, workers, config
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = RUN_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def run_to_end(supervisor: Supervisor, workers: ThreadWorkers) -> dict[str, Any]:
+    supervisor.start()
+    wait_until(lambda: supervisor.status()["status"] != "running", "the run to finish")
+    supervisor.shutdown()
+    workers.join(timeout_s=30)
+    return supervisor.status()
+
+
+def fast(data: dict[str, Any]) -> dict[str, Any]:
+    """Every epoch graded, and a supervisor loop quick enough for a test. Specialists train one after
+    another: transformers' model loading is not thread-safe (two at once fail on meta tensors)."""
+    return merged(
+        data,
+        {
+            "watchdog": {"every_epochs": 1},
+            "supervisor": {"poll_interval_s": 0.05, "parallel_specialists": False},
+        },
+    )
+
+
+def log_lines(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / DECISIONS_FILE).read_text().splitlines()]
+
+
+def events(run_dir: Path, specialist: str, kind: str) -> list[dict[str, Any]]:
+    lines = (run_dir / "events" / f"{specialist}.jsonl").read_text().splitlines()
+    return [event for event in map(json.loads, lines) if event["type"] == kind]
+
+
+@pytest.fixture(scope="module")
+def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared by the module's runs, so the builtin base and the foundation are built once."""
+    return tmp_path_factory.mktemp("inprocess")
+
+
+@pytest.fixture(scope="module")
+def fault_run(output_dir: Path) -> tuple[FaultRecordingSupervisor, ThreadWorkers, RunConfig]:
+    """ascii gets a NaN loss at step 3 and runic an OOM at step 2; both must still finish."""
+    data = merged(
+        fast(tiny_run_data(output_dir, "faults")),
+        {
+            "specialists": {
+                "ascii": {"faults": {"main": {"nan_at_step": NAN_STEP}}},
+                "runic": {"faults": {"main": {"oom_at_step": OOM_STEP}}},
+            }
+        },
+    )
+    supervisor, workers, config = build(data, FaultRecordingSupervisor)
+    run_to_end(supervisor, workers)
+    return supervisor, workers, config  # type: ignore[return-value]
+
+
+def test_every_specialist_finishes_despite_the_faults(fault_run: Any) -> None:
+    supervisor, _, _ = fault_run
+    state = supervisor.status()
+    assert state["status"] == "finished"
+    assert {name: spec["state"] for name, spec in state["specialists"].items()} == {
+        "foundation": "finished",
+        "ascii": "finished",
+        "runic": "finished",
+    }
+
+
+def test_decisions_are_logged_before_their_outcomes(fault_run: Any) -> None:
+    _, _, config = fault_run
+    lines = log_lines(config.run_dir())
+    decided = [line["decision_id"] for line in lines if line["kind"] == "decision"]
+    assert len(decided) == len(set(decided)), "a decision was written twice"
+    for decision_id in decided:
+        kinds = [line["kind"] for line in lines if line["decision_id"] == decision_id]
+        assert kinds == ["decision", "outcome"], (decision_id, kinds)
+    assert len(lines) == 2 * len(decided)
+
+
+def test_every_grade_has_a_logged_decision(fault_run: Any) -> None:
+    _, _, config = fault_run
+    records = read_log(config.run_dir() / DECISIONS_FILE)
+    for name in ("ascii", "runic"):
+        grades = events(config.run_dir(), name, "grade")
+        assert [grade["epoch"] for grade in grades] == [0, 1]  # watchdog every epoch, 2 epochs
+        graded = [r for r in records if r.specialist == name and r.trigger.kind == "grade"]
+        assert [(r.epoch, r.grade.score if r.grade else None) for r in graded] == [
+            (grade["epoch"], grade["score"]) for grade in grades
+        ]
+        assert all(r.grade_source == "rubric" and r.fallback_reason for r in graded)
+
+
+def test_nan_rolls_back_and_halves_the_lr(fault_run: Any) -> None:
+    supervisor, _, config = fault_run
+    records = read_log(config.run_dir() / DECISIONS_FILE)
+    (nan,) = [r for r in records if r.trigger.kind == "non_finite"]
+    assert (nan.specialist, nan.step, nan.action) == ("ascii", NAN_STEP, "rollback")
+    assert nan.checkpoint == "last_good"
+    assert nan.params_after.lr == nan.params_before.lr / 2
+    assert nan.params_before.lr == config.training.learning_rate
+    assert nan.outcome is not None and nan.outcome.detail.startswith("trainer told to rollback")
+    # The trainer applied it: every later step ran at the halved peak LR.
+    assert supervisor.trackers["ascii"].params.lr == nan.params_after.lr
+    losses = [event["loss"] for event in events(config.run_dir(), "ascii", "step")]
+    assert losses and all(loss == loss for loss in losses), "a NaN step was applied"
+
+
+def test_oom_shrinks_the_micro_batch_and_keeps_the_effective_batch(fault_run: Any) -> None:
+    _, _, config = fault_run
+    records = read_log(config.run_dir() / DECISIONS_FILE)
+    (oom,) = [r for r in records if r.trigger.kind == "oom"]
+    before, after = oom.params_before, oom.params_after
+    assert (oom.specialist, oom.step, oom.action) == ("runic", OOM_STEP, "shrink_batch")
+    assert (after.micro_batch, after.grad_accum) == (before.micro_batch // 2, before.grad_accum * 2)
+    assert after.micro_batch * after.grad_accum == before.micro_batch * before.grad_accum
+    steps = events(config.run_dir(), "runic", "step")
+    assert {(s["micro_batch"], s["grad_accum"]) for s in steps if s["step"] >= OOM_STEP} == {
+        (after.micro_batch, after.grad_accum)
+    }
+
+
+def test_status_is_the_run_state(fault_run: Any) -> None:
+    supervisor, _, config = fault_run
+    status = supervisor.status()
+    assert status == RunState.model_validate(status).model_dump(mode="json")
+    assert set(status) == set(RunState.model_fields)
+    assert list(status["specialists"]) == ["foundation", "ascii", "runic"]
+    for name in ("ascii", "runic"):
+        spec = status["specialists"][name]
+        assert set(spec) == set(SpecialistState.model_fields)
+        assert (spec["phase"], spec["phases_total"], spec["epochs_total"]) == ("main", 1, 2)
+        assert spec["finished_phases"] == ["main"]
+        assert spec["last_grade"]["source"] == "rubric"
+        assert spec["interventions"] >= 1  # the fault's rollback or shrink at least
+    on_disk = load_run_state(config.run_dir())
+    assert on_disk is not None and on_disk.model_dump(mode="json")["specialists"] == status["specialists"]
+
+
+def test_a_restarted_supervisor_continues_from_disk_without_duplicating(fault_run: Any) -> None:
+    first, _, config = fault_run
+    log_before = (config.run_dir() / DECISIONS_FILE).read_bytes()
+    assert len(first.fault_reports) == 2
+    second, workers, _ = build(config.model_dump(mode="json"))
+    assert second.resumed
+    assert second.status()["specialists"] == first.status()["specialists"]
+    assert list(second.decisions) == list(first.decisions)
+    for specialist, fault, answer in first.fault_reports:
+        assert second.decide_fault(specialist, copy.deepcopy(fault)) == answer
+    assert (config.run_dir() / DECISIONS_FILE).read_bytes() == log_before
+    second.start()  # a finished run stays finished: nothing is launched again
+    time.sleep(0.3)
+    second.shutdown()
+    assert workers.threads == {}
+    assert second.status()["status"] == "finished"
+
+
+def test_controls_are_decisions_that_steer_the_trainer(output_dir: Path) -> None:
+    data = merged(
+        fast(tiny_run_data(output_dir, "controls", specialists=("ascii",))),
+        {"specialists": {"ascii": {"phases": LONG_PHASES}}},
+    )
+    supervisor, workers, config = build(data)
+    supervisor.start()
+    spec: Callable[[], dict[str, Any]] = lambda: supervisor.status()["specialists"]["ascii"]  # noqa: E731
+    wait_until(lambda: spec()["state"] == "running" and spec()["step"] >= 2, "ascii to train")
+
+    checkpoints = len(supervisor.trackers["ascii"].checkpoints)
+    pause = supervisor.control("ascii", "pause")
+    assert spec()["state"] == "paused"
+    wait_until(lambda: len(supervisor.trackers["ascii"].checkpoints) > checkpoints, "the pause checkpoint")
+    paused_at = spec()["step"]
+    time.sleep(1.0)
+    assert spec()["step"] == paused_at, "the trainer kept training while paused"
+
+    resume = supervisor.control("ascii", "resume")
+    assert spec()["state"] == "running"
+    wait_until(lambda: spec()["step"] > paused_at, "training to go on after resume")
+
+    skip = supervisor.control("ascii", "skip")
+    wait_until(lambda: spec()["phase"] == "second", "the second phase")
+    stop = supervisor.control("ascii", "stop")
+    wait_until(lambda: supervisor.status()["status"] != "running", "the run to end")
+    supervisor.shutdown()
+    workers.join(timeout_s=30)
+
+    assert spec()["state"] == "stopped"
+    assert [r["action"] for r in (pause, resume, skip, stop)] == [
+        "continue", "continue", "skip_phase", "abort_specialist",
+    ]  # fmt: skip
+    controls = [r for r in read_log(config.run_dir() / DECISIONS_FILE) if r.trigger.kind == "control"]
+    assert [r.decision_id for r in controls] == [r["decision_id"] for r in (pause, resume, skip, stop)]
+    for record, action in zip(controls, ("pause", "resume", "skip", "stop"), strict=True):
+        assert record.reason.startswith(f"user asked to {action}")
+        assert record.outcome is not None and record.outcome.detail == f"{action} sent to trainer:ascii"
+    phases = [(e["phase"], e["status"]) for e in events(config.run_dir(), "ascii", "phase")]
+    assert ("first", "skipped") in phases and ("second", "stopped") in phases
+    # User controls spend no intervention budget; only the policies' own decisions do.
+    policy_made = [r for r in read_log(config.run_dir() / DECISIONS_FILE) if r.trigger.kind != "control"]
+    policy_interventions = sum(r.action in INTERVENTIONS for r in policy_made if r.specialist == "ascii")
+    assert spec()["interventions"] == policy_interventions
+
+
+def test_a_silent_trainer_is_restarted_and_resumes(output_dir: Path) -> None:
+    data = merged(
+        fast(tiny_run_data(output_dir, "stall", specialists=("ascii",))),
+        {
+            "specialists": {"ascii": {"faults": {"main": {"hang_at_step": HANG_STEP}}}},
+            "policies": {"stall_seconds": STALL_SECONDS},
+        },
+    )
+    supervisor, _, config = build(data)
+    state = run_to_end(supervisor, supervisor.workers)  # type: ignore[arg-type]
+    assert state["specialists"]["ascii"]["state"] == "finished"
+    (stall,) = [r for r in read_log(config.run_dir() / DECISIONS_FILE) if r.trigger.kind == "stall"]
+    assert stall.action == "restart_trainer" and stall.step == HANG_STEP - 1
+    assert stall.trigger.seconds_since_heartbeat is not None
+    assert stall.trigger.seconds_since_heartbeat >= STALL_SECONDS
+    assert stall.outcome is not None and "resumes from its newest valid checkpoint" in stall.outcome.detail
+    phases = [e["status"] for e in events(config.run_dir(), "ascii", "phase")]
+    # The silenced trainer's ending is never heard (as when Ray kills a process); the new one resumes.
+    assert phases == ["started", "started", "finished"]
+    steps = [e["step"] for e in events(config.run_dir(), "ascii", "step")]
+    assert steps == sorted(set(steps)), "the restarted trainer retrained steps it had already done"
+
+
+def test_controls_refuse_what_cannot_be_done(output_dir: Path) -> None:
+    supervisor, _, _ = build(fast(tiny_run_data(output_dir, "refusals", specialists=("ascii",))))
+    unknown = r"no specialist 'nobody' in run 'refusals'; known: foundation, ascii"
+    with pytest.raises(ValueError, match=unknown):
+        supervisor.control("nobody", "pause")
+    with pytest.raises(ValueError, match=r"unknown control 'rewind'; use pause, resume, stop or skip"):
+        supervisor.control("ascii", "rewind")
+    supervisor.state.specialists["ascii"].state = "finished"
+    with pytest.raises(ValueError, match=r"ascii is already finished; nothing to stop"):
+        supervisor.control("ascii", "stop")
+    assert read_log(supervisor.log_path) == []
