@@ -21,6 +21,8 @@ Output: <output-dir>/<run-name>/ holds decisions.jsonl, run_state.json, events/,
 """
 
 
+RAY_ADDRESS_FILE = "ray_address"
+
 # Worth a warning, not a refusal: the recipe reports and handles overlong examples itself.
 WARN_ONLY_CORPUS_PROBLEMS = frozenset({"duplicate", "duplicate_id", "leakage", "too_long"})
 
@@ -122,6 +124,9 @@ def connect_ray(address: str | None) -> bool:
 
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"namespace": "overnight", "log_to_driver": True, "configure_logging": False}
+    if address == "local":
+        ray.init(address="local", **kwargs)
+        return True
     if address:
         ray.init(address=address, **kwargs)
         return False
@@ -166,6 +171,8 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
     from actors.run_state import TERMINAL_STATES
 
     owns_cluster = connect_ray(args.address)
+    # Tools (and the chaos tests) attach to exactly this cluster, not to whichever one `auto` finds first.
+    (run_dir / RAY_ADDRESS_FILE).write_text(ray.get_runtime_context().gcs_address + "\n")
     supervisor = spawn_supervisor(config, config_data, str(run_dir), str(Path(args.config).resolve()))
     state = ray.get(supervisor.status.remote())
     if state["run"] != config.run.name:

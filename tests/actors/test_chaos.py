@@ -72,7 +72,9 @@ def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-def run_overnight(config_path: Path, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+def run_overnight(config_path: Path, *extra: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    """The user's command; `--address local` keeps it off any other Ray cluster on this machine."""
+    extra = extra or ("--address", "local")
     return subprocess.run(
         [sys.executable, "overnight.py", "--config", str(config_path), "--quiet"],
         cwd=REPO,
@@ -186,7 +188,8 @@ def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> 
     )
     try:
         _wait_for(lambda: _step_of(run_dir, "ascii") >= 6, 240, "ascii to train a few steps")
-        ray.init(address="auto", namespace="overnight", log_to_driver=False)
+        address = (run_dir / "ray_address").read_text().strip()
+        ray.init(address=address, namespace="overnight", log_to_driver=False)
         trainer = ray.get_actor("trainer:ascii", namespace="overnight")
         os.kill(ray.get(trainer.pid.remote()), signal.SIGKILL)
         supervisor = ray.get_actor("supervisor", namespace="overnight")
@@ -203,7 +206,8 @@ def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> 
         if ray.is_initialized():
             ray.shutdown()
     try:
-        rerun = run_overnight(config_path)
+        # The same command again, on the cluster the killed driver left behind (its actors are detached).
+        rerun = run_overnight(config_path, "--address", address)
     finally:
         # The killed driver's local cluster outlives it; leave no cluster behind for other tests.
         subprocess.run(["ray", "stop", "--force"], capture_output=True, check=False)
