@@ -23,10 +23,15 @@ from actors.routing import (
     ExpertSpec,
     ExpertTable,
     PromotionError,
+    PromptTooLong,
+    RequestError,
     Route,
+    RouterError,
+    UnknownExpert,
     expert_table,
     route,
     tracks_served,
+    weights_problem,
 )
 from actors.run_files import PROMOTED_FILE, RunFileError, read_promoted
 from hlx.checker import check
@@ -37,24 +42,6 @@ from training.quiet import quiet_transformers
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
 Strategy = Literal["mixed", "group"]
 log = structlog.get_logger(__name__)
-
-
-class RouterError(Exception):
-    """The router cannot start or reload: a missing promotion, adapter directory or base; says what to do."""
-
-
-class RequestError(ValueError):
-    """A request the router refuses; `status` is the HTTP status and `field` the request field at fault."""
-
-    status = 422
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class PromptTooLong(RequestError):
-    status = 413
 
 
 @dataclass(frozen=True)
@@ -275,7 +262,7 @@ class Router:
             name, _ = self._table.serving(expert)
             return name, f"track {expert!r} was asked for by name; {name} serves it"
         known = ", ".join(["auto", *sorted(self._serving)])
-        raise RequestError(f"no expert {expert!r}; choose one of {known}", field="model")
+        raise UnknownExpert(f"no expert {expert!r}; choose one of {known}", field="model")
 
     def submit(
         self, prompt: str, max_new_tokens: int | None = None, expert: str | None = None
@@ -477,7 +464,7 @@ class Router:
             table = self._read_table(check_weights=False)
             if specialist is not None and specialist not in table.specialists:
                 promoted = ", ".join(sorted(table.specialists)) or "none"
-                raise RequestError(
+                raise UnknownExpert(
                     f"no specialist {specialist!r} in {PROMOTED_FILE}; promoted: {promoted}",
                     field="specialist",
                 )
@@ -574,6 +561,11 @@ class Router:
                 adapters[owner] = adapters.get(owner, 0) + parameter.numel()
         return {"base": base, "adapters": adapters}
 
+    def health(self) -> dict[str, Any]:
+        """`ok` while the batching worker runs and the router is open; `stopped` otherwise."""
+        alive = self._worker.is_alive() and not self._closed
+        return {"status": "ok" if alive else "stopped", "queued": self._queue.qsize()}
+
     def limits(self) -> dict[str, Any]:
         return {**asdict(self.settings), "context_tokens": self.context_tokens}
 
@@ -591,11 +583,6 @@ class Router:
 
 
 def _require_weights(spec: ExpertSpec) -> None:
-    marker = "adapter_config.json" if spec.is_adapter else "config.json"
-    what = "adapter" if spec.is_adapter else ("base model" if spec.name == COORDINATOR else "model")
-    if not (spec.path / marker).is_file():
-        state = "does not exist" if not spec.path.exists() else f"has no {marker}"
-        raise RouterError(
-            f"{spec.path}: the {what} directory of {spec.name!r} {state}; it was moved or deleted after "
-            f"promotion. Restore it, or rerun `overnight run` with the same --run-name to re-promote."
-        )
+    problem = weights_problem(spec)
+    if problem is not None:
+        raise RouterError(problem)

@@ -193,6 +193,36 @@ def route(instruction: str) -> Route:
 # ------------------------------------------------------------------------------------ the expert table
 
 
+class RouterError(Exception):
+    """The router cannot start or reload: a missing promotion, adapter directory or base; says what to do."""
+
+
+class RequestError(ValueError):
+    """A request the router refuses; `status` is the HTTP status and `field` the request field at fault."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[type[RequestError], tuple[str, str]]:
+        # Ray pickles a remote method's exception to the caller; keep `field` through that trip.
+        return type(self), (str(self), self.field)
+
+
+class PromptTooLong(RequestError):
+    """The prompt is longer than the router accepts (HTTP 413)."""
+
+    status = 413
+
+
+class UnknownExpert(RequestError):
+    """The request names an expert or specialist the router does not serve (HTTP 404)."""
+
+    status = 404
+
+
 class PromotionError(ValueError):
     """promoted.json does not describe a servable set of experts; the message names the key."""
 
@@ -296,3 +326,16 @@ def tracks_served(specialists: Iterable[ExpertSpec]) -> dict[str, str]:
         if spec.track != "general":
             by_track.setdefault(spec.track, spec.name)
     return by_track
+
+
+def weights_problem(spec: ExpertSpec) -> str | None:
+    """Why the weights directory of `spec` cannot be served (naming the path and what to do), or None."""
+    marker = "adapter_config.json" if spec.is_adapter else "config.json"
+    what = "adapter" if spec.is_adapter else ("base model" if spec.name == COORDINATOR else "model")
+    if (spec.path / marker).is_file():
+        return None
+    state = "does not exist" if not spec.path.exists() else f"has no {marker}"
+    return (
+        f"{spec.path}: the {what} directory of {spec.name!r} {state}; it was moved or deleted after "
+        f"promotion. Restore it, or rerun `overnight run` with the same --run-name to re-promote."
+    )

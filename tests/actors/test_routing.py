@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from actors.routing import (
     COORDINATOR,
     PromotionError,
+    PromptTooLong,
     Route,
+    UnknownExpert,
     expert_table,
     route,
     split_request,
@@ -193,3 +196,16 @@ def test_each_track_is_served_by_its_best_specialist_else_the_coordinator() -> N
 def test_a_bad_promotion_names_the_key(data: dict[str, object], message: str) -> None:
     with pytest.raises(PromotionError, match=rf"^run/promoted\.json: .*{message}"):
         expert_table(data, "run/promoted.json")
+
+
+def test_request_errors_keep_their_field_through_pickling() -> None:
+    # Ray pickles a remote method's exception back to the caller (the HTTP app maps `field` and `status`).
+    error = pickle.loads(pickle.dumps(UnknownExpert("no expert 'x'", field="model")))
+    assert (type(error), str(error), error.field, error.status) == (
+        UnknownExpert,
+        "no expert 'x'",
+        "model",
+        404,
+    )
+    too_long = pickle.loads(pickle.dumps(PromptTooLong("long", field="prompt")))
+    assert (too_long.status, too_long.field) == (413, "prompt")
