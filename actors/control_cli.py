@@ -71,6 +71,10 @@ def _run_dir(args: argparse.Namespace) -> Path | None:
 
 def live_supervisor(address: str | None = None) -> Any | None:
     """The running supervisor's handle, or None when no cluster (or no supervisor) is up."""
+    from actors.run_cli import use_token_auth_if_configured
+
+    if address:
+        use_token_auth_if_configured()  # before ray is imported: it reads the setting at import
     import ray
 
     from actors.remote import NAMESPACE, SUPERVISOR_NAME

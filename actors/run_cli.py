@@ -118,6 +118,13 @@ def check_before_start(config: Any) -> list[str]:
     return problems
 
 
+def use_token_auth_if_configured() -> None:
+    """Ray 2.60 clusters started with `ray start --head` require a token; an explicit address does not find
+    it by itself, so point Ray at the token file when there is one (an explicit setting wins)."""
+    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def connect_ray(address: str | None) -> bool:
     """Connect to a running cluster, or start a local one; True when this process owns the cluster."""
     import ray
@@ -141,6 +148,8 @@ def connect_ray(address: str | None) -> bool:
 def run_command(args: argparse.Namespace) -> int:
     from training.config_errors import ConfigError
 
+    if args.address not in (None, "local"):
+        use_token_auth_if_configured()  # before anything imports ray, which reads it at import
     try:
         config, config_data = prepare_config(args)
     except ConfigError as err:

@@ -74,6 +74,8 @@ class RunState(BaseModel):
     updated_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
     status: Literal["running", "finished", "failed"] = "running"
+    supervisor_pid: int | None = None
+    """Process id of the supervisor that last loaded this state."""
     specialists: dict[str, SpecialistState] = Field(default_factory=dict)
 
     def unfinished(self) -> list[str]:

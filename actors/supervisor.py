@@ -85,6 +85,7 @@ class Supervisor:
         restored = load_run_state(self.run_dir)
         self.state = restored or self._fresh_state(config_path)
         self.resumed = restored is not None
+        self.state.supervisor_pid = os.getpid()
         self.decisions = {record.decision_id: record for record in read_log(self.log_path)}
         for name in self.state.specialists:
             self.trackers[name] = SpecialistTracker(name)
@@ -254,6 +255,18 @@ class Supervisor:
                 tracker.on_checkpoint(event)
             elif kind == "rollback":
                 tracker.on_rollback()
+                self._append_event(
+                    specialist,
+                    {
+                        "type": "rollback",
+                        "time": event["time"],
+                        "phase": event["phase"],
+                        "epoch": event["epoch"],
+                        "step": event["step"],
+                        "checkpoint": event["checkpoint"],
+                        "skipped_checkpoints": event.get("skipped_checkpoints", []),
+                    },
+                )
             elif kind == "phase_end":
                 self._on_phase_end(specialist, spec, tracker, event)
                 window = tracker.take_window()
@@ -284,6 +297,7 @@ class Supervisor:
                 "status": "started",
                 "epoch": event["epoch"],
                 "step": event["step"],
+                "resumed_from": event.get("resumed_from"),
             },
         )
         for skipped in event.get("skipped_checkpoints", []):
@@ -377,6 +391,21 @@ class Supervisor:
             )
             tracker.on_rollback()
             action = fault_action_for(decision)
+            self._append_event(
+                specialist,
+                {
+                    "type": "fault",
+                    "time": fault["time"],
+                    "decided_at": time.time(),
+                    "phase": fault["phase"],
+                    "epoch": fault["epoch"],
+                    "step": fault["step"],
+                    "fault": fault["fault"],
+                    "injected": fault.get("injected", False),
+                    "decision_id": decision_id,
+                    "action": decision.action.value,
+                },
+            )
             if decision.action == Action.ABORT_SPECIALIST:
                 spec.reason = decision.reason
                 spec.state = "aborted"

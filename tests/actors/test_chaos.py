@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -137,23 +138,73 @@ def test_injected_faults_are_recovered_and_logged(tmp_path: Path) -> None:
     assert any(event.get("micro_batch") == 4 and event.get("grad_accum") == 2 for event in steps)
 
 
-def test_spent_bounds_abort_one_specialist_and_the_other_finishes(tmp_path: Path) -> None:
+def test_spent_bounds_abort_one_specialist_and_a_misbehaving_llm_grader_falls_back(tmp_path: Path) -> None:
+    """ascii spends its single intervention and is aborted; runic finishes. Meanwhile the LLM grader, with a
+    key set, gets nonsense and then errors from the API: every grade falls back to the rubric."""
+    from tests.agents.fake_messages_server import FakeMessagesServer, error_reply, text_reply
+
     faults = {"ascii": {"nan_at_step": 2, "oom_at_step": 6}}
-    config = chaos_config(
-        tmp_path,
-        "bounds",
-        faults,
-        epochs=3,
-        policies={"stall_seconds": 60, "max_interventions_per_specialist": 1},
-    )
-    completed = run_overnight(write_config(tmp_path, config))
+    with FakeMessagesServer() as server:
+        server.enqueue(text_reply("the run looks fine to me"), error_reply(500, "api_error", "overloaded"))
+        config = chaos_config(
+            tmp_path,
+            "bounds",
+            faults,
+            epochs=3,
+            policies={"stall_seconds": 60, "max_interventions_per_specialist": 1},
+            grader={"llm": {"base_url": server.base_url, "timeout_s": 2, "max_retries": 0}},
+        )
+        env = {**os.environ, "ANTHROPIC_API_KEY": "test-key-for-the-fake-server"}
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "overnight.py",
+                "--config",
+                str(write_config(tmp_path, config)),
+                "--quiet",
+                "--address",
+                "local",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=400,
+            check=False,
+            env=env,
+        )
+        assert server.requests, "the LLM grader never called the (fake) API"
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     state = run_state(tmp_path / "bounds")
     assert state["specialists"]["ascii"]["state"] == "aborted"
     assert "max_interventions_per_specialist 1" in state["specialists"]["ascii"]["reason"]
     assert state["specialists"]["runic"]["state"] == "finished"
-    aborts = [r for r in decisions(tmp_path / "bounds") if r["action"] == "abort_specialist"]
+    log = decisions(tmp_path / "bounds")
+    aborts = [r for r in log if r["action"] == "abort_specialist"]
     assert [r["specialist"] for r in aborts] == ["ascii"]
+    grades = [r for r in log if r["trigger"]["kind"] == "grade"]
+    assert grades and all(r["grade_source"] == "rubric" for r in grades)
+    assert all(r["fallback_reason"] and not r["fallback_reason"].startswith("no API key") for r in grades)
+
+
+def stop_cluster(address: str) -> None:
+    """Stop the cluster the killed driver left behind, and only that one (others may be running tests)."""
+    import psutil
+
+    for process in psutil.process_iter(["cmdline"]):
+        if any(address in part for part in process.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+def _crash_decisions(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "decisions.jsonl"
+    if not path.exists():
+        return []
+    return [r for r in decisions(run_dir) if r["specialist"] == "ascii" and r["trigger"]["kind"] == "crash"]
+
+
+def _finished(run_dir: Path, name: str) -> bool:
+    return run_state(run_dir)["specialists"][name]["state"] == "finished"
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:
@@ -174,43 +225,40 @@ def _step_of(run_dir: Path, name: str) -> int:
 
 def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> None:
     """Kill a trainer's process, then the supervisor's, then the driver; rerunning the command finishes it."""
-    import ray
 
-    config = chaos_config(tmp_path, "kills", {}, epochs=12, policies={"stall_seconds": 30})
+    config = chaos_config(tmp_path, "kills", {}, epochs=120, policies={"stall_seconds": 30})
     config_path = write_config(tmp_path, config)
     run_dir = tmp_path / "kills"
+    driver_log = (tmp_path / "driver.log").open("w")
+    # The driver's output goes to a file: an unread pipe would fill up and block it.
     driver = subprocess.Popen(
-        [sys.executable, "overnight.py", "--config", str(config_path), "--quiet"],
+        [sys.executable, "overnight.py", "--config", str(config_path), "--quiet", "--address", "local"],
         cwd=REPO,
-        stdout=subprocess.PIPE,
+        stdout=driver_log,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         _wait_for(lambda: _step_of(run_dir, "ascii") >= 6, 240, "ascii to train a few steps")
-        address = (run_dir / "ray_address").read_text().strip()
-        ray.init(address=address, namespace="overnight", log_to_driver=False)
-        trainer = ray.get_actor("trainer:ascii", namespace="overnight")
-        os.kill(ray.get(trainer.pid.remote()), signal.SIGKILL)
-        supervisor = ray.get_actor("supervisor", namespace="overnight")
-        supervisor_pid = ray.get(supervisor.pid.remote())
-        time.sleep(2)
-        os.kill(supervisor_pid, signal.SIGKILL)
-        _wait_for(lambda: _step_of(run_dir, "ascii") >= 20, 240, "training to go on after the kills")
-        ray.shutdown()
+        os.kill(run_state(run_dir)["specialists"]["ascii"]["trainer_pid"], signal.SIGKILL)
+        _wait_for(lambda: _crash_decisions(run_dir), 120, "the supervisor to log the trainer's crash")
+        os.kill(run_state(run_dir)["supervisor_pid"], signal.SIGKILL)
+        step_at_kill = _step_of(run_dir, "ascii")
+        _wait_for(
+            lambda: _step_of(run_dir, "ascii") >= step_at_kill + 12 or _finished(run_dir, "ascii"),
+            240,
+            "training to go on after the kills",
+        )
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
         if driver.poll() is None:
             driver.kill()
-        if ray.is_initialized():
-            ray.shutdown()
+    address = (run_dir / "ray_address").read_text().strip()
     try:
         # The same command again, on the cluster the killed driver left behind (its actors are detached).
         rerun = run_overnight(config_path, "--address", address)
     finally:
-        # The killed driver's local cluster outlives it; leave no cluster behind for other tests.
-        subprocess.run(["ray", "stop", "--force"], capture_output=True, check=False)
+        stop_cluster(address)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     state = run_state(run_dir)
     assert {n: s["state"] for n, s in state["specialists"].items()} == {
@@ -219,8 +267,8 @@ def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> 
         "runic": "finished",
     }
     log = decisions(run_dir)
-    crashes = [r for r in log if r["specialist"] == "ascii" and r["trigger"]["kind"] == "crash"]
-    assert crashes and crashes[0]["action"] == "restart_trainer"
+    crashes = _crash_decisions(run_dir)
+    assert len(crashes) == 1 and crashes[0]["action"] == "restart_trainer"
     assert len({r["decision_id"] for r in log}) == len(log)
     # The foundation finished before the kills and was not trained again by the rerun.
     foundation_phase_starts = [
