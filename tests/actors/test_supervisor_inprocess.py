@@ -26,6 +26,9 @@ RUN_TIMEOUT_S = 120.0
 NAN_STEP = 3
 OOM_STEP = 2
 HANG_STEP = 4
+CRASH_STEP = 3
+# How long a tiny one-epoch specialist may take to show what a test waits for.
+QUICK_S = 8.0
 STALL_SECONDS = 3.0
 # Long enough that the controls always reach a trainer that is still training.
 LONG_PHASES = [{"name": "first", "epochs": 40}, {"name": "second", "epochs": 40}]
@@ -46,7 +49,12 @@ class _Detached:
 
 class ThreadWorkers:
     """The supervisor's Workers as threads in this process: each trainer is a real `Trainer` running the
-    recipe, with the supervisor object itself as its link; each watchdog is a real `Watchdog`."""
+    recipe, with the supervisor object itself as its link; each watchdog is a real `Watchdog`.
+
+    It keeps the semantics of actors/remote.py: a trainer exists from its first start or command (the named
+    actor is created with get_if_exists); a train() while one is in flight, reporting its end included, is a
+    no-op (TrainerActor's busy lock); a restart re-runs only the train() that was in flight (Ray retries
+    in-flight tasks of a restarted actor, nothing else)."""
 
     def __init__(self, config_data: dict[str, Any]) -> None:
         self.config_data = config_data
@@ -59,39 +67,49 @@ class ThreadWorkers:
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
 
+    def _trainer(self, specialist: str) -> Trainer:
+        if specialist not in self.trainers:
+            assert self.supervisor is not None, "attach() the supervisor before starting trainers"
+            self.trainers[specialist] = Trainer(
+                self.config_data, specialist, self.supervisor, torch_threads=1
+            )
+        return self.trainers[specialist]
+
+    def _in_flight(self, specialist: str) -> bool:
+        thread = self.threads.get(specialist)
+        return thread is not None and thread.is_alive()
+
     def _run(self, specialist: str, trainer: Trainer) -> None:
         try:
             trainer.train()
         except BaseException as err:  # a dead thread is what lost() reports
             self.died.append((specialist, repr(err)))
 
-    def _spawn(self, specialist: str, trainer: Trainer) -> None:
+    def _train(self, specialist: str) -> None:
         thread = threading.Thread(
-            target=self._run, args=(specialist, trainer), name=f"trainer:{specialist}", daemon=True
-        )
-        self.trainers[specialist], self.threads[specialist] = trainer, thread
+            target=self._run, args=(specialist, self._trainer(specialist)), name=f"trainer:{specialist}",
+            daemon=True,
+        )  # fmt: skip
+        self.threads[specialist] = thread
         thread.start()
 
     def start(self, specialist: str) -> None:
-        running = self.threads.get(specialist)
-        if running is not None and running.is_alive():
-            return  # like the trainer actor: a second train() while one runs is a no-op
-        assert self.supervisor is not None, "attach() the supervisor before starting trainers"
-        self._spawn(specialist, Trainer(self.config_data, specialist, self.supervisor, torch_threads=1))
+        if not self._in_flight(specialist):
+            self._train(specialist)
 
     def send(self, specialist: str, command: dict[str, Any]) -> None:
-        self.trainers[specialist].command(command)
+        self._trainer(specialist).command(command)
 
     def _retire(self, specialist: str, reason: str) -> threading.Thread | None:
-        """A thread cannot be killed: cut it off from the supervisor and ask it to stop."""
-        trainer = self.trainers.get(specialist)
-        if trainer is None:
-            return None
-        trainer.link = _Detached()
-        trainer.hooks.stop(reason)
+        """A thread cannot be killed: cut its trainer off from the supervisor and ask it to stop."""
+        trainer = self.trainers.pop(specialist, None)
+        if trainer is not None:
+            trainer.link = _Detached()
+            trainer.hooks.stop(reason)
         return self.threads.get(specialist)
 
     def restart(self, specialist: str) -> None:
+        in_flight = self._in_flight(specialist)
         old = self._retire(specialist, "restarted by the supervisor")
 
         def replace() -> None:
@@ -99,9 +117,10 @@ class ThreadWorkers:
             if old is not None:
                 old.join(timeout=60)
             assert self.supervisor is not None
-            trainer = Trainer(self.config_data, specialist, self.supervisor, torch_threads=1)
+            self._trainer(specialist)
             self.supervisor.report(specialist, {"kind": "restarted", "pid": -1, "time": time.time()})
-            self._spawn(specialist, trainer)
+            if in_flight:
+                self._train(specialist)
 
         threading.Thread(target=replace, name=f"restart:{specialist}", daemon=True).start()
 
@@ -123,6 +142,21 @@ class ThreadWorkers:
             thread.join(timeout=timeout_s)
 
 
+class LateWatchdogWorkers(ThreadWorkers):
+    """A watchdog slower than the rest of its phase (the LLM grader may take its whole timeout, a watchdog
+    actor may still be starting): grades of `late_phase` come back only once the next phase has begun."""
+
+    late_phase = "first"
+    next_phase = "second"
+
+    def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
+        if window["phase"] == self.late_phase:
+            assert self.supervisor is not None
+            specs = self.supervisor.state.specialists
+            wait_until(lambda: specs[specialist].phase == self.next_phase, f"{specialist}'s next phase")
+        return super().grade(specialist, window)
+
+
 class FaultRecordingSupervisor(Supervisor):
     """The real supervisor; it also keeps every fault report it answered, so a test can replay them."""
 
@@ -137,11 +171,13 @@ class FaultRecordingSupervisor(Supervisor):
 
 
 def build(
-    run_data: dict[str, Any], cls: type[Supervisor] = Supervisor
+    run_data: dict[str, Any],
+    cls: type[Supervisor] = Supervisor,
+    workers_cls: type[ThreadWorkers] = ThreadWorkers,
 ) -> tuple[Supervisor, ThreadWorkers, RunConfig]:
     config = config_from_dict(run_data, RunConfig)
     data = config.model_dump(mode="json")
-    workers = ThreadWorkers(data)
+    workers = workers_cls(data)
     supervisor = cls(data, str(config.run_dir()), "in-process", workers)
     workers.attach(supervisor)
     return supervisor, workers, config
@@ -386,3 +422,80 @@ def test_controls_refuse_what_cannot_be_done(output_dir: Path) -> None:
     with pytest.raises(ValueError, match=r"ascii is already finished; nothing to stop"):
         supervisor.control("ascii", "stop")
     assert read_log(supervisor.log_path) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="actors/supervisor.py _on_crash calls workers.start() inside trainer_done(), while the crashed "
+    "train() is still in flight (it is waiting for that very call), so TrainerActor's busy lock makes the "
+    "retry a no-op ('already_running'): nothing trains again, and only the stall rule notices, much later",
+)
+def test_a_crashed_trainer_is_started_again(output_dir: Path) -> None:
+    data = merged(
+        fast(tiny_run_data(output_dir, "crash", specialists=("ascii",), epochs=1)),
+        {"specialists": {"ascii": {"faults": {"main": {"crash_at_step": CRASH_STEP}}}}},
+    )
+    supervisor, workers, config = build(data)
+    supervisor.start()
+    try:
+        spec: Callable[[], dict[str, Any]] = lambda: supervisor.status()["specialists"]["ascii"]  # noqa: E731
+        wait_until(lambda: spec()["crash_restarts"] == 1, "the crash decision")
+        wait_until(lambda: spec()["state"] == "finished", "ascii to resume and finish", timeout_s=QUICK_S)
+    finally:
+        supervisor.shutdown()
+        workers.join(timeout_s=30)
+    (crash,) = [r for r in read_log(config.run_dir() / DECISIONS_FILE) if r.trigger.kind == "crash"]
+    assert crash.action == "restart_trainer" and "InjectedCrash" in crash.trigger.detail
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="actors/supervisor.py control(): pausing a specialist that is still pending makes it 'paused', "
+    "resume makes it 'running', and _schedule() only launches 'pending' ones: it is never trained (the stall "
+    "rule then restarts a trainer that has no train() to retry, until the budget is spent and it is aborted)",
+)
+def test_a_specialist_paused_before_its_turn_still_trains(output_dir: Path) -> None:
+    data = merged(
+        fast(tiny_run_data(output_dir, "early-pause", epochs=1)),
+        {"policies": {"stall_seconds": STALL_SECONDS}},
+    )
+    supervisor, workers, _ = build(data)  # one specialist at a time: runic waits for ascii
+    supervisor.start()
+    try:
+        specs: Callable[[], dict[str, Any]] = lambda: supervisor.status()["specialists"]  # noqa: E731
+        wait_until(lambda: specs()["ascii"]["step"] >= 1, "ascii to train")
+        assert specs()["runic"]["state"] == "pending"
+        supervisor.control("runic", "pause")
+        supervisor.control("runic", "resume")
+        wait_until(lambda: supervisor.status()["status"] != "running", "the run to end", timeout_s=QUICK_S)
+    finally:
+        supervisor.shutdown()
+        workers.join(timeout_s=30)
+    assert {name: spec["state"] for name, spec in specs().items() if name != "foundation"} == {
+        "ascii": "finished",
+        "runic": "finished",
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="actors/supervisor.py _grade_window logs a grade's decision under the specialist's current phase "
+    "(spec.phase) and applies it there, even when the graded window belongs to a phase that has ended",
+)
+def test_a_late_grade_stays_with_the_phase_it_graded(output_dir: Path) -> None:
+    data = merged(
+        fast(tiny_run_data(output_dir, "late-grade", ("ascii",))),
+        {
+            "specialists": {
+                "ascii": {"phases": [{"name": "first", "epochs": 2}, {"name": "second", "epochs": 1}]}
+            }
+        },
+    )
+    supervisor, workers, config = build(data, workers_cls=LateWatchdogWorkers)
+    run_to_end(supervisor, workers)
+    graded = [r for r in read_log(config.run_dir() / DECISIONS_FILE) if r.trigger.kind == "grade"]
+    grades = events(config.run_dir(), "ascii", "grade")
+    assert sorted((r.phase, r.epoch) for r in graded) == sorted((g["phase"], g["epoch"]) for g in grades)
+    for record in graded:
+        if record.phase == "first":
+            assert record.outcome is not None and record.outcome.detail.startswith("not applied")
