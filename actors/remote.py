@@ -104,6 +104,13 @@ class RayWorkers:
     def start(self, specialist: str) -> None:
         self.train_refs[specialist] = self._trainer(specialist).train.remote()
 
+    def exists(self, specialist: str) -> bool:
+        try:
+            ray.get_actor(trainer_name(specialist), namespace=NAMESPACE)
+        except ValueError:
+            return False
+        return True
+
     def send(self, specialist: str, command: dict[str, Any]) -> None:
         self._trainer(specialist).command.remote(command)
 

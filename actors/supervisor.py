@@ -48,6 +48,9 @@ class Workers(Protocol):
     def start(self, specialist: str) -> None:
         """Create the trainer (if missing) and call its train()."""
 
+    def exists(self, specialist: str) -> bool:
+        """Whether the trainer's actor is alive in the cluster (re-attaching after a restart or a rerun)."""
+
     def send(self, specialist: str, command: dict[str, Any]) -> None:
         """Deliver a TrainerCommand."""
 
@@ -114,6 +117,9 @@ class Supervisor:
                     # Trainers marked running may still be alive; start() re-attaches to them.
                     for name, spec in self.state.specialists.items():
                         if spec.state in ("running", "paused"):
+                            if not self.workers.exists(name):
+                                # A new cluster (the driver was rerun): its new process is no crash.
+                                self.expected_restarts.add(name)
                             self._mark_launched(spec)
                             self.workers.start(name)
                 self.loop_thread = threading.Thread(target=self._loop, name="supervisor-loop", daemon=True)
