@@ -39,7 +39,12 @@ class _StderrLogger:
 
 
 def configure_logging() -> None:
+    import logging
+
     import structlog
+
+    # bitsandbytes warns on import about an optional CPU kernel that the recipe never uses.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
     structlog.configure(
         processors=[
@@ -80,7 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default="auto",
         help="progress bar: auto shows it when stderr is a terminal (default: %(default)s)",
     )
-    train.add_argument("--json", action="store_true", help="print the full result as JSON on stdout")
+    train.add_argument(
+        "--json", action="store_true", help="print the full result as JSON on stdout instead of the summary"
+    )
     train.set_defaults(func=run_train)
 
     export = subparsers.add_parser(
@@ -117,22 +124,21 @@ def run_train(args: argparse.Namespace) -> int:
             )
             summary: dict[str, Any] = phase.model_dump(mode="json")
             status = phase.status
-            print(_describe_phase(phase.model_dump(mode="json")))
+            text = _describe_phase(summary)
         else:
             result = train_specialist(
                 config, args.specialist, resume=not args.no_resume, progress=_progress_setting(args.progress)
             )
             summary = result.model_dump(mode="json")
             status = result.status
-            print(_describe_result(summary))
+            text = _describe_result(summary)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2) if args.json else text)
     return 0 if status == "completed" else 1
 
 

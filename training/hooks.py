@@ -34,6 +34,8 @@ class Commands:
     grad_accum: int | None = None
     checkpoint: bool = False
     rollback: bool = False
+    rollback_to: str | None = None
+    """A specific checkpoint directory of the current phase; None means the newest valid one."""
 
     def is_empty(self) -> bool:
         return self == Commands()
@@ -131,10 +133,11 @@ class TrainerHooks:
         with self._lock:
             self._pending = _replace(self._pending, checkpoint=True)
 
-    def rollback(self) -> None:
-        """Restore the newest valid checkpoint of the current phase at the next step boundary."""
+    def rollback(self, checkpoint: str | None = None) -> None:
+        """Restore a checkpoint of the current phase at the next step boundary: the given one, or the
+        newest valid one (also when the given one fails its checksums)."""
         with self._lock:
-            self._pending = _replace(self._pending, rollback=True)
+            self._pending = _replace(self._pending, rollback=True, rollback_to=checkpoint)
 
     @property
     def stop_requested(self) -> bool:

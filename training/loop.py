@@ -197,7 +197,7 @@ class PhaseTrainer:
                 )
                 self.state.micro_batch, self.state.grad_accum = commands.micro_batch, commands.grad_accum
             if commands.rollback:
-                self._rollback()
+                self._rollback(Path(commands.rollback_to) if commands.rollback_to else None)
             if commands.checkpoint:
                 self.save_checkpoint("on_demand")
             if commands.stop is not None:
@@ -396,8 +396,17 @@ class PhaseTrainer:
         )
         self._saved_at = (self.state.epoch, self.state.cursor, self.state.step)
 
-    def _rollback(self) -> None:
-        found, skipped = ckpt.newest_valid_checkpoint(self.checkpoint_root)
+    def _rollback(self, target: Path | None = None) -> None:
+        """Restore `target` if it is valid, else the newest valid checkpoint of the phase."""
+        skipped: list[ckpt.SkippedCheckpoint] = []
+        reason = ckpt.verify_checkpoint(target) if target is not None else "none requested"
+        if target is not None and reason is None:
+            found: Path | None = target
+        else:
+            if target is not None:
+                skipped.append(ckpt.SkippedCheckpoint(target, reason or "invalid"))
+            found, newer = ckpt.newest_valid_checkpoint(self.checkpoint_root)
+            skipped += newer
         if found is None:
             raise StopPhase(
                 "faulted", f"rollback requested but no valid checkpoint in {self.checkpoint_root}"

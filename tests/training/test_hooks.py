@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from training.events import Event, StepMetrics
+from training.events import CheckpointSaved, Event, StepMetrics
 from training.hooks import Commands, TrainerHooks
 from training.recipe import train_specialist
 
@@ -104,3 +104,24 @@ def test_invalid_requests_fail_loudly() -> None:
         hooks.set_lr(0)
     with pytest.raises(ValueError, match="micro_batch and grad_accum must be >= 1, got 0 and 2"):
         hooks.set_batch(0, 2)
+
+
+def test_rollback_to_a_chosen_checkpoint(make_config) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder()
+    starts: list[str] = []
+
+    def on_event(event: Event) -> None:
+        is_start = isinstance(event, CheckpointSaved) and event.reason == "phase_start"
+        if is_start and event.specialist == "ascii":
+            starts.append(event.path)  # type: ignore[attr-defined]
+        if isinstance(event, StepMetrics) and event.specialist == "ascii" and event.step == 8 and starts:
+            recorder.rollback(starts.pop())
+
+    recorder._event_callback = on_event
+    result = train_specialist(
+        make_config({"training": {"keep_last": 5}}), "ascii", hooks=recorder, resume=False
+    )
+    [rollback] = recorder.of_kind("rollback")
+    assert rollback.checkpoint.endswith("-e0-s0") and rollback.step == 0
+    assert result.status == "completed" and len(result.phases[0].step_losses) == 12
+    assert [e.step for e in recorder.of_kind("step")] == [*range(1, 9), *range(1, 13)]
