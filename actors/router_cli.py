@@ -232,9 +232,19 @@ def notify_router(run_dir: str | Path, specialist: str | None = None) -> bool:
         return False
 
 
+def _ray_cluster_visible() -> bool:
+    """RAY_ADDRESS is set, or this machine runs a Ray head (its gcs_server): only then is connecting worth
+    it. A stale /tmp/ray session file alone would make `ray.init(address="auto")` wait for nothing."""
+    if os.environ.get("RAY_ADDRESS"):
+        return True
+    import psutil
+
+    return any(process.info["name"] == "gcs_server" for process in psutil.process_iter(["name"]))
+
+
 def _connect_existing_ray() -> bool:
     """Connect to an already running Ray cluster without starting one; False when there is none."""
-    if not os.environ.get("RAY_ADDRESS") and not Path("/tmp/ray/ray_current_cluster").exists():
+    if not _ray_cluster_visible():
         return False
     import ray
 
