@@ -82,6 +82,7 @@ class Supervisor:
         self.loop_thread: threading.Thread | None = None
         self.trackers: dict[str, SpecialistTracker] = {}
         self.expected_restarts: set[str] = set()
+        self.retired: set[str] = set()
         # Decision id -> checkpoints of its phase at decision time: the policies' cool-down needs the order.
         self.checkpoints_seen: dict[str, int] = {}
         (self.run_dir / "events").mkdir(parents=True, exist_ok=True)
@@ -139,10 +140,18 @@ class Supervisor:
         with self.lock:
             for name, error in self.workers.lost():
                 self._on_crash(name, f"trainer actor lost: {error}", restartable=False)
+            self._retire_finished_trainers()
             self._check_heartbeats()
             self._schedule()
             if not self.state.unfinished() and self.state.status == "running" and not self.pending_grades:
                 self._finish()
+
+    def _retire_finished_trainers(self) -> None:
+        """A trainer whose specialist has ended gives its CPUs or GPU back to the specialists still training."""
+        for name, spec in self.state.specialists.items():
+            if spec.state in TERMINAL_STATES and name not in self.retired:
+                self.retired.add(name)
+                self.workers.kill(name)
 
     def _schedule(self) -> None:
         specs = self.state.specialists
