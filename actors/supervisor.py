@@ -147,7 +147,7 @@ class Supervisor:
                 self._finish()
 
     def _retire_finished_trainers(self) -> None:
-        """A trainer whose specialist has ended gives its CPUs or GPU back to the specialists still training."""
+        """A trainer whose specialist has ended gives its CPUs or GPU back to the ones still training."""
         for name, spec in self.state.specialists.items():
             if spec.state in TERMINAL_STATES and name not in self.retired:
                 self.retired.add(name)
