@@ -146,19 +146,29 @@ def test_the_morning_report_is_written(night: FinishedRun) -> None:
     assert all(name in report for name in SPECIALISTS)
 
 
+def json_output(result: subprocess.CompletedProcess[str], lines: bool = False) -> Any:
+    """What a `--json` command printed, failing with its whole output when that is not JSON."""
+    assert result.returncode == 0, explain(result)
+    try:
+        if lines:
+            return [json.loads(line) for line in result.stdout.splitlines() if line]
+        return json.loads(result.stdout)
+    except json.JSONDecodeError as err:
+        pytest.fail(f"--json printed something that is not JSON ({err}):\n{explain(result)}")
+
+
 def test_status_and_log_read_the_finished_run(night: FinishedRun) -> None:
     where = ["--output-dir", str(night.output_dir), "--run", night.run_dir.name]
     status = overnight("status", *where, "--json")
-    assert status.returncode == 0, explain(status)
-    assert json.loads(status.stdout) == json.loads((night.run_dir / "run_state.json").read_text())
+    on_disk = json.loads((night.run_dir / "run_state.json").read_text())
+    assert json_output(status) == on_disk, explain(status)
     log = overnight("log", *where, "--json")
-    assert log.returncode == 0, explain(log)
-    shown = [json.loads(line) for line in log.stdout.splitlines() if line]
+    shown = json_output(log, lines=True)
     logged = read_log(night.run_dir / "decisions.jsonl")
     assert [line["decision_id"] for line in shown] == [r.decision_id for r in logged]
     assert all(line["outcome"] is not None for line in shown)
     one = overnight("log", *where, "--json", "--specialist", "ascii")
-    assert {json.loads(line)["specialist"] for line in one.stdout.splitlines() if line} == {"ascii"}
+    assert {line["specialist"] for line in json_output(one, lines=True)} == {"ascii"}
 
 
 @pytest.mark.xfail(
