@@ -312,12 +312,20 @@ class Router:
                     stopping = True
                     break
                 batch.append(item)
-            self._run_batch(batch)
+            try:
+                self._run_batch(batch)
+            except Exception as err:  # the worker must outlive any bug, or every later request would hang
+                log.exception("batch failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(RouterError(f"the batch failed: {err!r}"))
 
     def _run_batch(self, batch: list[_Pending]) -> None:
         outcomes: list[tuple[_Pending, dict[str, Any] | BaseException]] = []
         groups: dict[int, list[_Pending]] = {}
-        for pending in batch:
+        # A request whose caller gave up (an HTTP client that went away) is not generated; the others
+        # can no longer be cancelled from here on.
+        for pending in [p for p in batch if p.future.set_running_or_notify_cancel()]:
             # Adapters share the base model: one group. A full-weights specialist has a model of its own.
             owner = pending.serving.model if pending.serving.model is not None else self._model
             groups.setdefault(id(owner), []).append(pending)
@@ -401,7 +409,7 @@ class Router:
         for row, new_ids in zip(rows, output[:, width:].tolist(), strict=True):
             stop = new_ids.index(eos) if eos in new_ids else None
             ids = new_ids[:stop] if stop is not None else new_ids
-            finish = "stop" if stop is not None and stop <= row.max_new_tokens else "length"
+            finish = "stop" if stop is not None and stop < row.max_new_tokens else "length"
             ids = ids[: row.max_new_tokens]
             decoded.append((self._tokenizer.decode(ids, skip_special_tokens=True), finish, len(ids)))
         return decoded

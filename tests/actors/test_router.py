@@ -309,3 +309,16 @@ def test_settings_are_checked() -> None:
         RouterSettings(default_max_new_tokens=600)
     with pytest.raises(ValueError, match="strategy='fastest' must be 'mixed' or 'group'"):
         RouterSettings(strategy="fastest")  # type: ignore[arg-type]
+
+
+def test_a_request_its_caller_cancelled_is_skipped(private_run: TrainedRun) -> None:
+    served = Router(private_run.run_dir, settings(batch_wait_ms=300))
+    try:
+        abandoned = served.submit(REQUESTS["ascii"])
+        kept = served.submit(REQUESTS["runic"])
+        assert abandoned.cancel()
+        assert kept.result()["expert"] == "runic" and abandoned.cancelled()
+        assert [expert["in_flight"] for expert in served.models()["experts"]] == [0, 0, 0]
+        assert served.generate(REQUESTS["ascii"])["expert"] == "ascii"
+    finally:
+        served.close()
