@@ -365,11 +365,13 @@ def test_serve_refuses_to_start_without_a_key(
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ray_serve_refuses_without_the_key_and_answers_with_it(trained_run: TrainedRun) -> None:
+def test_ray_serve_refuses_without_the_key_and_answers_with_it(
+    private_run: TrainedRun, capsys: pytest.CaptureFixture[str]
+) -> None:
     import ray
     from ray import serve
 
-    from actors.router_cli import ROUTER_NAME, deploy_http, running_router, start_router_actor
+    from actors.router_cli import ROUTER_NAME, deploy_http, notify_router, running_router, start_router_actor
 
     port_probe = socket.socket()
     port_probe.bind(("127.0.0.1", 0))
@@ -377,7 +379,7 @@ def test_ray_serve_refuses_without_the_key_and_answers_with_it(trained_run: Trai
     port_probe.close()
     ray.init(num_cpus=2, include_dashboard=False, namespace="overnight", log_to_driver=False)
     try:
-        url = deploy_http(trained_run.run_dir, "127.0.0.1", port, KEY, insecure=False)
+        url = deploy_http(private_run.run_dir, "127.0.0.1", port, KEY, insecure=False)
         with httpx.Client(base_url=url, timeout=60) as client:
             assert client.get("/health").json() == {"status": "ok"}
             assert client.post("/v1/generate", json=GOOD).status_code == 401
@@ -387,8 +389,19 @@ def test_ray_serve_refuses_without_the_key_and_answers_with_it(trained_run: Trai
             assert too_long.status_code == 422
             reload = client.post("/models/reload", headers=AUTH, json={"specialist": "nobody"})
             assert reload.status_code == 404 and error_of(reload)["field"] == "specialist", reload.text
-        assert start_router_actor(trained_run.run_dir) is not None  # reused, not restarted
-        assert running_router(trained_run.run_dir) is not None
+            # A promotion reaches the actor through notify_router (the supervisor's hook).
+            private_run.promote({"ascii": "older"})
+            assert notify_router(private_run.run_dir, "ascii")
+            older = str(private_run.adapters["ascii"]["older"].parent)
+            deadline = time.monotonic() + 30
+            while client.post("/v1/generate", headers=AUTH, json=GOOD).json()["checkpoint"] != older:
+                assert time.monotonic() < deadline, "the router did not reload after notify_router"
+                time.sleep(0.2)
+        # `overnight ask` finds the running actor and asks it.
+        assert run_cli(["ask", "--output-dir", str(private_run.output_dir), "Convert to LC-T: 1"]) == 0
+        assert f"checkpoint {older}" in capsys.readouterr().out.splitlines()[0]
+        assert start_router_actor(private_run.run_dir) is not None  # reused, not restarted
+        assert running_router(private_run.run_dir) is not None
         serve.shutdown()
         ray.kill(ray.get_actor(ROUTER_NAME, namespace="overnight"), no_restart=True)
     finally:
