@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict
 from policies.decisions import Action, Decision
 from training.hooks import FaultAction, TrainerHooks
 
+BEST_CHECKPOINT = "best"
+"""A rollback target the trainer replaces with its phase's best checkpoint by val exact match."""
+
 CommandName = Literal[
     "set_lr", "set_batch", "rollback", "pause", "resume", "stop", "skip_phase", "checkpoint"
 ]
@@ -23,6 +26,8 @@ class TrainerCommand(BaseModel):
     lr: float | None = None
     micro_batch: int | None = None
     grad_accum: int | None = None
+    checkpoint: str | None = None
+    """rollback only: a checkpoint directory; None means the newest valid one."""
     reason: str = ""
 
     def apply(self, hooks: TrainerHooks) -> None:
@@ -32,7 +37,7 @@ class TrainerCommand(BaseModel):
         elif self.name == "set_batch" and self.micro_batch is not None and self.grad_accum is not None:
             hooks.set_batch(self.micro_batch, self.grad_accum)
         elif self.name == "rollback":
-            hooks.rollback()
+            hooks.rollback(self.checkpoint)
         elif self.name == "pause":
             hooks.request_checkpoint()
             hooks.pause()
@@ -70,7 +75,9 @@ def commands_for(decision: Decision) -> list[TrainerCommand]:
     """Steering for a decision taken between steps (a grade, a divergence, a user control)."""
     commands = parameter_commands(decision)
     if decision.action in (Action.ROLLBACK, Action.SHRINK_BATCH):
-        commands.append(TrainerCommand(name="rollback", reason=decision.reason))
+        # "best" is resolved by the trainer, which knows its phase's checkpoints; "last_good" is the default.
+        target = BEST_CHECKPOINT if decision.checkpoint == "best" else None
+        commands.append(TrainerCommand(name="rollback", checkpoint=target, reason=decision.reason))
     elif decision.action == Action.SKIP_PHASE:
         commands.append(TrainerCommand(name="skip_phase", reason=decision.reason))
     elif decision.action == Action.ABORT_SPECIALIST:

@@ -31,7 +31,14 @@ from actors.run_state import (
 from actors.tracker import SpecialistTracker
 from agents.grade import Grade
 from policies.decide import decide
-from policies.decision_log import DecisionRecord, append_outcome, append_record, make_decision_id, read_log
+from policies.decision_log import (
+    DecisionRecord,
+    Outcome,
+    append_outcome,
+    append_record,
+    make_decision_id,
+    read_log,
+)
 from policies.decisions import Action, Decision, TrainParams, Trigger
 from policies.history import History, PastDecision
 from training.checkpoint import read_state
@@ -83,6 +90,7 @@ class Supervisor:
         self.trackers: dict[str, SpecialistTracker] = {}
         self.expected_restarts: set[str] = set()
         self.retired: set[str] = set()
+        self.restarts_due: set[str] = set()
         # Decision id -> checkpoints of its phase at decision time: the policies' cool-down needs the order.
         self.checkpoints_seen: dict[str, int] = {}
         (self.run_dir / "events").mkdir(parents=True, exist_ok=True)
@@ -141,6 +149,10 @@ class Supervisor:
             for name, error in self.workers.lost():
                 self._on_crash(name, f"trainer actor lost: {error}", restartable=False)
             self._retire_finished_trainers()
+            for name in sorted(self.restarts_due):
+                self.restarts_due.discard(name)
+                if self.state.specialists[name].state == "running":
+                    self.workers.start(name)
             self._check_heartbeats()
             self._schedule()
             if not self.state.unfinished() and self.state.status == "running" and not self.pending_grades:
@@ -469,7 +481,8 @@ class Supervisor:
         if decision.action == Action.RESTART_TRAINER and restartable:
             spec.crash_restarts += 1
             self._mark_launched(spec)
-            self.workers.start(name)
+            # The crashed train() is still in flight (waiting on trainer_done): start it on the next tick.
+            self.restarts_due.add(name)
             self._outcome(
                 decision_id,
                 True,
@@ -556,9 +569,13 @@ class Supervisor:
                 letter=grade.letter, score=grade.score, step=spec.step, epoch=last["epoch"]
             )
             decision_id, decision = self._decide_and_log(
-                name, trigger, key=("grade", window["phase"], last["epoch"]), grade=grade
+                name,
+                trigger,
+                key=("grade", window["phase"], last["epoch"]),
+                grade=grade,
+                phase=window["phase"],
             )
-            if spec.state in TERMINAL_STATES or phase_ended:
+            if spec.state in TERMINAL_STATES or phase_ended or window["phase"] != spec.phase:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
                 self._outcome(decision_id, True, "not applied: the graded phase had already ended")
             else:
@@ -593,13 +610,19 @@ class Supervisor:
                 key=("control", action, time.time()),
                 reason_prefix=f"user asked to {action}",
             )
+            started = spec.started_at is not None
             if action == "pause":
-                self.workers.send(specialist, {"name": "pause", "reason": "user pause"})
+                if started:
+                    self.workers.send(specialist, {"name": "pause", "reason": "user pause"})
                 spec.state = "paused"
             elif action == "resume":
-                self.workers.send(specialist, {"name": "resume"})
-                spec.state = "running"
-                spec.last_heartbeat = time.time()
+                if started:
+                    self.workers.send(specialist, {"name": "resume"})
+                    spec.last_heartbeat = time.time()
+                # One paused before its turn goes back to waiting for it.
+                spec.state = "running" if started else "pending"
+            elif action == "stop" and not started:
+                self._set_terminal(specialist, "stopped", "stopped by the user before it started")
             elif action == "stop":
                 self.workers.send(specialist, {"name": "resume"})
                 self.workers.send(specialist, {"name": "stop", "reason": "user stop"})
@@ -662,6 +685,7 @@ class Supervisor:
         key: tuple[Any, ...],
         grade: Grade | None = None,
         reason_prefix: str = "",
+        phase: str | None = None,
     ) -> tuple[str, Decision]:
         """Decide, and write the decision to the log before anything acts on it (once per key)."""
         decision_id = make_decision_id(self.state.run, name, *key)
@@ -675,7 +699,7 @@ class Supervisor:
             decision,
             run=self.state.run,
             specialist=name,
-            phase=spec.phase or "main",
+            phase=phase or spec.phase or "main",
             grade=grade,
             decision_id=decision_id,
         )
@@ -715,7 +739,7 @@ class Supervisor:
             return
         outcome = append_outcome(self.log_path, decision_id, ok=ok, detail=detail)
         self.decisions[decision_id] = record.model_copy(
-            update={"outcome": {"ok": outcome.ok, "detail": outcome.detail, "time": outcome.time}}
+            update={"outcome": Outcome(ok=outcome.ok, detail=outcome.detail, time=outcome.time)}
         )
 
     @staticmethod

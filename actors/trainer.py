@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 import torch
 
-from actors.commands import TrainerCommand
+from actors.commands import BEST_CHECKPOINT, TrainerCommand
 from actors.config import RunConfig
+from training.checkpoint import best_checkpoint
 from training.config import FOUNDATION, config_from_dict
 from training.events import Event, Fault
 from training.hooks import FaultAction, TrainerHooks
@@ -41,6 +42,7 @@ class Trainer:
         # Two trainers on two cores must not each start a thread per core.
         torch.set_num_threads(max(1, torch_threads))
         self.hooks = TrainerHooks(on_event=self._forward, on_fault=self._decide_fault)
+        self.phase: str | None = None
 
     def train(self) -> dict[str, Any]:
         """Run (or resume) every remaining phase. Idempotent: a retry resumes from the newest checkpoint."""
@@ -66,17 +68,27 @@ class Trainer:
 
     def command(self, command: dict[str, Any]) -> None:
         """Apply a supervisor or user request at the next step boundary."""
-        TrainerCommand.model_validate(command).apply(self.hooks)
+        self._resolved(TrainerCommand.model_validate(command)).apply(self.hooks)
+
+    def _resolved(self, command: TrainerCommand) -> TrainerCommand:
+        """Turn a rollback to "best" into this phase's best checkpoint (the newest valid one when none)."""
+        if command.name != "rollback" or command.checkpoint != BEST_CHECKPOINT:
+            return command
+        best = None
+        if self.phase is not None:
+            best = best_checkpoint(self.config.run_dir() / self.specialist / self.phase / "checkpoints")
+        return command.model_copy(update={"checkpoint": str(best) if best else None})
 
     def pid(self) -> int:
         """The worker process id (the chaos tests kill it)."""
         return os.getpid()
 
     def _forward(self, event: Event) -> None:
+        self.phase = event.phase
         self.link.report(self.specialist, event.model_dump(mode="json"))
 
     def _decide_fault(self, fault: Fault) -> FaultAction:
         answer = self.link.decide_fault(self.specialist, fault.model_dump(mode="json"))
         for command in answer.get("commands", []):
-            TrainerCommand.model_validate(command).apply(self.hooks)
+            self._resolved(TrainerCommand.model_validate(command)).apply(self.hooks)
         return FaultAction(answer["fault_action"])

@@ -98,6 +98,9 @@ class ThreadWorkers:
         if not self._in_flight(specialist):
             self._train(specialist)
 
+    def exists(self, specialist: str) -> bool:
+        return specialist in self.trainers
+
     def send(self, specialist: str, command: dict[str, Any]) -> None:
         self._trainer(specialist).command(command)
 
@@ -119,7 +122,7 @@ class ThreadWorkers:
                 old.join(timeout=60)
             assert self.supervisor is not None
             self._trainer(specialist)
-            self.supervisor.report(specialist, {"kind": "restarted", "pid": -1, "time": time.time()})
+            self.supervisor.report(specialist, {"kind": "actor_started", "pid": -1, "time": time.time()})
             if in_flight:
                 self._train(specialist)
 
@@ -425,12 +428,6 @@ def test_controls_refuse_what_cannot_be_done(output_dir: Path) -> None:
     assert read_log(supervisor.log_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/supervisor.py _on_crash calls workers.start() inside trainer_done(), while the crashed "
-    "train() is still in flight (it is waiting for that very call), so TrainerActor's busy lock makes the "
-    "retry a no-op ('already_running'): nothing trains again, and only the stall rule notices, much later",
-)
 def test_a_crashed_trainer_is_started_again(output_dir: Path) -> None:
     data = merged(
         fast(tiny_run_data(output_dir, "crash", specialists=("ascii",), epochs=1)),
@@ -449,12 +446,6 @@ def test_a_crashed_trainer_is_started_again(output_dir: Path) -> None:
     assert crash.action == "restart_trainer" and "InjectedCrash" in crash.trigger.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/supervisor.py control(): pausing a specialist that is still pending makes it 'paused', "
-    "resume makes it 'running', and _schedule() only launches 'pending' ones: it is never trained (the stall "
-    "rule then restarts a trainer that has no train() to retry, until the budget is spent and it is aborted)",
-)
 def test_a_specialist_paused_before_its_turn_still_trains(output_dir: Path) -> None:
     data = merged(
         fast(tiny_run_data(output_dir, "early-pause", epochs=1)),
@@ -478,11 +469,6 @@ def test_a_specialist_paused_before_its_turn_still_trains(output_dir: Path) -> N
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/supervisor.py _grade_window logs a grade's decision under the specialist's current phase "
-    "(spec.phase) and applies it there, even when the graded window belongs to a phase that has ended",
-)
 def test_a_late_grade_stays_with_the_phase_it_graded(output_dir: Path) -> None:
     data = merged(
         fast(tiny_run_data(output_dir, "late-grade", ("ascii",))),
@@ -502,11 +488,6 @@ def test_a_late_grade_stays_with_the_phase_it_graded(output_dir: Path) -> None:
             assert record.outcome is not None and record.outcome.detail.startswith("not applied")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/supervisor.py _outcome stores a plain dict in DecisionRecord.outcome through model_copy("
-    "update=...), which does not validate: in-memory records hold no Outcome; control()'s model_dump warns",
-)
 def test_in_memory_decisions_hold_their_outcome(output_dir: Path) -> None:
     supervisor, _, _ = build(fast(tiny_run_data(output_dir, "outcome", specialists=("ascii",))))
     with warnings.catch_warnings():
