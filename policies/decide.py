@@ -170,6 +170,10 @@ def _propose(trigger: Trigger, history: History, limits: PolicyLimits) -> Decisi
             return _decision(Action.RESTART_TRAINER, trigger, params,
                              f"{described}: restart {restarts + 1} of {limits.max_crash_restarts} from the "
                              "last good checkpoint", checkpoint="last_good")
+        case TriggerKind.CHECKPOINT_FAILED:
+            # Checkpoints are written atomically, so the previous one is intact; the next save tries again.
+            return _decision(Action.CONTINUE, trigger, params, f"{described}: the previous checkpoint is "
+                             "intact; continue and save again at the next checkpoint")
         case TriggerKind.CONTROL:
             return _control(trigger, history, limits)
 

@@ -37,6 +37,7 @@ class TriggerKind(StrEnum):
     OOM = "oom"
     STALL = "stall"
     CRASH = "crash"
+    CHECKPOINT_FAILED = "checkpoint_failed"
     CONTROL = "control"
 
 
@@ -99,6 +100,10 @@ class Trigger(BaseModel):
         return cls(kind=TriggerKind.CRASH, detail=detail, step=step, epoch=epoch)
 
     @classmethod
+    def checkpoint_failed(cls, detail: str, step: int = 0, epoch: int = 0) -> Trigger:
+        return cls(kind=TriggerKind.CHECKPOINT_FAILED, detail=detail, step=step, epoch=epoch)
+
+    @classmethod
     def control(cls, requested: Action, detail: str = "", step: int = 0, epoch: int = 0) -> Trigger:
         return cls(kind=TriggerKind.CONTROL, requested=requested, detail=detail, step=step, epoch=epoch)
 
@@ -118,6 +123,8 @@ class Trigger(BaseModel):
                 return f"no heartbeat for {self.seconds_since_heartbeat:.0f}s at step {self.step}"
             case TriggerKind.CRASH:
                 return f"trainer crashed at step {self.step}{suffix}"
+            case TriggerKind.CHECKPOINT_FAILED:
+                return f"checkpoint write failed at step {self.step}{suffix}"
             case TriggerKind.CONTROL:
                 return f"user control {self.requested.value if self.requested else '?'}{suffix}"
 
