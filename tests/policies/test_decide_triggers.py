@@ -51,8 +51,9 @@ PRESSURED = fresh(memory_pressure=["GPU memory 95% at step 40"])
     (Trigger.crash("RuntimeError: CUDA error", step=3), fresh(), Action.RESTART_TRAINER, PARAMS, "last_good",
      "trainer crashed at step 3 (RuntimeError: CUDA error): restart 1 of 3 from the last good checkpoint"),
     (Trigger.checkpoint_failed("OSError: [Errno 28] No space left on device", step=30), fresh(),
-     Action.CONTINUE, PARAMS, None, "checkpoint write failed at step 30 (OSError: [Errno 28] No space left on device): the "
-     "previous checkpoint is intact; continue"),
+     Action.CONTINUE, PARAMS, None,
+     "checkpoint write failed at step 30 (OSError: [Errno 28] No space left on device): the previous "
+     "checkpoint is intact; continue"),
     (Trigger.control(Action.SKIP_PHASE, "operator"), fresh(), Action.SKIP_PHASE, PARAMS, None,
      "user control skip_phase (operator): skip_phase as requested"),
     (Trigger.control(Action.ABORT_SPECIALIST), fresh(), Action.ABORT_SPECIALIST, PARAMS, None,
