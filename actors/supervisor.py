@@ -294,6 +294,19 @@ class Supervisor:
                         "skipped_checkpoints": event.get("skipped_checkpoints", []),
                     },
                 )
+            elif kind == "checkpoint_failed":
+                trigger = Trigger.checkpoint_failed(
+                    detail=event["message"], step=event["step"], epoch=event["epoch"]
+                )
+                decision_id, _ = self._decide_and_log(
+                    specialist,
+                    trigger,
+                    key=("checkpoint_failed", event["phase"], event["step"], event["time"]),
+                )
+                kept = event.get("previous_checkpoint") or "none yet"
+                self._outcome(
+                    decision_id, True, f"training goes on; the previous checkpoint stays intact: {kept}"
+                )
             elif kind == "phase_end":
                 self._on_phase_end(specialist, spec, tracker, event)
                 window = tracker.take_window()
