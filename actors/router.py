@@ -11,7 +11,7 @@ import warnings
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 import torch
@@ -27,7 +27,9 @@ from actors.routing import (
     RequestError,
     Route,
     RouterError,
+    RouterSettings,
     UnknownExpert,
+    check_request,
     expert_table,
     route,
     tracks_served,
@@ -40,34 +42,9 @@ from training.model import compute_dtype, load_tokenizer, pick_device
 from training.quiet import quiet_transformers
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
-Strategy = Literal["mixed", "group"]
 log = structlog.get_logger(__name__)
 
-
-@dataclass(frozen=True)
-class RouterSettings:
-    """Serving limits and batching. `strategy`: `mixed` runs one generate call per batch with peft's
-    per-row adapter_names; `group` runs one call per expert (bench/router.py measures both; mixed won)."""
-
-    default_max_new_tokens: int = 128
-    max_new_tokens_limit: int = 512
-    max_prompt_chars: int = 8000
-    batch_max_size: int = 32
-    batch_wait_ms: float = 5.0
-    strategy: Strategy = "mixed"
-    dtype: str = "auto"
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.default_max_new_tokens <= self.max_new_tokens_limit:
-            raise ValueError(
-                f"default_max_new_tokens={self.default_max_new_tokens} must lie in "
-                f"1..max_new_tokens_limit={self.max_new_tokens_limit}"
-            )
-        if self.strategy not in ("mixed", "group"):
-            raise ValueError(f"strategy={self.strategy!r} must be 'mixed' or 'group'")
-        if self.batch_max_size < 1 or self.batch_wait_ms < 0 or self.max_prompt_chars < 1:
-            raise ValueError("batch_max_size and max_prompt_chars must be >= 1 and batch_wait_ms >= 0")
+__all__ = ["PromptTooLong", "RequestError", "Router", "RouterError", "RouterSettings", "UnknownExpert"]
 
 
 @dataclass
@@ -222,29 +199,6 @@ class Router:
 
     # ---------------------------------------------------------------------------------------- requests
 
-    def check_request(self, prompt: Any, max_new_tokens: Any) -> int:
-        """The max_new_tokens to use; raises RequestError (413 for an overlong prompt, else 422)."""
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise RequestError("prompt must be a non-empty string", field="prompt")
-        if len(prompt) > self.settings.max_prompt_chars:
-            raise PromptTooLong(
-                f"prompt is {len(prompt)} characters; this router accepts at most "
-                f"{self.settings.max_prompt_chars} (RouterSettings.max_prompt_chars)",
-                field="prompt",
-            )
-        if max_new_tokens is None:
-            return self.settings.default_max_new_tokens
-        limit = self.settings.max_new_tokens_limit
-        if (
-            isinstance(max_new_tokens, bool)
-            or not isinstance(max_new_tokens, int)
-            or not 1 <= max_new_tokens <= limit
-        ):
-            raise RequestError(
-                f"max_new_tokens={max_new_tokens!r} must be an integer in 1..{limit}", field="max_new_tokens"
-            )
-        return max_new_tokens
-
     def route(self, prompt: str, expert: str | None = None) -> dict[str, Any]:
         """The routing decision alone (no generation): expert, track, format, task, reason."""
         decision = route(prompt)
@@ -269,7 +223,7 @@ class Router:
     ) -> Future[dict[str, Any]]:
         """Queue a request; the future resolves to the answer dict (see `generate`). Bad requests raise
         RequestError here, before queueing."""
-        budget = self.check_request(prompt, max_new_tokens)
+        budget = check_request(self.settings, prompt, max_new_tokens)
         decision = route(prompt)
         with self._lock:
             if self._closed:

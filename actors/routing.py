@@ -6,12 +6,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 COORDINATOR = "coordinator"
 TRACKS: tuple[str, ...] = ("ascii", "runic", "general")
 METHODS: tuple[str, ...] = ("lora", "qlora", "full")
 TASKS = frozenset({"convert", "parse", "validate", "transliterate", "explain", "diagnose", "format"})
+Strategy = Literal["mixed", "group"]
 TRACK_LABEL = {"ascii": "ASCII track", "runic": "runic track", "general": "coordinator's share"}
 
 # Format names a request can use, longest first so `HLXL-LS` is never read as `HLXL`. LC-* names and the
@@ -225,6 +226,59 @@ class UnknownExpert(RequestError):
 
 class PromotionError(ValueError):
     """promoted.json does not describe a servable set of experts; the message names the key."""
+
+
+# ------------------------------------------------------------------------------------ request limits
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """Serving limits and batching. `strategy`: `mixed` runs one generate call per batch with peft's
+    per-row adapter_names; `group` runs one call per expert (bench/router.py measures both; mixed won)."""
+
+    default_max_new_tokens: int = 128
+    max_new_tokens_limit: int = 512
+    max_prompt_chars: int = 8000
+    batch_max_size: int = 32
+    batch_wait_ms: float = 5.0
+    strategy: Strategy = "mixed"
+    dtype: str = "auto"
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_max_new_tokens <= self.max_new_tokens_limit:
+            raise ValueError(
+                f"default_max_new_tokens={self.default_max_new_tokens} must lie in "
+                f"1..max_new_tokens_limit={self.max_new_tokens_limit}"
+            )
+        if self.strategy not in ("mixed", "group"):
+            raise ValueError(f"strategy={self.strategy!r} must be 'mixed' or 'group'")
+        if self.batch_max_size < 1 or self.batch_wait_ms < 0 or self.max_prompt_chars < 1:
+            raise ValueError("batch_max_size and max_prompt_chars must be >= 1 and batch_wait_ms >= 0")
+
+
+def check_request(settings: RouterSettings, prompt: Any, max_new_tokens: Any) -> int:
+    """The max_new_tokens to use; raises RequestError (413 for an overlong prompt, else 422)."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RequestError("prompt must be a non-empty string", field="prompt")
+    if len(prompt) > settings.max_prompt_chars:
+        raise PromptTooLong(
+            f"prompt is {len(prompt)} characters; this router accepts at most "
+            f"{settings.max_prompt_chars} (RouterSettings.max_prompt_chars)",
+            field="prompt",
+        )
+    if max_new_tokens is None:
+        return settings.default_max_new_tokens
+    limit = settings.max_new_tokens_limit
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or not 1 <= max_new_tokens <= limit
+    ):
+        raise RequestError(
+            f"max_new_tokens={max_new_tokens!r} must be an integer in 1..{limit}", field="max_new_tokens"
+        )
+    return max_new_tokens
 
 
 @dataclass(frozen=True)
