@@ -221,7 +221,9 @@ def build_app(
         try:
             state = await client.health()
         except Exception as err:
-            return JSONResponse(status_code=503, content={"status": "unavailable", "reason": repr(err)})
+            # Unauthenticated: say that the router is down, log why, tell nothing more.
+            log.warning("health check failed", error=repr(err))
+            return JSONResponse(status_code=503, content={"status": "unavailable"})
         ok = state.get("status") == "ok"
         return JSONResponse(status_code=200 if ok else 503, content={"status": state.get("status")})
 
