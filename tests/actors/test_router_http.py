@@ -406,3 +406,17 @@ def test_ray_serve_refuses_without_the_key_and_answers_with_it(
         ray.kill(ray.get_actor(ROUTER_NAME, namespace="overnight"), no_restart=True)
     finally:
         ray.shutdown()
+
+
+def test_a_stopped_router_is_reported_not_crashed(served: tuple[TrainedRun, Router, httpx.Client]) -> None:
+    _, router, client = served
+    router.close()
+    health = client.get("/health")
+    assert (health.status_code, health.json()) == (503, {"status": "stopped"})
+    refused = client.post("/v1/generate", headers=AUTH, json=GOOD)
+    assert refused.status_code == 503
+    assert error_of(refused) == {
+        "type": "router_unavailable",
+        "message": "the router is closed; start a new one",
+        "field": None,
+    }
