@@ -1,4 +1,4 @@
-"""Deterministic routing (HLX_SPEC §7): which expert answers a request, why, and in which format."""
+"""The router's pure parts: routing by HLX_SPEC §7, request limits, the expert table from promoted.json."""
 
 from __future__ import annotations
 
