@@ -246,6 +246,8 @@ class FaultInjection(StrictModel):
     """Stop sending heartbeats and sleep at this step until the hooks ask to stop."""
     crash_at_step: int | None = Field(None, ge=1)
     """Crash at this step (see crash_mode)."""
+    disk_full_at_step: int | None = Field(None, ge=1)
+    """The first epoch checkpoint written at or after this step fails as if the disk were full (ENOSPC)."""
     crash_mode: Literal["exception", "exit"] = "exception"
     """exception: raise InjectedCrash out of the recipe; exit: os._exit(70), like a killed process."""
 

@@ -121,6 +121,15 @@ class CheckpointSaved(Event):
     exact_match: float | None
 
 
+class CheckpointFailed(Event):
+    """An epoch checkpoint could not be written; the previous one is intact, training goes on."""
+
+    kind: Literal["checkpoint_failed"] = "checkpoint_failed"
+    message: str
+    previous_checkpoint: str | None
+    """The newest valid checkpoint, which a resume would use."""
+
+
 class PhaseStarted(Event):
     """A phase begins (fresh or resumed)."""
 
@@ -152,6 +161,14 @@ class PhaseEnded(Event):
 
 
 TrainingEvent = Annotated[
-    StepMetrics | EpochEval | Heartbeat | Fault | CheckpointSaved | PhaseStarted | RolledBack | PhaseEnded,
+    StepMetrics
+    | EpochEval
+    | Heartbeat
+    | Fault
+    | CheckpointSaved
+    | CheckpointFailed
+    | PhaseStarted
+    | RolledBack
+    | PhaseEnded,
     Field(discriminator="kind"),
 ]

@@ -11,7 +11,7 @@ import torch
 from training.checkpoint import write_json_atomic
 from training.config import FaultInjection
 
-InjectedKind = Literal["nan", "oom", "hang", "crash"]
+InjectedKind = Literal["nan", "oom", "hang", "crash", "disk_full"]
 REGISTRY = "injected_faults.json"
 CRASH_EXIT_CODE = 70
 # Substrings of the errors allocators raise when memory runs out (PyTorch CPU, glibc, CUDA, MPS).
@@ -68,8 +68,21 @@ class FaultInjector:
         write_json_atomic(self.registry, [*fired, token])
         return True
 
+    def fire_from(self, kind: InjectedKind, step: int) -> bool:
+        """Like fire, for faults that wait for an occasion (a checkpoint write) at or after their step."""
+        target = getattr(self.settings, f"{kind}_at_step")
+        if target is None or step < target:
+            return False
+        token = f"{kind}@{target}"
+        fired = self._fired()
+        if token in fired:
+            return False
+        write_json_atomic(self.registry, [*fired, token])
+        return True
+
     @property
     def active(self) -> bool:
         return any(
-            getattr(self.settings, f"{kind}_at_step") is not None for kind in ("nan", "oom", "hang", "crash")
+            getattr(self.settings, f"{kind}_at_step") is not None
+            for kind in ("nan", "oom", "hang", "crash", "disk_full")
         )

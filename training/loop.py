@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import shutil
@@ -17,6 +18,7 @@ from training import checkpoint as ckpt
 from training.data import epoch_order, load_split
 from training.evaluate import evaluate
 from training.events import (
+    CheckpointFailed,
     CheckpointSaved,
     EpochEval,
     Event,
@@ -379,10 +381,25 @@ class PhaseTrainer:
             return None
         self._beat("checkpoint", force=True)
         started = time.perf_counter()
-        path, removed, exact_match = write_phase_checkpoint(
-            self.plan, self.state, self.schedule, self.total_examples, self.model, self.tokenizer,
-            self.optimizer, self.scaler, reason,
-        )  # fmt: skip
+        try:
+            if reason == "epoch" and self.injector.fire_from("disk_full", self.state.step):
+                raise OSError(errno.ENOSPC, "No space left on device (injected by disk_full_at_step)")
+            path, removed, exact_match = write_phase_checkpoint(
+                self.plan, self.state, self.schedule, self.total_examples, self.model, self.tokenizer,
+                self.optimizer, self.scaler, reason,
+            )  # fmt: skip
+        except OSError as err:
+            # An epoch checkpoint may fail and training go on (the write is atomic, so the previous one is
+            # intact); a phase's final checkpoint may not: that error ends the phase and a restart retries.
+            if reason != "epoch":
+                raise
+            previous, _ = ckpt.newest_valid_checkpoint(self.checkpoint_root)
+            message = f"{err.__class__.__name__}: {err}"
+            self.log.warning("checkpoint write failed; training goes on", error=message,
+                             previous=str(previous))
+            self._emit(CheckpointFailed(**self._where(), message=message,
+                                        previous_checkpoint=str(previous) if previous else None))
+            return None
         self._saved_at = marker
         if reason != "phase_start":
             self._train_time += time.perf_counter() - started

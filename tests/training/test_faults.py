@@ -146,3 +146,21 @@ def test_injected_hang_sends_no_heartbeats_until_stopped(make_config) -> None:  
     beats = [e.time for e in recorder.of_kind("heartbeat") if e.time > started]
     gaps = [b - a for a, b in itertools.pairwise(beats)]
     assert max(gaps) >= 0.6  # heartbeat_interval_s is 0.05 in these configs
+
+
+def test_a_full_disk_fails_one_epoch_checkpoint_and_training_goes_on(  # type: ignore[no-untyped-def]
+    make_config,
+) -> None:
+    """The injected ENOSPC hits the first epoch checkpoint at or after step 4 (the end of epoch 1 at step 6)."""
+    config = make_config({"specialists": {"ascii": {"faults": {"main": {"disk_full_at_step": 4}}}}})
+    recorder = Recorder()
+    result = train_specialist(config, "ascii", hooks=recorder, resume=False)
+    [failed] = recorder.of_kind("checkpoint_failed")
+    assert failed.step == 6
+    assert "No space left on device" in failed.message
+    # The previous checkpoint (the phase start) is what a resume would use, and it is intact.
+    assert failed.previous_checkpoint is not None and failed.previous_checkpoint.endswith("-s0")
+    saved_steps = [event.step for event in recorder.of_kind("checkpoint")]
+    assert 6 not in saved_steps and saved_steps[-1] == 12
+    assert result.status == "completed"
+    assert [event.step for event in recorder.of_kind("step")] == list(range(1, 13))
