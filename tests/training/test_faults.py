@@ -151,7 +151,7 @@ def test_injected_hang_sends_no_heartbeats_until_stopped(make_config) -> None:  
 def test_a_full_disk_fails_one_epoch_checkpoint_and_training_goes_on(  # type: ignore[no-untyped-def]
     make_config,
 ) -> None:
-    """The injected ENOSPC hits the first epoch checkpoint at or after step 4 (the end of epoch 1 at step 6)."""
+    """The injected ENOSPC hits the first epoch checkpoint at or after step 4 (epoch 1 ends at step 6)."""
     config = make_config({"specialists": {"ascii": {"faults": {"main": {"disk_full_at_step": 4}}}}})
     recorder = Recorder()
     result = train_specialist(config, "ascii", hooks=recorder, resume=False)
