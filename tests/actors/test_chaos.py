@@ -99,7 +99,7 @@ def run_state(run_dir: Path) -> dict[str, Any]:
 def test_injected_faults_are_recovered_and_logged(tmp_path: Path) -> None:
     faults = {
         "ascii": {"nan_at_step": 3, "oom_at_step": 9},
-        "runic": {"hang_at_step": 4, "crash_at_step": 12, "crash_mode": "exit"},
+        "runic": {"hang_at_step": 4, "crash_at_step": 12, "crash_mode": "exit", "disk_full_at_step": 14},
     }
     config = chaos_config(tmp_path, "faults", faults)
     completed = run_overnight(write_config(tmp_path, config))
@@ -126,6 +126,9 @@ def test_injected_faults_are_recovered_and_logged(tmp_path: Path) -> None:
 
     stall = by_trigger[("runic", "stall")]
     assert stall["action"] == "restart_trainer"
+    disk = by_trigger[("runic", "checkpoint_failed")]
+    assert disk["action"] == "continue" and "No space left on device" in disk["trigger"]["detail"]
+    assert "previous checkpoint stays intact" in disk["outcome"]["detail"]
     crash = by_trigger[("runic", "crash")]
     assert crash["action"] == "restart_trainer"
     assert "restarted by Ray" in crash["trigger"]["detail"]
