@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +77,29 @@ def throughput(phases: Sequence[PhaseResult]) -> dict[str, float]:
 
 
 def bare_round(data: dict[str, Any], specialist: str, run_name: str, threads: int) -> dict[str, Any]:
-    """The recipe from a plain call, with the trainer actor's thread count."""
+    """The recipe from a plain call, with the trainer actor's thread count (run in a fresh process)."""
     from training.recipe import train_specialist
 
+    logs_to_stderr()
     torch.set_num_threads(threads)
     result = train_specialist(named(data, run_name), specialist, hooks=None, resume=False, progress=False)
     if result.status != "completed":
         raise RuntimeError(f"the bare run ended {result.status}: {[p.reason for p in result.phases]}")
     return {**throughput(result.phases), "wall_time_s": round(result.wall_time_s, 2)}
+
+
+def bare_in_fresh_process(
+    data: dict[str, Any], specialist: str, run_name: str, threads: int
+) -> dict[str, Any]:
+    """Like the trainer actor, the bare side trains in a fresh process of its own, so neither side carries
+    the driver's state (the foundation it trained, earlier rounds, the Ray client)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(bare_round, data, specialist, run_name, threads).result()
+
+
+def logs_to_stderr() -> None:
+    """The recipe's log lines go to stderr, so stdout is exactly the JSON written to --out."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
 def supervised_round(
@@ -144,7 +161,8 @@ def measure(
     work_dir: Path,
     timeout_s: float,
 ) -> dict[str, Any]:
-    """Alternate bare and supervised rounds (the machine is shared: neither side gets the quiet moments)."""
+    """Alternate bare and supervised runs in ABBA order (bare first in even rounds, supervised first in odd
+    ones): the machine is shared, so neither side gets the quiet moments or the warm caches."""
     from training.recipe import train_foundation
 
     data = bench_data(config, specialist, epochs, foundation_epochs, work_dir)
@@ -154,8 +172,15 @@ def measure(
         train_foundation(named(data, "bench-foundation"), progress=False)
     bare, supervised = [], []
     for index in range(rounds):
-        bare.append(bare_round(data, specialist, f"bench-bare-{index}", threads))
-        supervised.append(supervised_round(data, specialist, f"bench-supervised-{index}", timeout_s))
+        sides = ["bare", "supervised"] if index % 2 == 0 else ["supervised", "bare"]
+        for side in sides:
+            load = round(os.getloadavg()[0], 2)
+            if side == "bare":
+                run = bare_in_fresh_process(data, specialist, f"bench-bare-{index}", threads)
+                bare.append({**run, "load_1m": load})
+            else:
+                run = supervised_round(data, specialist, f"bench-supervised-{index}", timeout_s)
+                supervised.append({**run, "load_1m": load})
     bare_tps = statistics.median(r["tokens_per_s"] for r in bare)
     supervised_tps = statistics.median(r["tokens_per_s"] for r in supervised)
     ratio = supervised_tps / bare_tps
@@ -217,8 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=1,
-        help="bare/supervised pairs, alternated; medians are compared (default: %(default)s)",
+        default=2,
+        help="bare/supervised pairs in ABBA order; their medians are compared (default: %(default)s)",
     )
     parser.add_argument(
         "--timeout",
@@ -238,8 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"result JSON (default: {DEFAULT_OUT.relative_to(REPO_ROOT)})",
     )
     args = parser.parse_args(argv)
-    # The recipe's log lines go to stderr, so stdout is exactly the JSON written to --out.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    logs_to_stderr()
     if args.epochs < 1 or args.rounds < 1 or args.foundation_epochs < 1:
         parser.error("--epochs, --rounds and --foundation-epochs must be at least 1")
     config = load_run_config(args.config)

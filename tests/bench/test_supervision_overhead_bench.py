@@ -29,7 +29,7 @@ def test_bench_measures_both_sides_on_the_same_work(tmp_path: Path) -> None:
     work = tmp_path / "work"
     command = [
         sys.executable, str(REPO_ROOT / "bench" / "supervision_overhead.py"), "--config", str(config),
-        "--specialist", "ascii", "--epochs", "1", "--work-dir", str(work), "--out", str(out),
+        "--specialist", "ascii", "--epochs", "1", "--rounds", "1", "--work-dir", str(work), "--out", str(out),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
