@@ -173,9 +173,7 @@ def log_command(args: argparse.Namespace) -> int:
     if args.specialist:
         records = [r for r in records if r["specialist"] == args.specialist]
     if args.json:
-        text = render_json_lines(records)
-        if text:
-            print(text)
+        sys.stdout.write(render_json_lines(records))
         return 0
     console = Console()
     if not records:

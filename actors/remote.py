@@ -103,6 +103,8 @@ class RayWorkers:
 
     def start(self, specialist: str) -> None:
         self.train_refs[specialist] = self._trainer(specialist).train.remote()
+        # Started with its trainer, so its imports are done by the first grade.
+        self._watchdog(specialist)
 
     def exists(self, specialist: str) -> bool:
         try:

@@ -125,6 +125,32 @@ def use_token_auth_if_configured() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
+def problems_beyond_unknown_keys(config_path: str, error: Any) -> list[str]:
+    """With the unknown keys set aside, the problems the pre-start checks would find too (a missing corpus
+    or base model), so one attempt reports everything; empty when the config has other problems as well."""
+    import yaml
+
+    from actors.config import RunConfig
+    from training.config import config_from_dict
+    from training.config_errors import ConfigError
+
+    if not all(problem.message.startswith("unknown key") for problem in error.problems):
+        return []
+    data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    for problem in error.problems:
+        *parents, leaf = problem.path.replace("[", ".").replace("]", "").split(".")
+        node = data
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.get(part, {})
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    try:
+        config = config_from_dict(data, RunConfig, source=config_path)
+    except ConfigError as again:
+        return [problem.render(config_path) for problem in again.problems]
+    return check_before_start(config)
+
+
 def connect_ray(address: str | None) -> bool:
     """Connect to a running cluster, or start a local one; True when this process owns the cluster."""
     import ray
@@ -154,6 +180,8 @@ def run_command(args: argparse.Namespace) -> int:
         config, config_data = prepare_config(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
+        for problem in problems_beyond_unknown_keys(args.config, err):
+            print(f"  - {problem}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:
         print(f"error: {err}. Pass --config with an existing YAML file (see configs/).", file=sys.stderr)

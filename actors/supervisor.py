@@ -46,6 +46,7 @@ from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
 
 DECISIONS_FILE = "decisions.jsonl"
 PROMOTED_FILE = "promoted.json"
+NOT_APPLIED = "not applied"
 log = structlog.get_logger(__name__)
 
 
@@ -590,7 +591,7 @@ class Supervisor:
             )
             if spec.state in TERMINAL_STATES or phase_ended or window["phase"] != spec.phase:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
-                self._outcome(decision_id, True, "not applied: the graded phase had already ended")
+                self._outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
             else:
                 self._apply(name, decision_id, decision)
             self._save()
@@ -680,7 +681,7 @@ class Supervisor:
                 ),
             )
             for decision_id, r in self.decisions.items()
-            if r.specialist == name
+            if r.specialist == name and _was_applied(r)
         ]
         return History(
             specialist=name,
@@ -719,8 +720,6 @@ class Supervisor:
         append_record(self.log_path, record)
         self.decisions[decision_id] = record
         self.checkpoints_seen[decision_id] = len(self.trackers[name].checkpoints)
-        if decision.counts_as_intervention:
-            spec.interventions += 1
         log.info(
             "decision",
             specialist=name,
@@ -839,6 +838,12 @@ class Supervisor:
         now = time.time()
         if throttle and now - self.state.updated_at < 1.0:
             return
+        for name, spec in self.state.specialists.items():
+            spec.interventions = sum(
+                1
+                for r in self.decisions.values()
+                if r.specialist == name and _as_decision(r).counts_as_intervention and _was_applied(r)
+            )
         save_run_state(self.run_dir, self.state)
 
     def _append_event(self, name: str, record: dict[str, Any]) -> None:
@@ -857,6 +862,11 @@ class Supervisor:
             if item.name == phase:
                 return item.epochs
         return 1
+
+
+def _was_applied(record: DecisionRecord) -> bool:
+    """False for a decision whose phase ended before it could act: it spends no budget, holds no cool-down."""
+    return record.outcome is None or not record.outcome.detail.startswith(NOT_APPLIED)
 
 
 def _as_decision(record: DecisionRecord) -> Decision:

@@ -156,11 +156,6 @@ def test_helix_moe_is_the_seeds_recipe(fake_model_dir: Path) -> None:
     assert "foundation" not in raw and "tiny" not in raw["model"]  # only for builtin:tiny
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training/config.py base_model_problem treats the missing local directory 'models/qwen3-1.7b' as "
-    "a hub id and advises `huggingface-cli download models/qwen3-1.7b`, which names no model",
-)
 def test_a_missing_local_model_directory_is_reported_as_one() -> None:
     if (REPO_ROOT / "models" / "qwen3-1.7b" / "config.json").is_file():
         pytest.skip("the model directory exists here")

@@ -129,6 +129,12 @@ def base_model_problem(base_model: str) -> str | None:
         return None
     if HUB_ID.match(base_model) and not base_model.startswith((".", "/", "~")):
         local = f"models/{base_model.split('/')[-1]}"
+        if local == base_model:
+            # Already a local path (models/<name>): it is the directory that is missing, not a hub id.
+            return (
+                f"base model directory {base_model!r} does not exist; download the model into it first, "
+                f"e.g. `huggingface-cli download Qwen/Qwen3-1.7B --local-dir {base_model}`"
+            )
         return (
             f"{base_model!r} looks like a Hugging Face hub id, but runs never download: fetch it first "
             f"(`huggingface-cli download {base_model} --local-dir {local}`) and set base_model: {local}"

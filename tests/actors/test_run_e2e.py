@@ -171,11 +171,6 @@ def test_status_and_log_read_the_finished_run(night: FinishedRun) -> None:
     assert {line["specialist"] for line in json_output(one, lines=True)} == {"ascii"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/control_cli.py log_command prints render_json_lines' text (already newline-terminated) "
-    "with print(), so `overnight log --json` ends with an empty line that strict JSON-lines readers reject",
-)
 def test_log_json_is_strict_json_lines(night: FinishedRun) -> None:
     log = overnight("log", "--output-dir", str(night.output_dir), "--run", night.run_dir.name, "--json")
     assert log.returncode == 0, explain(log)
@@ -230,11 +225,6 @@ def test_a_missing_corpus_stops_the_run_before_any_training(tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actors/run_cli.py run_command returns on the first ConfigError, before check_before_start: "
-    "a config with an unknown key AND a missing corpus reports only the unknown key",
-)
 def test_unknown_key_and_missing_corpus_are_reported_together(tmp_path: Path) -> None:
     data = merged(
         tiny_run_data(tmp_path / "out", "both"),
