@@ -111,13 +111,15 @@ def _progress_setting(choice: str) -> bool | None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from training.config import FOUNDATION, load_config
+    # The whole run config is accepted (its watchdog, grader and policy sections are simply unused here).
+    from actors.config import load_run_config
+    from training.config import FOUNDATION
     from training.config_errors import ConfigError
     from training.recipe import train_foundation, train_specialist
 
     configure_logging()
     try:
-        config = load_config(args.config)
+        config = load_run_config(args.config)
         if args.specialist == FOUNDATION:
             phase = train_foundation(
                 config, resume=not args.no_resume, progress=_progress_setting(args.progress)
