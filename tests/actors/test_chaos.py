@@ -101,7 +101,8 @@ def test_injected_faults_are_recovered_and_logged(tmp_path: Path) -> None:
         "ascii": {"nan_at_step": 3, "oom_at_step": 9},
         "runic": {"hang_at_step": 4, "crash_at_step": 12, "crash_mode": "exit", "disk_full_at_step": 14},
     }
-    config = chaos_config(tmp_path, "faults", faults)
+    # stall_seconds above the time Ray needs to restart a crashed trainer, so the crash is seen as one.
+    config = chaos_config(tmp_path, "faults", faults, policies={"stall_seconds": 25})
     completed = run_overnight(write_config(tmp_path, config))
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     run_dir = tmp_path / "faults"
