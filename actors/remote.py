@@ -129,6 +129,17 @@ class RayWorkers:
     def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
         return ray.get(self._watchdog(specialist).grade.remote(window), timeout=GRADE_TIMEOUT_S)
 
+    def promoted(self, specialist: str) -> None:
+        # Off the supervisor's lock: a router, when one serves this run, reloads that adapter by itself.
+        threading.Thread(target=self._reload_router, args=(specialist,), daemon=True).start()
+
+    def _reload_router(self, specialist: str) -> None:
+        from actors.router_cli import running_router
+
+        router = running_router(self.config.run_dir())
+        if router is not None:
+            router.reload.remote(specialist)
+
     def lost(self) -> list[tuple[str, str]]:
         lost: list[tuple[str, str]] = []
         for specialist, ref in list(self.train_refs.items()):

@@ -228,6 +228,7 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
         return 130
     names = list(state["specialists"])
     kill_run_actors(names)
+    serve_hint(run_dir, owns_cluster)
     if owns_cluster:
         ray.shutdown()
     print(f"run: finished in {time.time() - started:.0f}s; report: {run_dir / 'report.md'}")
@@ -239,6 +240,27 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
         if s["state"] not in TERMINAL_STATES or s["state"] == "failed"
     ]
     return 1 if failed else 0
+
+
+def serve_hint(run_dir: Path, owns_cluster: bool) -> None:
+    """On a cluster that outlives this driver, leave the router up; on a private one, say how to ask."""
+    if not (run_dir / "promoted.json").is_file():
+        print("router: nothing was promoted, so there is nothing to serve")
+        return
+    if owns_cluster:
+        print(f'router: ask the experts with `overnight ask --run {run_dir.name} "Convert to LC-R: [1, 2]"`')
+        return
+    from actors.router_cli import start_router_actor
+    from actors.routing import RouterError
+
+    try:
+        start_router_actor(run_dir)
+    except RouterError as err:
+        print(f"router: not started: {err}")
+        return
+    print(
+        f"router: the named actor 'router' serves {run_dir.name}; `overnight ask` and `serve` use it"
+    )
 
 
 def watch(supervisor: Any, quiet: bool, poll_s: float = 2.0) -> dict[str, Any]:

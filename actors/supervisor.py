@@ -8,7 +8,6 @@ Every decision is written to the log before it is applied, and its outcome after
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ import structlog
 
 from actors.commands import commands_for, fault_action_for, parameter_commands
 from actors.config import RunConfig
+from actors.promotion import best_of_phase, promote
 from actors.run_state import (
     TERMINAL_STATES,
     LastGrade,
@@ -26,7 +26,6 @@ from actors.run_state import (
     SpecialistState,
     load_run_state,
     save_run_state,
-    write_json_atomic,
 )
 from actors.tracker import SpecialistTracker
 from agents.grade import Grade
@@ -41,11 +40,9 @@ from policies.decision_log import (
 )
 from policies.decisions import Action, Decision, TrainParams, Trigger
 from policies.history import History, PastDecision
-from training.checkpoint import read_state
 from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
 
 DECISIONS_FILE = "decisions.jsonl"
-PROMOTED_FILE = "promoted.json"
 NOT_APPLIED = "not applied"
 log = structlog.get_logger(__name__)
 
@@ -73,6 +70,9 @@ class Workers(Protocol):
 
     def lost(self) -> list[tuple[str, str]]:
         """Trainers whose train() ended without reporting (their actor died for good), with the error."""
+
+    def promoted(self, specialist: str) -> None:
+        """A better checkpoint of `specialist` was promoted: a running router swaps that adapter."""
 
 
 class Supervisor:
@@ -766,43 +766,16 @@ class Supervisor:
 
     def _promote_phase(self, name: str, phase: str) -> None:
         """At a phase's end, its best checkpoint (by val exact match) is promoted if it beats the current."""
-        done = self.config.run_dir() / name / phase / "phase_done.json"
-        if name == FOUNDATION or not done.is_file():
-            return
-        result = json.loads(done.read_text(encoding="utf-8"))
-        if result.get("best_checkpoint"):
-            self._promote(
-                name,
-                {
-                    "best_checkpoint": result["best_checkpoint"],
-                    "best_exact_match": result.get("best_exact_match"),
-                    "phase": phase,
-                },
-            )
+        best = best_of_phase(self.config.run_dir() / name / phase) if name != FOUNDATION else None
+        if best is not None:
+            self._promote(name, best)
 
     def _promote(self, name: str, result: dict[str, Any]) -> None:
         if name == FOUNDATION:
             return
-        path = self.run_dir / PROMOTED_FILE
-        promoted = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"specialists": {}}
-        current = promoted["specialists"].get(name)
-        score = result.get("best_exact_match")
-        score = -1.0 if score is None or (isinstance(score, float) and math.isnan(score)) else score
-        if current is not None and current.get("exact_match", -1.0) > score:
-            return
-        checkpoint = Path(result["best_checkpoint"])
-        weights = checkpoint / read_state(checkpoint)["weights"]
-        promoted["specialists"][name] = {
-            "checkpoint": str(checkpoint),
-            "path": str(weights),
-            "phase": result.get("phase") or checkpoint.parent.parent.name,
-            "exact_match": score,
-            "track": self.config.specialists[name].track,
-            "method": self.config.model.method,
-        }
-        promoted["coordinator"] = {"path": str(self._base_dir()), "kind": "base"}
-        write_json_atomic(path, promoted)
-        log.info("promoted", specialist=name, checkpoint=str(checkpoint), exact_match=score)
+        specialist = self.config.specialists[name]
+        if promote(self.run_dir, name, result, specialist.track, self.config.model.method, self._base_dir()):
+            self.workers.promoted(name)
 
     def _base_dir(self) -> Path:
         from training.recipe import base_model_dir

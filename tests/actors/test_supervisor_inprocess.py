@@ -64,6 +64,7 @@ class ThreadWorkers:
         self.threads: dict[str, threading.Thread] = {}
         self.watchdogs: dict[str, Watchdog] = {}
         self.died: list[tuple[str, str]] = []
+        self.promotions: list[str] = []
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
@@ -100,6 +101,9 @@ class ThreadWorkers:
 
     def exists(self, specialist: str) -> bool:
         return specialist in self.trainers
+
+    def promoted(self, specialist: str) -> None:
+        self.promotions.append(specialist)  # no router in this executor
 
     def send(self, specialist: str, command: dict[str, Any]) -> None:
         self._trainer(specialist).command(command)
