@@ -80,14 +80,17 @@ class SpecialistTracker:
         """Losses before a rollback no longer describe the weights being trained."""
         self.divergence_losses.clear()
 
-    def diverged(self, k: float, min_steps: int) -> tuple[float, float] | None:
-        """(loss, best) when the newest loss exceeds k x the window's best, after min_steps steps."""
+    def diverged(self, k: float, min_steps: int, smoothing: int = 8) -> tuple[float, float] | None:
+        """(loss, best) when the mean of the last `smoothing` losses exceeds k x the best such mean before
+        it. Means, not single steps: with length-bucketed batches one batch of long examples can score
+        several times the best step, and a rollback replays that same batch."""
         window = self.divergence_losses
-        if len(window) < min_steps:
+        if len(window) < max(min_steps, 2 * smoothing):
             return None
-        best = min(window[:-1])
-        if best > 0 and window[-1] > k * best:
-            return window[-1], best
+        means = [sum(window[i : i + smoothing]) / smoothing for i in range(len(window) - smoothing + 1)]
+        best = min(means[:-1])
+        if best > 0 and means[-1] > k * best:
+            return means[-1], best
         return None
 
     def take_window(self) -> MetricWindow | None:
