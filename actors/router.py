@@ -98,6 +98,8 @@ class Router:
         self._model_lock = threading.Lock()  # the model: generation, adapter load and delete
         self._reload_lock = threading.Lock()
         self._versions = itertools.count(1)
+        if self.settings.torch_threads:
+            torch.set_num_threads(self.settings.torch_threads)
         self.device = torch.device(self.settings.device) if self.settings.device else pick_device()
         self.dtype = compute_dtype(self.settings.dtype, self.device)
         self._base_path = table.coordinator.path

@@ -64,6 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--expert", help="skip routing and ask this expert: coordinator, a specialist name, or a track"
     )
     ask.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads of an in-process router (default: torch's; 1 is fastest on a busy machine)",
+    )
+    ask.add_argument(
         "--local",
         action="store_true",
         help="load the router in this process even if a router actor is running",
@@ -295,6 +300,8 @@ def _ask(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     from actors.router import Router
 
     settings, _ = run_settings(run_dir)
+    if args.threads:
+        settings["torch_threads"] = args.threads
     router = Router(run_dir, settings)
     try:
         return router.generate(args.prompt, args.max_new_tokens, args.expert)

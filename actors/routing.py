@@ -244,6 +244,7 @@ class RouterSettings:
     strategy: Strategy = "mixed"
     dtype: str = "auto"
     device: str | None = None
+    torch_threads: int | None = None  # None keeps torch's default; 1 is fastest on a busy shared CPU
 
     def __post_init__(self) -> None:
         if not 1 <= self.default_max_new_tokens <= self.max_new_tokens_limit:
