@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from actors.config import RunConfig
 from hlx.corpus_io import read_corpus
 from training.checkpoint import read_state
 from training.config import RecipeConfig, load_config
@@ -54,13 +55,15 @@ def grade_split(
 
 def run(config_path: Path, output_dir: Path, specialist: str) -> dict[str, Any]:
     """Train from an empty output_dir (so the foundation is really trained) and grade the results."""
-    loaded = load_config(config_path)
+    loaded = load_config(config_path, RunConfig)
     config = loaded.model_copy(update={"run": loaded.run.model_copy(update={"output_dir": output_dir})})
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     foundation = train_foundation(config, progress=False)
     foundation_s = time.perf_counter() - started
     result = train_specialist(config, specialist, progress=False)
     training_s = time.perf_counter() - started
+    # On a shared machine wall time includes other jobs' load; CPU seconds over the threads used does not.
+    training_cpu_s = time.process_time() - cpu_started
     chosen = result.best_checkpoint or result.final_checkpoint
     if chosen is None:
         raise RuntimeError(f"{specialist} produced no checkpoint (status {result.status})")
@@ -80,6 +83,8 @@ def run(config_path: Path, output_dir: Path, specialist: str) -> dict[str, Any]:
             "foundation": round(foundation_s, 1),
             specialist: round(training_s - foundation_s, 1),
             "training_total": round(training_s, 1),
+            "training_cpu_seconds": round(training_cpu_s, 1),
+            "training_uncontended_estimate": round(training_cpu_s / torch.get_num_threads(), 1),
             "final_grading": round(specialist_grades["seconds"] + coordinator_grades["seconds"], 1),
         },
         specialist: {**specialist_grades, "checkpoint": str(chosen)},

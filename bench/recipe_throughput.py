@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from actors.config import RunConfig
 from training.baseline import bare_training_run
 from training.config import RecipeConfig, load_config
 from training.data import load_split
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON (default: %(default)s)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = measure(load_config(args.config), args.corpus, args.epochs, args.method, args.rounds)
+    result = measure(load_config(args.config, RunConfig), args.corpus, args.epochs, args.method, args.rounds)
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
     result["machine"] = {
         "platform": platform.platform(),

@@ -179,7 +179,9 @@ def test_subclass_adds_sections_and_keeps_suggestions(tmp_path: Path) -> None:
 
 
 def test_demo_config_is_valid() -> None:
+    from actors.config import RunConfig
+
     demo = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
-    config = load_config(demo)
+    config = load_config(demo, RunConfig)
     assert config.model.base_model == "builtin:tiny"
     assert {"ascii", "runic"} <= set(config.specialists)

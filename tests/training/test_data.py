@@ -106,3 +106,13 @@ def test_fixture_corpus_reads(tokenizer) -> None:  # type: ignore[no-untyped-def
 
     examples, encoded, report = load_split(Path(FIXTURE_CORPUS / "val.jsonl"), tokenizer, 128, "drop")
     assert len(examples) == len(encoded) == 12 and report.overlong == 0
+
+
+def test_graded_subset_is_balanced_across_task_families() -> None:
+    from training.evaluate import graded_subset
+
+    counts = (("b", 1), ("a", 5), ("c", 3))
+    items = [Example(f"v/{t}{i}", "x", "y", t, "ascii", "text") for t, n in counts for i in range(n)]
+    chosen = graded_subset(items, 6)
+    assert [e.id for e in chosen] == ["v/a0", "v/b0", "v/c0", "v/a1", "v/c1", "v/a2"]
+    assert len(graded_subset(items, 100)) == 9
