@@ -132,7 +132,7 @@ def test_injected_faults_are_recovered_and_logged(tmp_path: Path) -> None:
     assert "previous checkpoint stays intact" in disk["outcome"]["detail"]
     crash = by_trigger[("runic", "crash")]
     assert crash["action"] == "restart_trainer"
-    assert "restarted by Ray" in crash["trigger"]["detail"]
+    assert "Ray restarted it as process" in crash["trigger"]["detail"]
     # Every decision was followed by its outcome, and no decision was written twice.
     assert all(record["outcome"] is not None for record in log)
     assert len({record["decision_id"] for record in log}) == len(log)
