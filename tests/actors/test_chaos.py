@@ -231,6 +231,7 @@ def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> 
     """Kill a trainer's process, then the supervisor's, then the driver; rerunning the command finishes it."""
 
     config = chaos_config(tmp_path, "kills", {}, epochs=120, policies={"stall_seconds": 30})
+    config["specialists"]["runic"]["phases"][0]["epochs"] = 2  # only ascii needs to train long enough to kill
     config_path = write_config(tmp_path, config)
     run_dir = tmp_path / "kills"
     driver_log = (tmp_path / "driver.log").open("w")
