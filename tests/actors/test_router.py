@@ -322,3 +322,22 @@ def test_a_request_its_caller_cancelled_is_skipped(private_run: TrainedRun) -> N
         assert served.generate(REQUESTS["ascii"])["expert"] == "ascii"
     finally:
         served.close()
+
+
+def test_a_full_weights_specialist_is_served_by_its_own_model(private_run: TrainedRun) -> None:
+    promotion = private_run.promotion(LOUD)
+    # The foundation directory is a full Hugging Face model: promote it as a full fine-tune of runic.
+    promotion["specialists"]["runic"].update(path=str(private_run.base_dir), method="full")
+    private_run.promoted_path.write_text(json.dumps(promotion))
+    served = Router(private_run.run_dir, settings(batch_wait_ms=50))
+    try:
+        answers = served.generate_many([REQUESTS["runic"], REQUESTS["ascii"], REQUESTS["coordinator"]])
+        by_name = {e["name"]: e for e in served.models()["experts"]}
+    finally:
+        served.close()
+    assert [a["expert"] for a in answers] == ["runic", "ascii", "coordinator"]
+    assert answers[0]["adapter"] is None and by_name["runic"]["kind"] == "full"
+    assert answers[0]["text"] == standalone_answer(private_run, REQUESTS["runic"], None)
+    assert answers[1]["text"] == standalone_answer(
+        private_run, REQUESTS["ascii"], private_run.adapters["ascii"]["loud1"]
+    )
