@@ -43,7 +43,7 @@ def test_losing_the_trainers_node_moves_it_to_a_live_node(tmp_path: Path) -> Non
     workers = [cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)]
     cluster.wait_for_nodes()
     config = chaos_config(
-        tmp_path, "nodes", {}, epochs=120, policies={"stall_seconds": 60}, resources={"trainer_num_cpus": 1}
+        tmp_path, "nodes", {}, epochs=60, policies={"stall_seconds": 60}, resources={"trainer_num_cpus": 1}
     )
     del config["specialists"]["runic"]
     config_path = tmp_path / "nodes.yaml"
