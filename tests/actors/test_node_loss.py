@@ -22,7 +22,7 @@ from tests.actors.test_chaos import (
     run_state,
 )
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.cluster]
 
 
 def node_of(pid: int, nodes: list[Any]) -> Any:
