@@ -265,6 +265,8 @@ class PhaseConfig(TrainingOverrides):  # type: ignore[misc, valid-type]
     """Phase name (a directory name)."""
     corpus: str | None = None
     """Corpus name or directory; defaults to the specialist's corpus."""
+    extra_corpora: list[str] = Field(default_factory=list)
+    """More corpora whose train split is mixed into this phase's (validation stays on `corpus`)."""
     epochs: int = Field(1, gt=0)
     """Passes over the train split."""
 
@@ -305,6 +307,9 @@ class FoundationConfig(TrainingOverrides):  # type: ignore[misc, valid-type]
 
     corpus: str = "phase1_general"
     """Corpus name or directory."""
+    extra_corpora: list[str] = Field(default_factory=list)
+    """More corpora whose train split is mixed in (validation stays on `corpus`); the foundation is the base
+    of every specialist, and a 1M-parameter model memorises 2000 examples long before it generalises."""
     epochs: int = Field(4, gt=0)
     """Passes over the train split."""
     faults: FaultInjection = Field(default_factory=FaultInjection)

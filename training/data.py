@@ -109,11 +109,17 @@ def encode_examples(
 
 
 def load_split(
-    path: Path, tokenizer: PreTrainedTokenizerBase, max_length: int, overlong: Literal["truncate", "drop"]
+    paths: Path | Sequence[Path],
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    overlong: Literal["truncate", "drop"],
 ) -> tuple[list[Example], list[EncodedExample], OverlongReport]:
-    """Read one corpus split and encode it (overlong examples reported and handled)."""
-    examples = read_corpus(path)
-    encoded, report = encode_examples(examples, tokenizer, max_length, overlong, str(path))
+    """Read one corpus split (or several, concatenated in order) and encode it; overlong examples are
+    reported and handled."""
+    files = [paths] if isinstance(paths, Path) else list(paths)
+    examples = [example for path in files for example in read_corpus(path)]
+    source = " + ".join(str(path) for path in files)
+    encoded, report = encode_examples(examples, tokenizer, max_length, overlong, source)
     return examples, encoded, report
 
 

@@ -85,8 +85,9 @@ class PhaseTrainer:
         # Data: both splits tokenized once; overlong examples are reported, then truncated or dropped.
         self.device = pick_device()
         self.tokenizer = load_tokenizer(plan.base_dir)
+        train_files = [plan.corpus_dir / "train.jsonl", *plan.extra_train]
         self.train_examples, self.train_data, self.overlong_train = load_split(
-            plan.corpus_dir / "train.jsonl", self.tokenizer, settings.max_length, settings.overlong
+            train_files, self.tokenizer, settings.max_length, settings.overlong
         )
         self.val_examples, self.val_data, self.overlong_val = load_split(
             plan.corpus_dir / "val.jsonl", self.tokenizer, settings.max_length, settings.overlong
@@ -395,10 +396,14 @@ class PhaseTrainer:
                 raise
             previous, _ = ckpt.newest_valid_checkpoint(self.checkpoint_root)
             message = f"{err.__class__.__name__}: {err}"
-            self.log.warning("checkpoint write failed; training goes on", error=message,
-                             previous=str(previous))
-            self._emit(CheckpointFailed(**self._where(), message=message,
-                                        previous_checkpoint=str(previous) if previous else None))
+            self.log.warning(
+                "checkpoint write failed; training goes on", error=message, previous=str(previous)
+            )
+            self._emit(
+                CheckpointFailed(
+                    **self._where(), message=message, previous_checkpoint=str(previous) if previous else None
+                )
+            )
             return None
         self._saved_at = marker
         if reason != "phase_start":

@@ -42,6 +42,8 @@ class PhasePlan:
     """Weights directory of the previous phase's final checkpoint; None starts from the base."""
     phase_dir: Path
     seed: int
+    extra_train: tuple[Path, ...] = ()
+    """Train splits of further corpora mixed into this phase's."""
 
 
 @dataclass

@@ -45,6 +45,7 @@ def check_inputs(config: RecipeConfig, stages: list[str]) -> None:
     if config.model.base_model == BUILTIN_TINY:
         corpora += [("model.tiny.tokenizer_corpora", name) for name in config.model.tiny.tokenizer_corpora]
         corpora.append(("foundation.corpus", config.foundation.corpus))
+        corpora += [("foundation.extra_corpora", extra) for extra in config.foundation.extra_corpora]
     for name in stages:
         if name == FOUNDATION:
             continue
@@ -56,7 +57,9 @@ def check_inputs(config: RecipeConfig, stages: list[str]) -> None:
             continue
         specialist = config.specialists[name]
         for index, phase in enumerate(specialist.phases):
-            corpora.append((f"specialists.{name}.phases[{index}].corpus", phase.corpus or specialist.corpus))
+            key = f"specialists.{name}.phases[{index}]"
+            corpora.append((f"{key}.corpus", phase.corpus or specialist.corpus))
+            corpora += [(f"{key}.extra_corpora", extra) for extra in phase.extra_corpora]
     for key, corpus in dict.fromkeys(corpora):
         directory = config.corpus_dir(corpus)
         for split in ("train", "val"):
@@ -89,8 +92,13 @@ def foundation_key(config: RecipeConfig, tiny_dir: Path) -> str:
         "seed": config.run.seed,
         "dtype": config.model.dtype,
         "corpus": [file_sha256(corpus / "train.jsonl"), file_sha256(corpus / "val.jsonl")],
+        "extra": [file_sha256(path) for path in extra_train_files(config, config.foundation.extra_corpora)],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def extra_train_files(config: RecipeConfig, corpora: list[str]) -> tuple[Path, ...]:
+    return tuple(config.corpus_dir(name) / "train.jsonl" for name in corpora)
 
 
 def foundation_home(config: RecipeConfig) -> Path:
@@ -119,6 +127,7 @@ def foundation_plan(config: RecipeConfig) -> PhasePlan:
         init_weights=None,
         phase_dir=home / FOUNDATION_PHASE,
         seed=config.run.seed,
+        extra_train=extra_train_files(config, config.foundation.extra_corpora),
     )
 
 
@@ -187,6 +196,7 @@ def specialist_plans(config: RecipeConfig, name: str, base_dir: Path) -> list[Ph
                 init_weights=None,
                 phase_dir=config.run_dir() / name / phase.name,
                 seed=config.run.seed + index,
+                extra_train=extra_train_files(config, phase.extra_corpora),
             )
         )
     return plans

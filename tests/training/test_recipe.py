@@ -102,3 +102,27 @@ def test_missing_corpus_and_unknown_specialist_fail_before_training(make_config,
         train_specialist(config, "ascii")
     with pytest.raises(ConfigError, match="no specialist named 'nope'; configured: ascii"):
         train_specialist(make_config(), "nope")
+
+
+def test_extra_corpora_are_mixed_into_the_train_split_only(make_config) -> None:  # type: ignore[no-untyped-def]
+    from training.recipe import specialist_plans, tiny_base_dir
+
+    from .conftest import FIXTURE_CORPUS, Recorder
+
+    config = make_config(
+        {"specialists": {"ascii": {"phases": [{"name": "main", "extra_corpora": [str(FIXTURE_CORPUS)]}]}}}
+    )
+    [plan] = specialist_plans(config, "ascii", tiny_base_dir(config))
+    assert plan.extra_train == (FIXTURE_CORPUS / "train.jsonl",)
+    recorder = Recorder()
+    result = train_specialist(config, "ascii", hooks=recorder, resume=False)
+    [started] = recorder.of_kind("phase_start")
+    assert started.total_steps == 12  # 96 train examples, micro-batch 8, one epoch (a phase's default)
+    assert result.phases[0].last_eval.n_graded == 4 and result.phases[0].overlong_train.total == 96
+    broken = make_config(
+        {"specialists": {"ascii": {"phases": [{"name": "main", "extra_corpora": ["nope"]}]}}}
+    )
+    with pytest.raises(
+        ConfigError, match=r"specialists\.ascii\.phases\[0\]\.extra_corpora: corpus 'nope' has no"
+    ):
+        train_specialist(broken, "ascii")
