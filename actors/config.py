@@ -64,6 +64,25 @@ class SupervisorSection(StrictModel):
     """Steps a phase must have trained before the divergence rule (loss > k x window best) applies."""
 
 
+class InboxSection(StrictModel):
+    """Continuous training (`overnight run --watch`): where new data arrives and how it is trained."""
+
+    dir: Path | None = None
+    """Inbox root holding high/, normal/ and low/ (and the lifecycle folders); default <run dir>/inbox."""
+    epochs: int = Field(2, ge=1)
+    """Epochs a job trains when its file does not say (`submit --epochs`, or the sidecar's "epochs")."""
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    """Share of a file carved out as the job's val split when no record is marked "split": "val"."""
+    regression_margin: float = Field(0.0, ge=0.0, le=1.0)
+    """A job is promoted when its exact match on the standing val set is at least the promoted
+    checkpoint's minus this margin (0: never worse)."""
+    settle_s: float = Field(1.0, ge=0.0)
+    """A dropped file is taken once it has not changed for this long (a copy in progress is not read)."""
+
+    def root(self, run_dir: Path) -> Path:
+        return Path(self.dir).expanduser() if self.dir is not None else run_dir / "inbox"
+
+
 class RunConfig(RecipeConfig):
     """Everything `overnight run` needs; unknown keys fail and every problem is reported at once."""
 
@@ -77,6 +96,8 @@ class RunConfig(RecipeConfig):
     """Ray resource requests."""
     supervisor: SupervisorSection = Field(default_factory=SupervisorSection)
     """The supervisor's own settings."""
+    inbox: InboxSection = Field(default_factory=InboxSection)
+    """Continuous training after the night's plan (`overnight run --watch`)."""
 
 
 def load_run_config(path: str | Path = DEFAULT_CONFIG) -> RunConfig:

@@ -32,9 +32,16 @@ def best_of_phase(phase_dir: Path) -> dict[str, Any] | None:
 
 
 def promote(
-    run_dir: Path, name: str, result: dict[str, Any], track: str, method: str, base_dir: Path
+    run_dir: Path,
+    name: str,
+    result: dict[str, Any],
+    track: str,
+    method: str,
+    base_dir: Path,
+    guarded: bool = False,
 ) -> bool:
-    """Record `result`'s checkpoint as the one `name` serves, unless the promoted one scores higher.
+    """Record `result`'s checkpoint as the one `name` serves, unless the promoted one scores higher
+    (`guarded`: the regression guard has already compared them on the same val subset).
     True when promoted.json changed (the router then reloads that adapter)."""
     path = run_dir / PROMOTED_FILE
     promoted = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"specialists": {}}
@@ -43,7 +50,7 @@ def promote(
     score = -1.0 if score is None or (isinstance(score, float) and math.isnan(score)) else score
     checkpoint = Path(result["best_checkpoint"])
     if current is not None and (
-        current.get("exact_match", -1.0) > score or current["checkpoint"] == str(checkpoint)
+        (current.get("exact_match", -1.0) > score and not guarded) or current["checkpoint"] == str(checkpoint)
     ):
         return False
     promoted["specialists"][name] = {

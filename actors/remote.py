@@ -19,6 +19,7 @@ from training.config import config_from_dict
 NAMESPACE = "overnight"
 SUPERVISOR_NAME = "supervisor"
 GRADE_TIMEOUT_S = 300.0
+KILL_WAIT_S = 10.0
 
 
 def trainer_name(specialist: str) -> str:
@@ -54,12 +55,12 @@ class TrainerActor(Trainer):
         # The supervisor compares pids: a new process it did not ask for is a crash that Ray restarted.
         self.link.report(specialist, {"kind": "actor_started", "pid": os.getpid(), "time": time.time()})
 
-    def train(self) -> dict[str, Any]:
+    def train(self, job: dict[str, Any] | None = None) -> dict[str, Any]:
         # A second call while one runs (a restarted supervisor re-attaching) must not train twice at once.
         if not self._busy.acquire(blocking=False):
             return {"ok": True, "already_running": True}
         try:
-            return super().train()
+            return super().train(job)
         finally:
             self._busy.release()
 
@@ -101,8 +102,8 @@ class RayWorkers:
         )
         return actor.remote(specialist, self.config.grader.model_dump(mode="json"))
 
-    def start(self, specialist: str) -> None:
-        self.train_refs[specialist] = self._trainer(specialist).train.remote()
+    def start(self, specialist: str, job: dict[str, Any] | None = None) -> None:
+        self.train_refs[specialist] = self._trainer(specialist).train.remote(job)
         # Started with its trainer, so its imports are done by the first grade.
         self._watchdog(specialist)
 
@@ -125,6 +126,10 @@ class RayWorkers:
             ray.kill(ray.get_actor(trainer_name(specialist), namespace=NAMESPACE), no_restart=True)
         except ValueError:
             return  # no such actor: nothing to stop
+        # Wait for the name to be free: a job may start a new trainer under it right after.
+        deadline = time.monotonic() + KILL_WAIT_S
+        while time.monotonic() < deadline and self.exists(specialist):
+            time.sleep(0.1)
 
     def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
         return ray.get(self._watchdog(specialist).grade.remote(window), timeout=GRADE_TIMEOUT_S)

@@ -56,11 +56,15 @@ class SpecialistState(BaseModel):
     last_heartbeat: float | None = None
     """When the trainer last reported; None until a (re)started trainer has reported once."""
     launched_at: float | None = None
+    """When the trainer was last (re)started: start-up has its own grace period before a stall counts."""
     trainer_pid: int | None = None
     """Process id of the trainer's current process; a new one that nobody asked for means it crashed."""
-    """When the trainer was last (re)started: start-up has its own grace period before a stall counts."""
     started_at: float | None = None
     finished_at: float | None = None
+    job: str | None = None
+    """The continuous-training job this specialist's trainer runs now (its phase is the job id)."""
+    night_state: SpecialistStatus | None = None
+    """How the night's plan left this specialist; it returns to that state when a job ends."""
 
 
 class RunState(BaseModel):
@@ -77,6 +81,10 @@ class RunState(BaseModel):
     supervisor_pid: int | None = None
     """Process id of the supervisor that last loaded this state."""
     specialists: dict[str, SpecialistState] = Field(default_factory=dict)
+    watch: bool = False
+    """`overnight run --watch`: after the plan, the supervisor stays up and trains what the inbox gets."""
+    plan_done_at: float | None = None
+    """When the night's plan ended (watch mode: the report is written then, and jobs may start)."""
 
     def unfinished(self) -> list[str]:
         """Names of the specialists that have not reached a terminal state."""

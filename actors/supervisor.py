@@ -18,6 +18,8 @@ import structlog
 
 from actors.commands import commands_for, fault_action_for, parameter_commands
 from actors.config import RunConfig
+from actors.continuous import ContinuousTraining
+from actors.job_queue import queue_rows
 from actors.promotion import best_of_phase, promote
 from actors.run_state import (
     TERMINAL_STATES,
@@ -50,8 +52,8 @@ log = structlog.get_logger(__name__)
 class Workers(Protocol):
     """The supervisor's reach into the cluster; Ray actors in production (actors/remote.py)."""
 
-    def start(self, specialist: str) -> None:
-        """Create the trainer (if missing) and call its train()."""
+    def start(self, specialist: str, job: dict[str, Any] | None = None) -> None:
+        """Create the trainer (if missing) and call its train(job); job None trains the night's phases."""
 
     def exists(self, specialist: str) -> bool:
         """Whether the trainer's actor is alive in the cluster (re-attaching after a restart or a rerun)."""
@@ -103,6 +105,7 @@ class Supervisor:
         for name in self.state.specialists:
             self.trackers[name] = SpecialistTracker(name)
         save_run_state(self.run_dir, self.state)
+        self.continuous = ContinuousTraining(self)
         log.info("supervisor ready", run=self.state.run, resumed=self.resumed, decisions=len(self.decisions))
 
     def _fresh_state(self, config_path: str) -> RunState:
@@ -119,9 +122,12 @@ class Supervisor:
 
     # ------------------------------------------------------------------------------------- the loop
 
-    def start(self) -> dict[str, Any]:
-        """Start (or, after a restart, continue) the night. Idempotent."""
+    def start(self, watch: bool = False) -> dict[str, Any]:
+        """Start (or, after a restart, continue) the night; `watch` keeps it up for the inbox. Idempotent."""
         with self.lock:
+            if watch and not self.state.watch:
+                self.state.watch = True
+                self.save()
             if self.loop_thread is None or not self.loop_thread.is_alive():
                 if self.state.status == "running":
                     # Trainers marked running may still be alive; start() re-attaches to them.
@@ -131,7 +137,7 @@ class Supervisor:
                                 # A new cluster (the driver was rerun): its new process is no crash.
                                 self.expected_restarts.add(name)
                             self._mark_launched(spec)
-                            self.workers.start(name)
+                            self.workers.start(name, self.continuous.spec_for(name))
                 self.loop_thread = threading.Thread(target=self._loop, name="supervisor-loop", daemon=True)
                 self.loop_thread.start()
         return self.status()
@@ -153,11 +159,19 @@ class Supervisor:
             for name in sorted(self.restarts_due):
                 self.restarts_due.discard(name)
                 if self.state.specialists[name].state == "running":
-                    self.workers.start(name)
+                    self.workers.start(name, self.continuous.spec_for(name))
             self._check_heartbeats()
             self._schedule()
-            if not self.state.unfinished() and self.state.status == "running" and not self.pending_grades:
-                self._finish()
+            plan_over = self.state.plan_done_at is not None or (
+                not self.state.unfinished() and not self.pending_grades
+            )
+            if plan_over and self.state.status == "running":
+                if not self.state.watch:
+                    self._finish()
+                elif self.state.plan_done_at is None:
+                    self._plan_done()
+            if self.state.watch:
+                self.continuous.tick(plan_done=self.state.plan_done_at is not None)
 
     def _retire_finished_trainers(self) -> None:
         """A trainer whose specialist has ended gives its CPUs or GPU back to the ones still training."""
@@ -187,12 +201,20 @@ class Supervisor:
             self._launch(name)
             running.append(name)
 
+    def launch_job(self, name: str) -> None:
+        """Start `name`'s trainer on its current job (the continuous-training queue chose it)."""
+        self.retired.discard(name)
+        self._mark_launched(self.state.specialists[name])
+        self.save()
+        log.info("starting job", specialist=name, job=self.state.specialists[name].job)
+        self.workers.start(name, self.continuous.spec_for(name))
+
     def _launch(self, name: str) -> None:
         spec = self.state.specialists[name]
         spec.state = "running"
         spec.started_at = spec.started_at or time.time()
         self._mark_launched(spec)
-        self._save()
+        self.save()
         log.info("starting trainer", specialist=name)
         self.workers.start(name)
 
@@ -225,7 +247,7 @@ class Supervisor:
                 self.expected_restarts.add(name)
                 self._mark_launched(spec)
                 self.workers.restart(name)
-                self._outcome(
+                self.outcome(
                     decision_id,
                     True,
                     "trainer process killed; Ray restarts it and it resumes from its newest valid checkpoint",
@@ -233,7 +255,7 @@ class Supervisor:
             elif decision.action == Action.ABORT_SPECIALIST:
                 self.workers.kill(name)
                 self._set_terminal(name, "aborted", decision.reason)
-                self._outcome(decision_id, True, "trainer killed; specialist aborted")
+                self.outcome(decision_id, True, "trainer killed; specialist aborted")
             tracker.on_rollback()
 
     # ------------------------------------------------------------------------ events from trainers
@@ -305,13 +327,13 @@ class Supervisor:
                     key=("checkpoint_failed", event["phase"], event["step"], event["time"]),
                 )
                 kept = event.get("previous_checkpoint") or "none yet"
-                self._outcome(
+                self.outcome(
                     decision_id, True, f"training goes on; the previous checkpoint stays intact: {kept}"
                 )
             elif kind == "phase_end":
                 self._on_phase_end(specialist, spec, tracker, event)
                 window = tracker.take_window()
-            self._save(throttle=kind in ("step", "heartbeat"))
+            self.save(throttle=kind in ("step", "heartbeat"))
         if window is not None:
             with self.lock:
                 self.pending_grades += 1
@@ -450,8 +472,8 @@ class Supervisor:
             if decision.action == Action.ABORT_SPECIALIST:
                 spec.reason = decision.reason
                 spec.state = "aborted"
-                self._save()
-            self._outcome(
+                self.save()
+            self.outcome(
                 decision_id,
                 True,
                 f"trainer told to {action.value}"
@@ -470,6 +492,10 @@ class Supervisor:
                 return  # a retried report of an ending already recorded
             if not outcome["ok"]:
                 self._on_crash(specialist, outcome["error"], restartable=True)
+                return
+            if outcome.get("job") is not None:
+                if outcome["job"] == spec.job:
+                    self.continuous.on_result(specialist, outcome["result"])
                 return
             result = outcome["result"]
             if result.get("best_checkpoint"):
@@ -497,7 +523,7 @@ class Supervisor:
             self._mark_launched(spec)
             # The crashed train() is still in flight (waiting on trainer_done): start it on the next tick.
             self.restarts_due.add(name)
-            self._outcome(
+            self.outcome(
                 decision_id,
                 True,
                 f"train() called again (restart {spec.crash_restarts}); it resumes "
@@ -510,7 +536,7 @@ class Supervisor:
                 "failed" if decision.action != Action.ABORT_SPECIALIST else "aborted",
                 decision.reason if restartable else error,
             )
-            self._outcome(decision_id, True, "specialist stopped; the rest of the run goes on")
+            self.outcome(decision_id, True, "specialist stopped; the rest of the run goes on")
 
     def _on_actor_started(self, name: str, event: dict[str, Any]) -> None:
         """A trainer process came up: the first, one the supervisor restarted, or a crash Ray restarted."""
@@ -519,7 +545,7 @@ class Supervisor:
         expected = name in self.expected_restarts
         self.expected_restarts.discard(name)
         if previous is None or previous == event["pid"] or expected or spec.state in TERMINAL_STATES:
-            self._save()
+            self.save()
             return
         trigger = Trigger.crash(
             detail=f"trainer process {previous} died; Ray restarted it as process {event['pid']}",
@@ -529,7 +555,7 @@ class Supervisor:
         decision_id, decision = self._decide_and_log(name, trigger, key=("restarted", previous, event["pid"]))
         if decision.action == Action.RESTART_TRAINER:
             spec.crash_restarts += 1
-            self._outcome(
+            self.outcome(
                 decision_id,
                 True,
                 "Ray restarted the actor; train() is retried and resumes from the newest valid checkpoint",
@@ -537,8 +563,8 @@ class Supervisor:
         else:
             self.workers.kill(name)
             self._set_terminal(name, "aborted", decision.reason)
-            self._outcome(decision_id, True, "trainer killed for good; the rest of the run goes on")
-        self._save()
+            self.outcome(decision_id, True, "trainer killed for good; the rest of the run goes on")
+        self.save()
 
     # ------------------------------------------------------------------------------------ grading
 
@@ -591,10 +617,10 @@ class Supervisor:
             )
             if spec.state in TERMINAL_STATES or phase_ended or window["phase"] != spec.phase:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
-                self._outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
+                self.outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
             else:
                 self._apply(name, decision_id, decision)
-            self._save()
+            self.save()
 
     # ---------------------------------------------------------------------------------- controls
 
@@ -643,14 +669,19 @@ class Supervisor:
                 spec.reason = "stopped by the user"
             else:
                 self.workers.send(specialist, {"name": "skip_phase", "reason": "user skip"})
-            self._outcome(decision_id, True, f"{action} sent to trainer:{specialist}")
-            self._save()
+            self.outcome(decision_id, True, f"{action} sent to trainer:{specialist}")
+            self.save()
             return self.decisions[decision_id].model_dump(mode="json")
 
     def status(self) -> dict[str, Any]:
         """The run state, as `overnight status` shows it."""
         with self.lock:
-            return self.state.model_dump(mode="json")
+            state = self.state.model_dump(mode="json")
+        try:
+            state["queue"] = queue_rows(self.run_dir)
+        except RuntimeError as err:
+            state["queue"], state["queue_error"] = [], str(err)
+        return state
 
     def pid(self) -> int:
         """The supervisor's process id (the chaos tests kill it)."""
@@ -681,7 +712,7 @@ class Supervisor:
                 ),
             )
             for decision_id, r in self.decisions.items()
-            if r.specialist == name and _was_applied(r)
+            if r.specialist == name and _was_applied(r) and (spec.job is None or r.phase == spec.job)
         ]
         return History(
             specialist=name,
@@ -734,7 +765,7 @@ class Supervisor:
         if decision.action == Action.RESTART_TRAINER:
             self.expected_restarts.add(name)
             self.workers.restart(name)
-            self._outcome(decision_id, True, "trainer restarted; it resumes from its newest valid checkpoint")
+            self.outcome(decision_id, True, "trainer restarted; it resumes from its newest valid checkpoint")
             return
         commands = commands_for(decision)
         for command in commands:
@@ -743,9 +774,36 @@ class Supervisor:
             self.state.specialists[name].reason = decision.reason
             self.state.specialists[name].state = "aborted"
         detail = ", ".join(c.name for c in commands) or "nothing to change"
-        self._outcome(decision_id, True, f"sent to trainer:{name}: {detail}")
+        self.outcome(decision_id, True, f"sent to trainer:{name}: {detail}")
 
-    def _outcome(self, decision_id: str, ok: bool, detail: str) -> None:
+    def log_fact(
+        self, name: str, phase: str, trigger: Trigger, action: Action, reason: str, key: tuple[Any, ...]
+    ) -> str:
+        """Log a decision the queue took (no policy involved, parameters unchanged); once per key."""
+        decision_id = make_decision_id(self.state.run, name, *key)
+        if decision_id in self.decisions:
+            return decision_id
+        params = (
+            self._history(name).params
+            if name in self.state.specialists
+            else TrainParams(
+                lr=self.config.training.learning_rate,
+                micro_batch=self.config.training.micro_batch_size,
+                grad_accum=self.config.training.grad_accum_steps,
+            )
+        )
+        decision = Decision(
+            action=action, trigger=trigger, params_before=params, params_after=params, reason=reason
+        )
+        record = DecisionRecord.from_decision(
+            decision, run=self.state.run, specialist=name, phase=phase, decision_id=decision_id
+        )
+        append_record(self.log_path, record)
+        self.decisions[decision_id] = record
+        log.info("decision", specialist=name, trigger=trigger.kind.value, action=action.value, reason=reason)
+        return decision_id
+
+    def outcome(self, decision_id: str, ok: bool, detail: str) -> None:
         record = self.decisions.get(decision_id)
         if record is None or record.outcome is not None:
             return
@@ -766,6 +824,8 @@ class Supervisor:
 
     def _promote_phase(self, name: str, phase: str) -> None:
         """At a phase's end, its best checkpoint (by val exact match) is promoted if it beats the current."""
+        if self.state.specialists[name].job == phase:
+            return  # a job is promoted by the regression guard when it ends, not by its val split
         best = best_of_phase(self.config.run_dir() / name / phase) if name != FOUNDATION else None
         if best is not None:
             self._promote(name, best)
@@ -777,37 +837,61 @@ class Supervisor:
         if promote(self.run_dir, name, result, specialist.track, self.config.model.method, self._base_dir()):
             self.workers.promoted(name)
 
+    def promote_job(self, name: str, job_id: str, checkpoint: str, exact_match: float | None) -> bool:
+        """Serve a job's checkpoint (the regression guard let it through); True when promoted.json changed."""
+        specialist = self.config.specialists[name]
+        result = {"best_checkpoint": checkpoint, "best_exact_match": exact_match, "phase": job_id}
+        method, base = self.config.model.method, self._base_dir()
+        changed = promote(self.run_dir, name, result, specialist.track, method, base, guarded=True)
+        if changed:
+            self.workers.promoted(name)
+        return changed
+
     def _base_dir(self) -> Path:
         from training.recipe import base_model_dir
 
         return base_model_dir(self.config).resolve()
 
-    def _finish(self) -> None:
-        self.state.status = "finished"
-        self.state.finished_at = time.time()
-        self._save()
+    def _plan_done(self) -> None:
+        """Watch mode: the night's plan is over; write its report and keep watching the inbox."""
+        self.state.plan_done_at = time.time()
+        self.save()
+        self._write_report()
+        log.info("plan finished; watching the inbox", inbox=str(self.continuous.root))
+
+    def _write_report(self) -> None:
         try:
             from actors.report import write_report
 
             write_report(self.run_dir)
         except Exception:
-            log.exception("the morning report could not be written; the run itself finished")
+            log.exception("the morning report could not be written; the run itself goes on")
+
+    def _finish(self) -> None:
+        self.state.status = "finished"
+        self.state.finished_at = time.time()
+        self.save()
+        self._write_report()
         log.info(
             "run finished", run=self.state.run, states={n: s.state for n, s in self.state.specialists.items()}
         )
 
     def _set_terminal(self, name: str, state: str, reason: str) -> None:
         spec = self.state.specialists[name]
+        if spec.job is not None:
+            # A job's ending is the job's, not the specialist's: its night stays as it was.
+            self.continuous.on_ended(name, state, reason)
+            return
         spec.state = state  # type: ignore[assignment]
         spec.reason = reason
         spec.finished_at = time.time()
         spec.eta_s = 0.0
-        self._save()
+        self.save()
         log.info("specialist ended", specialist=name, state=state, reason=reason)
 
     # ---------------------------------------------------------------------------------- plumbing
 
-    def _save(self, throttle: bool = False) -> None:
+    def save(self, throttle: bool = False) -> None:
         now = time.time()
         if throttle and now - self.state.updated_at < 1.0:
             return
@@ -824,11 +908,17 @@ class Supervisor:
             handle.write(json.dumps(record) + "\n")
 
     def _phase_names(self, name: str) -> list[str]:
+        job = self.state.specialists[name].job
+        if job is not None:
+            return [job]
         if name == FOUNDATION:
             return ["general"]
         return [phase.name for phase in self.config.specialists[name].phases]
 
     def _epochs_of(self, name: str, phase: str) -> int:
+        job_epochs = self.continuous.epochs_of(name, phase)
+        if job_epochs is not None:
+            return job_epochs
         if name == FOUNDATION:
             return self.config.foundation.epochs
         for item in self.config.specialists[name].phases:

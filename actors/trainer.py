@@ -7,6 +7,7 @@ import traceback
 from typing import Any, Protocol
 
 import torch
+from pydantic import BaseModel
 
 from actors.commands import BEST_CHECKPOINT, TrainerCommand
 from actors.config import RunConfig
@@ -14,6 +15,7 @@ from training.checkpoint import best_checkpoint
 from training.config import FOUNDATION, config_from_dict
 from training.events import Event, Fault
 from training.hooks import FaultAction, TrainerHooks
+from training.job import JobSpec, train_job
 from training.recipe import train_foundation, train_specialist
 
 
@@ -44,27 +46,35 @@ class Trainer:
         self.hooks = TrainerHooks(on_event=self._forward, on_fault=self._decide_fault)
         self.phase: str | None = None
 
-    def train(self) -> dict[str, Any]:
-        """Run (or resume) every remaining phase. Idempotent: a retry resumes from the newest checkpoint."""
+    def train(self, job: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run (or resume) every remaining phase, or the given continuous-training job. Idempotent: a retry
+        resumes from the newest checkpoint."""
+        # A stop that ended the previous call (a preempted job) must not end this one.
+        self.hooks = TrainerHooks(on_event=self._forward, on_fault=self._decide_fault)
         try:
-            if self.specialist == FOUNDATION:
-                result = train_foundation(self.config, self.hooks, resume=True, progress=False)
+            if job is not None:
+                outcome: BaseModel = train_job(
+                    self.config, JobSpec.model_validate(job), self.hooks, progress=False
+                )
+            elif self.specialist == FOUNDATION:
+                outcome = train_foundation(self.config, self.hooks, resume=True, progress=False)
             else:
-                result = train_specialist(
+                outcome = train_specialist(
                     self.config, self.specialist, self.hooks, resume=True, progress=False
                 )
         except Exception as err:
             # Report the crash instead of dying silently; the supervisor decides whether to restart.
-            outcome = {
+            failed = {
                 "ok": False,
                 "error": f"{err.__class__.__name__}: {err}",
                 "traceback": traceback.format_exc(limit=8),
+                "job": job["id"] if job else None,
             }
-            self.link.trainer_done(self.specialist, outcome)
-            return outcome
-        outcome = {"ok": True, "result": result.model_dump(mode="json")}
-        self.link.trainer_done(self.specialist, outcome)
-        return outcome
+            self.link.trainer_done(self.specialist, failed)
+            return failed
+        done = {"ok": True, "result": outcome.model_dump(mode="json"), "job": job["id"] if job else None}
+        self.link.trainer_done(self.specialist, done)
+        return done
 
     def command(self, command: dict[str, Any]) -> None:
         """Apply a supervisor or user request at the next step boundary."""

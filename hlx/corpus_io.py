@@ -22,6 +22,9 @@ RECORD_FORMATS: tuple[str, ...] = (
 )
 RECORD_KEYS: tuple[str, ...] = ("id", "instruction", "response", "task", "track", "format")
 SEED_KEYS: tuple[str, ...] = ("input", "output")
+ROUTING_KEYS: tuple[str, ...] = ("specialist", "split")
+"""Optional on either shape, for inbox files: which specialist a record is for, and "train" or "val"."""
+SPLITS: tuple[str, ...] = ("train", "val")
 PROMPT_HEAD = "### Instruction:\n"
 PROMPT_TAIL = "\n\n### Response:\n"
 # One line of a shipped corpus is well under 2 KB; 8 MB leaves room for user corpora while keeping
@@ -149,7 +152,12 @@ def record_from_json(obj: object, path: str | os.PathLike[str], line: int) -> Ex
     """Accept either record shape and return the Example; CorpusError names the offending key."""
     if not isinstance(obj, dict):
         raise CorpusError(path, line, "unknown_shape", f"expected a JSON object, got {type(obj).__name__}")
-    keys = set(obj)
+    for key in ROUTING_KEYS:
+        if key in obj:
+            _require_text(obj, key, path, line)
+    if "split" in obj:
+        _require_choice(str(obj["split"]), "split", SPLITS, path, line)
+    keys = set(obj) - set(ROUTING_KEYS)
     if keys == set(RECORD_KEYS):
         return _project_record(obj, path, line)
     if keys == set(SEED_KEYS):
@@ -157,7 +165,7 @@ def record_from_json(obj: object, path: str | os.PathLike[str], line: int) -> Ex
     raise CorpusError(
         path, line, "unknown_shape",
         f"keys {sorted(keys)} match no known shape; expected {list(RECORD_KEYS)} "
-        f"or the seeds' {list(SEED_KEYS)}",
+        f"or the seeds' {list(SEED_KEYS)} (either may add {list(ROUTING_KEYS)})",
     )
 
 

@@ -176,6 +176,8 @@ def _propose(trigger: Trigger, history: History, limits: PolicyLimits) -> Decisi
                              "intact; continue and save again at the next checkpoint")
         case TriggerKind.CONTROL:
             return _control(trigger, history, limits)
+        case TriggerKind.INBOX | TriggerKind.JOB:
+            raise ValueError(f"{trigger.kind.value} triggers are decided by the job queue, not the policies")
 
 
 def _control(trigger: Trigger, history: History, limits: PolicyLimits) -> Decision:

@@ -22,6 +22,16 @@ class Action(StrEnum):
     RESTART_TRAINER = "restart_trainer"
     SKIP_PHASE = "skip_phase"
     ABORT_SPECIALIST = "abort_specialist"
+    # Continuous training (the inbox and its queue); never chosen by a policy, so they spend no budget.
+    QUEUE_JOB = "queue_job"
+    REJECT_FILE = "reject_file"
+    SKIP_DUPLICATE = "skip_duplicate"
+    START_JOB = "start_job"
+    PREEMPT_JOB = "preempt_job"
+    RESUME_JOB = "resume_job"
+    PROMOTE_JOB = "promote_job"
+    KEEP_UNPROMOTED = "keep_unpromoted"
+    FAIL_JOB = "fail_job"
 
 
 # Actions that change the run and so spend the intervention budget (when a policy, not a user, chose them).
@@ -39,6 +49,8 @@ class TriggerKind(StrEnum):
     CRASH = "crash"
     CHECKPOINT_FAILED = "checkpoint_failed"
     CONTROL = "control"
+    INBOX = "inbox"
+    JOB = "job"
 
 
 _REQUIRED_FIELDS: dict[TriggerKind, tuple[str, ...]] = {
@@ -74,8 +86,9 @@ class Trigger(BaseModel):
         return self
 
     @classmethod
-    def grade(cls, letter: Literal["A", "B", "C", "D", "F"], score: float, step: int = 0,
-              epoch: int = 0) -> Trigger:
+    def grade(
+        cls, letter: Literal["A", "B", "C", "D", "F"], score: float, step: int = 0, epoch: int = 0
+    ) -> Trigger:
         return cls(kind=TriggerKind.GRADE, letter=letter, score=score, step=step, epoch=epoch)
 
     @classmethod
@@ -92,8 +105,9 @@ class Trigger(BaseModel):
 
     @classmethod
     def stall(cls, seconds_since_heartbeat: float, step: int = 0, epoch: int = 0) -> Trigger:
-        return cls(kind=TriggerKind.STALL, seconds_since_heartbeat=seconds_since_heartbeat, step=step,
-                   epoch=epoch)
+        return cls(
+            kind=TriggerKind.STALL, seconds_since_heartbeat=seconds_since_heartbeat, step=step, epoch=epoch
+        )
 
     @classmethod
     def crash(cls, detail: str, step: int = 0, epoch: int = 0) -> Trigger:
@@ -106,6 +120,14 @@ class Trigger(BaseModel):
     @classmethod
     def control(cls, requested: Action, detail: str = "", step: int = 0, epoch: int = 0) -> Trigger:
         return cls(kind=TriggerKind.CONTROL, requested=requested, detail=detail, step=step, epoch=epoch)
+
+    @classmethod
+    def inbox(cls, detail: str) -> Trigger:
+        return cls(kind=TriggerKind.INBOX, detail=detail)
+
+    @classmethod
+    def job(cls, detail: str, step: int = 0, epoch: int = 0) -> Trigger:
+        return cls(kind=TriggerKind.JOB, detail=detail, step=step, epoch=epoch)
 
     def describe(self) -> str:
         """The trigger in words, with its numbers, as the start of a decision's reason."""
@@ -127,6 +149,10 @@ class Trigger(BaseModel):
                 return f"checkpoint write failed at step {self.step}{suffix}"
             case TriggerKind.CONTROL:
                 return f"user control {self.requested.value if self.requested else '?'}{suffix}"
+            case TriggerKind.INBOX:
+                return f"inbox: {self.detail}"
+            case TriggerKind.JOB:
+                return f"job: {self.detail}"
 
 
 class TrainParams(BaseModel):

@@ -65,6 +65,7 @@ class ThreadWorkers:
         self.watchdogs: dict[str, Watchdog] = {}
         self.died: list[tuple[str, str]] = []
         self.promotions: list[str] = []
+        self.jobs: dict[str, dict[str, Any] | None] = {}
 
     def attach(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
@@ -81,23 +82,24 @@ class ThreadWorkers:
         thread = self.threads.get(specialist)
         return thread is not None and thread.is_alive()
 
-    def _run(self, specialist: str, trainer: Trainer) -> None:
+    def _run(self, specialist: str, trainer: Trainer, job: dict[str, Any] | None) -> None:
         try:
-            trainer.train()
+            trainer.train(job)
         except BaseException as err:  # a dead thread is what lost() reports
             self.died.append((specialist, repr(err)))
 
-    def _train(self, specialist: str) -> None:
+    def _train(self, specialist: str, job: dict[str, Any] | None = None) -> None:
         thread = threading.Thread(
-            target=self._run, args=(specialist, self._trainer(specialist)), name=f"trainer:{specialist}",
+            target=self._run, args=(specialist, self._trainer(specialist), job), name=f"trainer:{specialist}",
             daemon=True,
         )  # fmt: skip
         self.threads[specialist] = thread
         thread.start()
 
-    def start(self, specialist: str) -> None:
+    def start(self, specialist: str, job: dict[str, Any] | None = None) -> None:
+        self.jobs[specialist] = job
         if not self._in_flight(specialist):
-            self._train(specialist)
+            self._train(specialist, job)
 
     def exists(self, specialist: str) -> bool:
         return specialist in self.trainers
@@ -128,7 +130,7 @@ class ThreadWorkers:
             self._trainer(specialist)
             self.supervisor.report(specialist, {"kind": "actor_started", "pid": -1, "time": time.time()})
             if in_flight:
-                self._train(specialist)
+                self._train(specialist, self.jobs.get(specialist))
 
         threading.Thread(target=replace, name=f"restart:{specialist}", daemon=True).start()
 
@@ -318,6 +320,7 @@ def test_oom_shrinks_the_micro_batch_and_keeps_the_effective_batch(fault_run: An
 def test_status_is_the_run_state(fault_run: Any) -> None:
     supervisor, _, config = fault_run
     status = supervisor.status()
+    assert status.pop("queue") == []  # nothing was dropped into the inbox
     assert status == RunState.model_validate(status).model_dump(mode="json")
     assert set(status) == set(RunState.model_fields)
     assert list(status["specialists"]) == ["foundation", "ascii", "runic"]
