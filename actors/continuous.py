@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from actors.inbox import IntakeRules, arrivals, assess, carry_out, finish_file, make_inbox
-from actors.job_queue import Job, JobQueue, JobResult, locked_queue, outranks
+from actors.job_queue import Job, JobQueue, JobResult, locked_queue, outranks, read_queue
 from actors.promotion import PROMOTED_FILE
 from actors.run_state import SpecialistState
 from policies.decisions import Action, Trigger
@@ -157,7 +157,7 @@ class ContinuousTraining:
         spec.phase_index, spec.phases_total, spec.epochs_total = 0, 1, job.epochs
         spec.epoch = spec.step = 0
         spec.started_at, spec.finished_at = time.time(), None
-        self.supervisor.launch_job(name)
+        self.supervisor.launch_job(name, self.job_spec(job))
         self.supervisor.outcome(decision_id, True, f"trainer:{name} started on {job.id}")
 
     def _promoted_checkpoint(self, name: str) -> str | None:
@@ -170,12 +170,14 @@ class ContinuousTraining:
     # ------------------------------------------------------------------------------------ job spec
 
     def spec_for(self, name: str) -> dict[str, Any] | None:
-        """What the trainer of `name` is to run: its current job, or None for its night's phases."""
+        """What the trainer of `name` is to run: its current job, or None for its night's phases.
+        Reads the queue file without its lock (it is replaced atomically): callers may hold the lock."""
         spec = self.supervisor.state.specialists[name]
         if spec.job is None:
             return None
-        with locked_queue(self.run_dir) as queue:
-            job = queue.get(spec.job)
+        return self.job_spec(read_queue(self.run_dir).get(spec.job))
+
+    def job_spec(self, job: Job) -> dict[str, Any]:
         return {
             "id": job.id,
             "specialist": job.specialist,

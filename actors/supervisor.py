@@ -201,13 +201,13 @@ class Supervisor:
             self._launch(name)
             running.append(name)
 
-    def launch_job(self, name: str) -> None:
-        """Start `name`'s trainer on its current job (the continuous-training queue chose it)."""
+    def launch_job(self, name: str, job: dict[str, Any]) -> None:
+        """Start `name`'s trainer on `job` (the continuous-training queue chose it)."""
         self.retired.discard(name)
         self._mark_launched(self.state.specialists[name])
         self.save()
-        log.info("starting job", specialist=name, job=self.state.specialists[name].job)
-        self.workers.start(name, self.continuous.spec_for(name))
+        log.info("starting job", specialist=name, job=job["id"])
+        self.workers.start(name, job)
 
     def _launch(self, name: str) -> None:
         spec = self.state.specialists[name]
