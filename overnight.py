@@ -13,6 +13,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "actors.run_cli",
     "actors.control_cli",
+    "actors.queue_cli",
     "actors.router_cli",
     "training.cli",
     "hlx.corpus_cli",
@@ -27,6 +28,8 @@ examples:
   python overnight.py --config configs/helix-moe.yaml --run-name night1
   overnight status                                  where every specialist stands
   overnight log --follow                            the supervisor's decision log, live
+  overnight run --watch                             after the night, train what lands in the inbox
+  overnight submit new.jsonl --specialist ascii     hand new data to a watching run
   overnight ask "Convert to LC-R: {14: {@0: 42}}"   query the trained experts
   overnight hlx convert --to lc-b '[1, 2]'          the HLX toolkit
   overnight corpus validate corpora/                check corpora before training

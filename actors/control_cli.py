@@ -119,7 +119,27 @@ def status_command(args: argparse.Namespace) -> int:
         + (" (live)" if supervisor is not None and state.get("run") else "")
     )
     console.print(status_table(state))
+    _print_queue(console, state, supervisor is not None, args)
     return 0
+
+
+def _print_queue(console: Any, state: dict[str, Any], live: bool, args: argparse.Namespace) -> None:
+    """The continuous-training jobs under the table, when the run has any (or watches its inbox)."""
+    from actors.job_queue import queue_rows
+    from actors.views import queue_table
+
+    rows = state.get("queue")
+    if rows is None:
+        run_dir = _run_dir(args) if not live else None
+        try:
+            rows = queue_rows(run_dir) if run_dir is not None else []
+        except RuntimeError as err:
+            console.print(f"[red]queue: {err}[/red]")
+            return
+    if rows:
+        console.print(queue_table(rows))
+    elif state.get("watch"):
+        console.print("jobs: none waiting; drop JSONL files into the inbox or use `overnight submit`")
 
 
 def ctl_command(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,13 @@ examples:
   python overnight.py                                    the demo (configs/demo.yaml), on a local Ray
   overnight run --config configs/helix-moe.yaml --run-name night1
   RAY_AUTH_MODE=token ray job submit --working-dir . -- python overnight.py --output-dir $PWD/checkpoints
+  overnight run --watch                                  after the plan, train what lands in the inbox
 
 Rerunning with the same --run-name resumes: finished phases are not retrained.
 Output: <output-dir>/<run-name>/ holds decisions.jsonl, run_state.json, events/, checkpoints and the report.
+--watch: the inbox is <output-dir>/<run-name>/inbox/ (config inbox.dir); drop JSONL files into its high/,
+normal/ or low/ folder or use `overnight submit`; `overnight queue list` shows the jobs. Ctrl-C stops
+watching (a detached supervisor on a shared cluster keeps watching); rerunning resumes the queue.
 """
 
 
@@ -50,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--address", help="Ray cluster address (default: $RAY_ADDRESS, a running cluster, or a new local one)"
     )
     parser.add_argument("--quiet", action="store_true", help="no live status table; log lines only")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after the plan, stay up: validate, queue and train the files dropped into the inbox, serve "
+        "the promoted results through the router",
+    )
     parser.set_defaults(func=run_command)
 
 
@@ -219,10 +230,11 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
             file=sys.stderr,
         )
         return 2
-    ray.get(supervisor.start.remote())
+    ray.get(supervisor.start.remote(watch=args.watch))
     started = time.time()
+    on_plan_done = (lambda: watching_hint(run_dir, config)) if args.watch else None
     try:
-        state = watch(supervisor, quiet=args.quiet)
+        state = watch(supervisor, quiet=args.quiet, on_plan_done=on_plan_done)
     except KeyboardInterrupt:
         print("\nrun: interrupted; the supervisor keeps its state on disk. Rerun the same command to resume.")
         return 130
@@ -258,37 +270,63 @@ def serve_hint(run_dir: Path, owns_cluster: bool) -> None:
     except RouterError as err:
         print(f"router: not started: {err}")
         return
+    print(f"router: the named actor 'router' serves {run_dir.name}; `overnight ask` and `serve` use it")
+
+
+def watching_hint(run_dir: Path, config: Any) -> None:
+    """Watch mode: the plan is over; serve what it promoted and say where new data goes."""
+    print(f"run: the plan is done; report: {run_dir / 'report.md'}")
+    serve_hint(run_dir, owns_cluster=False)
+    inbox = config.inbox.root(run_dir)
     print(
-        f"router: the named actor 'router' serves {run_dir.name}; `overnight ask` and `serve` use it"
+        f"run: watching {inbox}/{{high,normal,low}}/ for JSONL files (or `overnight submit FILE "
+        f"--specialist NAME --run {run_dir.name}`); `overnight queue list` and `overnight status` show the "
+        "jobs; Ctrl-C stops"
     )
 
 
-def watch(supervisor: Any, quiet: bool, poll_s: float = 2.0) -> dict[str, Any]:
-    """Poll the supervisor until the run ends; a live status table unless quiet."""
+def watch(
+    supervisor: Any, quiet: bool, poll_s: float = 2.0, on_plan_done: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Poll the supervisor until the run ends (never, in watch mode); a live status table unless quiet."""
     import ray
     from rich.console import Console
     from rich.live import Live
 
-    from actors.views import status_table
+    from actors.views import live_view
 
     console = Console()
     state = ray.get(supervisor.status.remote())
+    announced = [False]
+
+    def plan_check(state: dict[str, Any]) -> None:
+        if on_plan_done is not None and state.get("plan_done_at") and not announced[0]:
+            announced[0] = True
+            on_plan_done()
+
     if quiet or not console.is_terminal:
         last = ""
         while state["status"] == "running":
+            plan_check(state)
             line = "  ".join(
                 f"{n}:{s['state']}:{s.get('phase') or '-'}:e{s['epoch']}:s{s['step']}"
                 for n, s in state["specialists"].items()
             )
+            jobs = " ".join(f"{job['id']}:{job['priority']}:{job['state']}" for job in state.get("queue", []))
+            line += f"  queue: {jobs}" if jobs else ""
             if line != last:
                 print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
                 last = line
             time.sleep(poll_s)
             state = ray.get(supervisor.status.remote())
         return state
-    with Live(status_table(state), console=console, refresh_per_second=1) as live:
+    with Live(live_view(state), console=console, refresh_per_second=1) as live:
         while state["status"] == "running":
             time.sleep(poll_s)
             state = ray.get(supervisor.status.remote())
-            live.update(status_table(state))
+            if on_plan_done is not None and state.get("plan_done_at") and not announced[0]:
+                live.stop()
+                plan_check(state)
+                live.start()
+            live.update(live_view(state))
     return state

@@ -127,6 +127,11 @@ class Supervisor:
         with self.lock:
             if watch and not self.state.watch:
                 self.state.watch = True
+                if self.state.status == "finished":
+                    # A finished night reopened with --watch: its plan is done, its inbox is now watched.
+                    self.state.status = "running"
+                    self.state.plan_done_at = self.state.finished_at or time.time()
+                    self.state.finished_at = None
                 self.save()
             if self.loop_thread is None or not self.loop_thread.is_alive():
                 if self.state.status == "running":

@@ -181,6 +181,36 @@ def status_table(state: Mapping[str, Any]) -> Table:
     return table
 
 
+def queue_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    """One row per continuous-training job (actors/job_queue.py's job_row), in the order given."""
+    table = Table(title="jobs", title_justify="left")
+    for column in ("job", "specialist", "priority", "state", "epochs", "file", "preempted", "result"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        if row.get("promoted") is not None:
+            verdict = "promoted" if row["promoted"] else "not promoted"
+            result = (
+                f"{verdict}: exact match {format_number(row.get('exact_match'))} vs "
+                f"{format_number(row.get('baseline_exact_match'))}"
+            )
+        else:
+            result = row.get("error") or NO_VALUE
+        table.add_row(
+            str(row["id"]), str(row["specialist"]), str(row["priority"]),
+            Text(str(row["state"]), style=STATE_STYLES.get(str(row["state"]), "")),
+            str(row["epochs"]), str(row["source"]), str(row.get("preemptions") or 0), str(result),
+        )  # fmt: skip
+    return table
+
+
+def live_view(state: Mapping[str, Any]) -> Any:
+    """The status table, with the job queue under it when the run has jobs (`overnight run`'s live view)."""
+    from rich.console import Group
+
+    rows = state.get("queue") or []
+    return Group(status_table(state), queue_table(rows)) if rows else status_table(state)
+
+
 def trigger_text(trigger: Any) -> str:
     """`oom: CUDA out of memory`, `grade`, `control: stop`: the trigger's kind and what it says."""
     if not isinstance(trigger, Mapping):
