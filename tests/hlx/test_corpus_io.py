@@ -145,3 +145,50 @@ def test_record_formats_follow_the_checker() -> None:
 def test_seed_template_is_read_leniently(tmp_path: Path, prompt: str, instruction: str) -> None:
     corpus = _write(tmp_path / "s.jsonl", (json.dumps({"input": prompt, "output": "x"}) + "\n").encode())
     assert read_corpus(corpus)[0].instruction == instruction
+
+
+SEED_HI = Example("c.jsonl:1", "Say hi in LC-T", '"hi"', "unknown", "general", "text")
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        ({**EXAMPLE.to_dict(), "specialist": "runic", "split": "val"}, EXAMPLE),
+        ({**EXAMPLE.to_dict(), "split": "train"}, EXAMPLE),
+        ({"input": prompt_text("Say hi in LC-T"), "output": '"hi"', "specialist": "ascii"}, SEED_HI),
+        ({"input": prompt_text("Say hi in LC-T"), "output": '"hi"', "split": "val"}, SEED_HI),
+    ],
+)
+def test_routing_keys_are_accepted_on_either_shape(
+    tmp_path: Path, record: dict[str, str], expected: Example
+) -> None:
+    corpus = _write(tmp_path / "c.jsonl", (json.dumps(record) + "\n").encode())
+    assert read_corpus(corpus) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("change", "kind", "pattern"),
+    [
+        ({"split": "test"}, "bad_field", r"c\.jsonl:1: key 'split' is 'test'; allowed: train, val"),
+        ({"split": 1}, "bad_field", r"c\.jsonl:1: key 'split' must be a string, got int"),
+        ({"specialist": 3}, "bad_field", r"c\.jsonl:1: key 'specialist' must be a string, got int"),
+        ({"specialist": ["ascii"]}, "bad_field", r"key 'specialist' must be a string, got list"),
+        ({"specialist": " "}, "empty_field", r"c\.jsonl:1: key 'specialist' is empty"),
+    ],
+)
+def test_bad_routing_keys_are_named(
+    tmp_path: Path, change: dict[str, object], kind: str, pattern: str
+) -> None:
+    for record in ({**EXAMPLE.to_dict(), **change}, {"input": prompt_text("Hi"), "output": "x", **change}):
+        corpus = _write(tmp_path / "c.jsonl", (json.dumps(record) + "\n").encode())
+        with pytest.raises(CorpusError, match=pattern) as caught:
+            read_corpus(corpus)
+        assert caught.value.kind == kind
+
+
+def test_unknown_shape_mentions_the_routing_keys(tmp_path: Path) -> None:
+    corpus = _write(tmp_path / "c.jsonl", b'{"input": "x", "specialist": "ascii"}\n')
+    with pytest.raises(
+        CorpusError, match=r"keys \['input'\] match no known shape.*\['specialist', 'split'\]"
+    ):
+        read_corpus(corpus)
