@@ -229,7 +229,8 @@ def _split(
         return train or val, val, f'val split: the {len(val)} records marked "split": "val"'
     order = list(range(len(train)))
     rng.shuffle(order)
-    count = max(1, round(len(train) * val_fraction)) if len(train) > 1 else 0
+    # At least one val record, and at least one left to train on.
+    count = min(len(train) - 1, max(1, round(len(train) * val_fraction))) if len(train) > 1 else 0
     carved = sorted(order[:count])
     carved_set = set(carved)
     kept = [example for index, example in enumerate(train) if index not in carved_set]
@@ -275,9 +276,11 @@ def _move_with_sidecar(path: Path, folder: Path, prefix: str = "") -> Path:
     """Move a file (and its sidecar) into `folder`, never over an existing file."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{prefix}{path.name}"
-    if target.exists():
-        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6}"
-        target = folder / f"{prefix}{path.stem}-{stamp}{path.suffix}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    number = 0
+    while target.exists() or sidecar_of(target).exists():
+        number += 1
+        target = folder / f"{prefix}{path.stem}-{stamp}-{number}{path.suffix}"
     sidecar = sidecar_of(path)
     shutil.move(str(path), target)
     if sidecar.is_file():

@@ -467,7 +467,6 @@ def test_finish_file_twice_moves_nothing(inbox: Path) -> None:
 # --- bugs ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="_split carves every record as val when round(n * val_fraction) == n")
 def test_a_large_val_fraction_keeps_a_train_split(inbox: Path) -> None:
     # val_fraction may be anything below 1 (actors/config.py); 2 records at 0.8 round to 2 val records
     path = drop(inbox, "normal", "two.jsonl", RECORDS[:2], specialist="ascii")
@@ -475,9 +474,6 @@ def test_a_large_val_fraction_keeps_a_train_split(inbox: Path) -> None:
     assert intake.train, f"empty train split: {intake.reason}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="_move_with_sidecar checks one stamped name and moves over it if taken"
-)
 def test_never_overwrites_when_the_stamped_name_is_taken(
     inbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -490,7 +486,6 @@ def test_never_overwrites_when_the_stamped_name_is_taken(
     assert kept == ["{one\n", "{three\n", "{two\n"]
 
 
-@pytest.mark.xfail(strict=True, reason="_move_with_sidecar checks only the file's name, not its sidecar's")
 def test_never_overwrites_a_sidecar_left_in_the_folder(inbox: Path) -> None:
     # an earlier bad.jsonl was taken out of rejected/ to be fixed, its sidecar left there
     (inbox / "rejected" / "bad.jsonl.meta.json").write_text('{"specialist": "old"}', encoding="utf-8")
