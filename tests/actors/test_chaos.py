@@ -220,6 +220,17 @@ def _fired(run_dir: Path, name: str, token: str) -> bool:
     return registry.is_file() and token in json.loads(registry.read_text())
 
 
+def hung_trainer_pid(run_dir: Path, name: str, step: int) -> int:
+    """Wait for `name`'s injected hang at `step` to fire; the process id of the trainer now hanging there."""
+
+    def pid_once_hung() -> int | None:
+        if not _fired(run_dir, name, f"hang@{step}"):
+            return None
+        return run_state(run_dir)["specialists"][name]["trainer_pid"]
+
+    return _wait_for(pid_once_hung, 300, f"{name} to hang at step {step}")
+
+
 def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> None:
     """Kill a trainer's process, then the supervisor's, then the driver; rerunning the command finishes it.
 
@@ -241,14 +252,7 @@ def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> 
         )
         try:
             # 1. SIGKILL the trainer's process while it hangs at step 8: Ray restarts it and it resumes.
-            trainer_pid = _wait_for(
-                lambda: (
-                    _fired(run_dir, "ascii", "hang@8")
-                    and run_state(run_dir)["specialists"]["ascii"]["trainer_pid"]
-                ),
-                300,
-                "ascii to hang at step 8",
-            )
+            trainer_pid = hung_trainer_pid(run_dir, "ascii", 8)
             os.kill(trainer_pid, signal.SIGKILL)
             _wait_for(lambda: _crash_decisions(run_dir), 180, "the supervisor to log the trainer's crash")
             # 2. SIGKILL the supervisor: Ray restarts it, it reloads the run state and carries on.
