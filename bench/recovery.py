@@ -22,6 +22,9 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    # `python bench/recovery.py` puts bench/ on the path, not the repository.
+    sys.path.insert(0, str(REPO))
 FIXTURES = REPO / "tests" / "training" / "fixtures"
 CHECKPOINT_STEP = re.compile(r"-s(\d+)$")
 # Far above the seconds Ray takes to restart a crashed trainer, so a crash is seen as one, not as a stall;
