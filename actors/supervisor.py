@@ -209,7 +209,10 @@ class Supervisor:
     def launch_job(self, name: str, job: dict[str, Any]) -> None:
         """Start `name`'s trainer on `job` (the continuous-training queue chose it)."""
         self.retired.discard(name)
-        self._mark_launched(self.state.specialists[name])
+        spec = self.state.specialists[name]
+        # Its night's trainer was retired: the process that reports next is a new one, not a crash.
+        spec.trainer_pid = None
+        self._mark_launched(spec)
         self.save()
         log.info("starting job", specialist=name, job=job["id"])
         self.workers.start(name, job)
@@ -859,9 +862,9 @@ class Supervisor:
 
     def _plan_done(self) -> None:
         """Watch mode: the night's plan is over; write its report and keep watching the inbox."""
+        self._write_report()
         self.state.plan_done_at = time.time()
         self.save()
-        self._write_report()
         log.info("plan finished; watching the inbox", inbox=str(self.continuous.root))
 
     def _write_report(self) -> None:

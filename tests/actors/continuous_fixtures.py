@@ -11,9 +11,16 @@ from typing import Any
 from tests.actors.run_configs import FIXTURES_DIR, TINY_CORPUS, merged, tiny_run_data
 
 TINY_TRAIN = FIXTURES_DIR / TINY_CORPUS / "train.jsonl"
-# Four short answers a LoRA on the tiny model learns by heart within a few dozen steps: the standing val
-# set of the regression-guard tests (its train split is the same four records).
-MEMO_IDS = ("tiny/train/0000", "tiny/train/0001", "tiny/train/0002", "tiny/train/0003")
+# One answer even the tiny test model learns exactly within a few dozen steps: the standing val set of the
+# regression-guard tests ("true" in LC-R is "⊤"); a job teaching "⊥" instead makes it worse.
+TRUE_RECORD = {
+    "id": "memo/0",
+    "instruction": "Convert this HLXL value to LC-R: true",
+    "response": "⊤",
+    "task": "convert",
+    "track": "runic",
+    "format": "lc-r",
+}
 
 
 def tiny_records() -> list[dict[str, Any]]:
@@ -26,23 +33,22 @@ def watch_run_data(output_dir: Path, name: str, **changes: Any) -> dict[str, Any
     return merged(data, {"inbox": {"settle_s": 0.0, "epochs": 1}, **changes})
 
 
-def memo_corpus(directory: Path) -> Path:
-    """A corpus whose val split is its train split: four records the specialist can learn exactly."""
-    records = [record for record in tiny_records() if record["id"] in MEMO_IDS]
+def memo_corpus(directory: Path, copies: int = 8) -> Path:
+    """A corpus of one fact, repeated: the specialist learns it exactly (val holds it once)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for split in ("train", "val"):
-        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-        (directory / f"{split}.jsonl").write_text(text, encoding="utf-8")
+    train = [{**TRUE_RECORD, "id": f"memo/{index}"} for index in range(copies)]
+    write_jsonl(directory / "train.jsonl", train)
+    write_jsonl(directory / "val.jsonl", [TRUE_RECORD])
     return directory
 
 
-def scrambled(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The same prompts with each answer moved to the next prompt: training on it unlearns the answers."""
-    answers = [record["response"] for record in records]
-    return [
-        {**record, "id": f"{record['id']}/scrambled", "response": answers[(index + 1) % len(answers)]}
-        for index, record in enumerate(records)
-    ]
+def unlearning_records(copies: int = 8) -> list[dict[str, Any]]:
+    """The same prompt answered "⊥" (false): training on it makes the memo specialist worse."""
+    return [{**TRUE_RECORD, "id": f"unlearn/{index}", "response": "⊥"} for index in range(copies)]
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), "utf-8")
 
 
 def drop(inbox: Path, priority: str, name: str, records: list[dict[str, Any]], **fields: Any) -> Path:
