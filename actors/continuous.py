@@ -122,7 +122,7 @@ class ContinuousTraining:
         name = job.specialist
         spec = self.supervisor.state.specialists[name]
         if job.init_checkpoint is None:
-            job.init_checkpoint = self._promoted_checkpoint(name)
+            job.init_checkpoint, job.base_dir = self._promoted_checkpoint(name)
         if job.init_checkpoint is None:
             reason = (
                 f"{name} has no promoted checkpoint (its night ended {spec.state}); a job continues the "
@@ -160,12 +160,16 @@ class ContinuousTraining:
         self.supervisor.launch_job(name, self.job_spec(job))
         self.supervisor.outcome(decision_id, True, f"trainer:{name} started on {job.id}")
 
-    def _promoted_checkpoint(self, name: str) -> str | None:
+    def _promoted_checkpoint(self, name: str) -> tuple[str | None, str | None]:
+        """The checkpoint `name` serves and the base it was trained on (None, None when none)."""
         path = self.run_dir / PROMOTED_FILE
         if not path.is_file():
-            return None
-        entry = json.loads(path.read_text(encoding="utf-8"))["specialists"].get(name)
-        return entry["checkpoint"] if entry else None
+            return None, None
+        promoted = json.loads(path.read_text(encoding="utf-8"))
+        entry = promoted["specialists"].get(name)
+        if not entry:
+            return None, None
+        return entry["checkpoint"], promoted.get("coordinator", {}).get("path")
 
     # ------------------------------------------------------------------------------------ job spec
 
@@ -184,6 +188,7 @@ class ContinuousTraining:
             "epochs": job.epochs,
             "corpus_dir": job.corpus_dir,
             "init_checkpoint": job.init_checkpoint,
+            "base_dir": job.base_dir,
             "seed": self.supervisor.config.run.seed + int(job.id.rsplit("-", 1)[-1]),
         }
 

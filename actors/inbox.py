@@ -98,8 +98,9 @@ def assess(arrival: Arrival, run_dir: Path, queue: JobQueue, rules: IntakeRules)
     Reads only; the job id is reserved in `queue`."""
     path = arrival.path
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest in queue.seen:
-        earlier = queue.get(queue.seen[digest])
+    earlier = queue.get(queue.seen[digest]) if digest in queue.seen else None
+    # A file whose job failed or was removed may be dropped again: that is a retry, not a duplicate.
+    if earlier is not None and earlier.state not in ("failed", "removed"):
         reason = (
             f"same content (sha256 {digest[:12]}) as {earlier.id} from {earlier.source} ({earlier.state})"
         )

@@ -72,6 +72,8 @@ class Job(BaseModel):
     """The decision id of that preemption, whose outcome is written once the job is back in the queue."""
     init_checkpoint: str | None = None
     """The promoted checkpoint the job continues (fixed at its first start, so a resumed job keeps it)."""
+    base_dir: str | None = None
+    """The base model that checkpoint was trained on (promoted.json's coordinator)."""
     error: str | None = None
     result: JobResult | None = None
 

@@ -52,6 +52,9 @@ class JobSpec(BaseModel):
     corpus_dir: Path
     init_checkpoint: Path
     """The promoted checkpoint the job continues from."""
+    base_dir: Path | None = None
+    """The base that checkpoint was trained on; None: the config's base (the foundation, for builtin:tiny).
+    A run whose config changed since its night (a new foundation) still continues the promoted weights."""
     seed: int = 0
 
 
@@ -102,7 +105,12 @@ def train_job(
             f"{spec.specialist} has no usable promoted checkpoint at {spec.init_checkpoint}; train the "
             "specialist first (its night's plan) so that a job has something to continue"
         )
-    base_dir = base_model_dir(config)
+    base_dir = spec.base_dir if spec.base_dir is not None else base_model_dir(config)
+    if not (base_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"the base model {base_dir} of {spec.specialist}'s promoted checkpoint is gone; a job continues "
+            "the promoted weights on their own base, so restore that directory or retrain the specialist"
+        )
     plan = job_plan(config, spec, base_dir)
     standing = standing_val_dir(config, spec.specialist)
     plan.phase_dir.mkdir(parents=True, exist_ok=True)

@@ -405,6 +405,19 @@ def test_a_skip_names_the_earlier_jobs_state(inbox: Path) -> None:
     assert judge(inbox, again, queue).reason.endswith("as job-0001 from a.jsonl (completed)")
 
 
+@pytest.mark.parametrize("earlier", ["failed", "removed"])
+def test_a_file_whose_job_failed_or_was_removed_is_a_retry(inbox: Path, earlier: str) -> None:
+    queue = JobQueue()
+    first = drop(inbox, "normal", "a.jsonl", RECORDS, specialist="ascii")
+    carry_out(judge(inbox, first, queue), inbox, queue)
+    queue.get("job-0001").state = earlier  # type: ignore[assignment]
+    again = drop(inbox, "normal", "a.jsonl", RECORDS, specialist="ascii")
+    intake = judge(inbox, again, queue)
+    assert intake.outcome == "accepted" and intake.job is not None and intake.job.id == "job-0002"
+    carry_out(intake, inbox, queue)
+    assert queue.seen == {intake.sha256: "job-0002"}
+
+
 def test_a_rejected_file_is_not_seen(inbox: Path) -> None:
     queue = JobQueue()
     first = drop(inbox, "normal", "a.jsonl", RECORDS)  # names no specialist
