@@ -257,12 +257,22 @@ class ContinuousTraining:
             promoted=promote_it,
             reason=why,
         )
+        ok = True
         detail = f"{result['checkpoint']} kept, not served; the router keeps the promoted checkpoint"
         if promote_it and result["checkpoint"]:
-            changed = self.supervisor.promote_job(job.specialist, job.id, result["checkpoint"], exact)
-            detail = f"{result['checkpoint']} promoted" + ("; the router reloads it" if changed else "")
+            try:
+                changed = self.supervisor.promote_job(
+                    job.specialist, job.id, result["checkpoint"], exact, job.base_dir
+                )
+            except (OSError, ValueError, KeyError) as err:
+                log.exception("promotion failed", job=job.id)
+                job.result.promoted = False
+                ok = False
+                detail = f"promotion failed ({err.__class__.__name__}: {err}); nothing was promoted"
+            else:
+                detail = f"{result['checkpoint']} promoted" + ("; the router reloads it" if changed else "")
         self._end(job, "completed", None)
-        self.supervisor.outcome(decision_id, True, detail)
+        self.supervisor.outcome(decision_id, ok, detail)
 
     def _fail(self, job: Job, reason: str) -> None:
         decision_id = self.supervisor.log_fact(

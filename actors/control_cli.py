@@ -93,15 +93,22 @@ def live_supervisor(address: str | None = None) -> Any | None:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    import ray
     from rich.console import Console
 
-    from actors.run_files import read_run_state
+    from actors.run_cli import recorded_address
+    from actors.run_files import RunFileError, read_run_state, resolve_run_dir
     from actors.views import status_table
 
     state: dict[str, Any] | None = None
-    supervisor = live_supervisor()
+    try:
+        known_dir: Path | None = resolve_run_dir(Path(args.output_dir), args.run)
+    except RunFileError:
+        known_dir = None  # no run on disk yet: a live supervisor may still answer
+    # Ray is imported by live_supervisor, after it has chosen the token setting the address needs.
+    supervisor = live_supervisor(recorded_address(known_dir) if known_dir is not None else None)
     if supervisor is not None:
+        import ray
+
         live = ray.get(supervisor.status.remote())
         if args.run in (None, live["run"]):
             state = live

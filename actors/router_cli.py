@@ -247,16 +247,24 @@ def _ray_cluster_visible() -> bool:
     return any(process.info["name"] == "gcs_server" for process in psutil.process_iter(["name"]))
 
 
-def _connect_existing_ray() -> bool:
-    """Connect to an already running Ray cluster without starting one; False when there is none."""
-    if not _ray_cluster_visible():
+def _connect_existing_ray(run_dir: Path | None = None) -> bool:
+    """Connect to an already running Ray cluster without starting one (the one that ran `run_dir` when it
+    is still up); False when there is none."""
+    from actors.run_cli import recorded_address, use_token_auth_if_configured
+
+    address = recorded_address(run_dir) if run_dir is not None else None
+    if address is None and not _ray_cluster_visible():
         return False
+    if address is not None:
+        use_token_auth_if_configured()  # before ray is imported: it reads the setting at import
     import ray
 
     if ray.is_initialized():
         return True
     try:
-        ray.init(address="auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+        ray.init(
+            address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False
+        )
     except (ConnectionError, RuntimeError):
         return False
     return True
@@ -285,7 +293,7 @@ def ask_command(args: argparse.Namespace) -> int:
 
 
 def _ask(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    if not args.local and _connect_existing_ray():
+    if not args.local and _connect_existing_ray(run_dir):
         import ray
 
         handle = running_router(run_dir)

@@ -129,6 +129,23 @@ def check_before_start(config: Any) -> list[str]:
     return problems
 
 
+def recorded_address(run_dir: Path) -> str | None:
+    """The address of the cluster that ran `run_dir` (its `ray_address` file), when that cluster still
+    answers; tools use it so that, with several clusters on one machine, they reach the run's own."""
+    import socket
+
+    path = run_dir / RAY_ADDRESS_FILE
+    if not path.is_file():
+        return None
+    address = path.read_text(encoding="utf-8").strip()
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return address
+    except (OSError, ValueError):
+        return None
+
+
 def use_token_auth_if_configured() -> None:
     """Ray 2.60 clusters started with `ray start --head` require a token; an explicit address does not find
     it by itself, so point Ray at the token file when there is one (an explicit setting wins)."""

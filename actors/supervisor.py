@@ -845,11 +845,15 @@ class Supervisor:
         if promote(self.run_dir, name, result, specialist.track, self.config.model.method, self._base_dir()):
             self.workers.promoted(name)
 
-    def promote_job(self, name: str, job_id: str, checkpoint: str, exact_match: float | None) -> bool:
-        """Serve a job's checkpoint (the regression guard let it through); True when promoted.json changed."""
+    def promote_job(
+        self, name: str, job_id: str, checkpoint: str, exact_match: float | None, base_dir: str | None
+    ) -> bool:
+        """Serve a job's checkpoint (the regression guard let it through); True when promoted.json changed.
+        `base_dir` is the base the job trained on (the promoted checkpoint's), else the config's."""
         specialist = self.config.specialists[name]
         result = {"best_checkpoint": checkpoint, "best_exact_match": exact_match, "phase": job_id}
-        method, base = self.config.model.method, self._base_dir()
+        method = self.config.model.method
+        base = Path(base_dir) if base_dir else self._base_dir()
         changed = promote(self.run_dir, name, result, specialist.track, method, base, guarded=True)
         if changed:
             self.workers.promoted(name)
