@@ -53,13 +53,14 @@ class TrainerCommand(BaseModel):
             raise ValueError(f"command {self.name!r} is missing its parameters: {self.model_dump()}")
 
 
-def parameter_commands(decision: Decision) -> list[TrainerCommand]:
-    """The LR and batch changes a decision makes (none when the parameters stay the same)."""
+def parameter_commands(decision: Decision, after_rollback: bool = False) -> list[TrainerCommand]:
+    """The LR and batch changes a decision makes (none when the parameters stay the same). After a rollback
+    both are sent whatever changed: the restored checkpoint may hold values from before earlier decisions."""
     before, after = decision.params_before, decision.params_after
     commands: list[TrainerCommand] = []
-    if after.lr != before.lr:
+    if after.lr != before.lr or after_rollback:
         commands.append(TrainerCommand(name="set_lr", lr=after.lr, reason=decision.reason))
-    if (after.micro_batch, after.grad_accum) != (before.micro_batch, before.grad_accum):
+    if (after.micro_batch, after.grad_accum) != (before.micro_batch, before.grad_accum) or after_rollback:
         commands.append(
             TrainerCommand(
                 name="set_batch",
@@ -73,8 +74,9 @@ def parameter_commands(decision: Decision) -> list[TrainerCommand]:
 
 def commands_for(decision: Decision) -> list[TrainerCommand]:
     """Steering for a decision taken between steps (a grade, a divergence, a user control)."""
-    commands = parameter_commands(decision)
-    if decision.action in (Action.ROLLBACK, Action.SHRINK_BATCH):
+    rolls_back = decision.action in (Action.ROLLBACK, Action.SHRINK_BATCH)
+    commands = parameter_commands(decision, after_rollback=rolls_back)
+    if rolls_back:
         # "best" is resolved by the trainer, which knows its phase's checkpoints; "last_good" is the default.
         target = BEST_CHECKPOINT if decision.checkpoint == "best" else None
         commands.append(TrainerCommand(name="rollback", checkpoint=target, reason=decision.reason))

@@ -43,6 +43,7 @@ from policies.decision_log import (
 from policies.decisions import Action, Decision, TrainParams, Trigger
 from policies.history import History, PastDecision
 from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
+from training.hooks import FaultAction
 
 DECISIONS_FILE = "decisions.jsonl"
 NOT_APPLIED = "not applied"
@@ -487,7 +488,8 @@ class Supervisor:
                 f"trainer told to {action.value}"
                 + (f" with {self._param_text(decision)}" if parameter_commands(decision) else ""),
             )
-            commands = [c.model_dump() for c in parameter_commands(decision)]
+            after_rollback = action is FaultAction.ROLLBACK
+            commands = [c.model_dump() for c in parameter_commands(decision, after_rollback=after_rollback)]
             if decision.action == Action.ABORT_SPECIALIST:
                 commands.append({"name": "stop", "reason": decision.reason})
             return {"fault_action": action.value, "commands": commands}

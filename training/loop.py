@@ -189,6 +189,9 @@ class PhaseTrainer:
         while True:
             self._beat("train")
             commands = self.hooks.take_commands()
+            # A rollback first: an LR or batch sent with it ("roll back and halve") must outlive the restore.
+            if commands.rollback:
+                self._rollback(Path(commands.rollback_to) if commands.rollback_to else None)
             if commands.learning_rate is not None:
                 self.log.info("set lr", peak_before=self.schedule.peak_lr, peak_after=commands.learning_rate)
                 self.schedule.peak_lr = commands.learning_rate
@@ -199,8 +202,6 @@ class PhaseTrainer:
                     after=(commands.micro_batch, commands.grad_accum),
                 )
                 self.state.micro_batch, self.state.grad_accum = commands.micro_batch, commands.grad_accum
-            if commands.rollback:
-                self._rollback(Path(commands.rollback_to) if commands.rollback_to else None)
             if commands.checkpoint:
                 self.save_checkpoint("on_demand")
             if commands.stop is not None:

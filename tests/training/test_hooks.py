@@ -125,3 +125,24 @@ def test_rollback_to_a_chosen_checkpoint(make_config) -> None:  # type: ignore[n
     assert rollback.checkpoint.endswith("-e0-s0") and rollback.step == 0
     assert result.status == "completed" and len(result.phases[0].step_losses) == 12
     assert [e.step for e in recorder.of_kind("step")] == [*range(1, 9), *range(1, 13)]
+
+
+def test_an_lr_and_batch_sent_with_a_rollback_outlive_the_restore(make_config) -> None:  # type: ignore[no-untyped-def]
+    """Grade F's "roll back and halve the LR": the restored checkpoint's LR and batch must not win."""
+    recorder = Recorder()
+    fired: list[bool] = []
+
+    def roll_back_and_halve() -> None:
+        if fired:
+            return  # step 5 comes again after the rollback
+        fired.append(True)
+        recorder.set_lr(0.0015)
+        recorder.set_batch(4, 2)
+        recorder.rollback(None)
+
+    at_step(recorder, 5, roll_back_and_halve)
+    train_specialist(make_config(), "ascii", hooks=recorder, resume=False)
+    [rollback] = recorder.of_kind("rollback")
+    after = [e for e in recorder.of_kind("step")][5:]
+    assert rollback.step < 5 and after
+    assert {(e.peak_lr, e.micro_batch, e.grad_accum) for e in after} == {(0.0015, 4, 2)}
