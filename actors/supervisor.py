@@ -97,6 +97,7 @@ class Supervisor:
         self.restarts_due: set[str] = set()
         # Decision id -> checkpoints of its phase at decision time: the policies' cool-down needs the order.
         self.checkpoints_seen: dict[str, int] = {}
+        self.rollback_counts: dict[tuple[str, str], int] = {}
         (self.run_dir / "events").mkdir(parents=True, exist_ok=True)
         restored = load_run_state(self.run_dir)
         self.state = restored or self._fresh_state(config_path)
@@ -314,6 +315,9 @@ class Supervisor:
                 tracker.on_checkpoint(event)
             elif kind == "rollback":
                 tracker.on_rollback()
+                self.rollback_counts[(specialist, event["phase"])] = (
+                    self._rollbacks(specialist, event["phase"]) + 1
+                )
                 self._append_event(
                     specialist,
                     {
@@ -348,7 +352,7 @@ class Supervisor:
                 self.pending_grades += 1
             threading.Thread(
                 target=self._grade,
-                args=(specialist, window.model_dump(mode="json"), phase_ended),
+                args=(specialist, window.model_dump(mode="json"), phase_ended, self._rollbacks(specialist)),
                 daemon=True,
             ).start()
 
@@ -578,20 +582,33 @@ class Supervisor:
 
     # ------------------------------------------------------------------------------------ grading
 
+    def _rollbacks(self, name: str, phase: str | None = None) -> int:
+        """Rollbacks the trainer of `name` has done in `phase` (default: its current one), counted from
+        events/ once, so a restarted supervisor counts the same."""
+        phase = phase or self.trackers[name].phase or self.state.specialists[name].phase or ""
+        key = (name, phase)
+        if key not in self.rollback_counts:
+            path = self.run_dir / "events" / f"{name}.jsonl"
+            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+            self.rollback_counts[key] = sum(
+                1 for line in lines if '"type": "rollback"' in line and json.loads(line)["phase"] == phase
+            )
+        return self.rollback_counts[key]
+
     def _grading_due(self, name: str, phase: str, epoch: int) -> bool:
         every = self.config.watchdog.every_for(phase)
         return (epoch + 1) % every == 0 or epoch + 1 >= self._epochs_of(name, phase)
 
-    def _grade(self, name: str, window: dict[str, Any], phase_ended: bool) -> None:
+    def _grade(self, name: str, window: dict[str, Any], phase_ended: bool, rollbacks: int) -> None:
         """Ask the watchdog (never holding the lock while it thinks), then decide and apply."""
         try:
             with self.grading_lock:
-                self._grade_window(name, window, phase_ended)
+                self._grade_window(name, window, phase_ended, rollbacks)
         finally:
             with self.lock:
                 self.pending_grades -= 1
 
-    def _grade_window(self, name: str, window: dict[str, Any], phase_ended: bool) -> None:
+    def _grade_window(self, name: str, window: dict[str, Any], phase_ended: bool, rollbacks: int) -> None:
         try:
             grade = Grade.model_validate(self.workers.grade(name, window))
         except Exception as err:
@@ -621,7 +638,8 @@ class Supervisor:
             decision_id, decision = self._decide_and_log(
                 name,
                 trigger,
-                key=("grade", window["phase"], last["epoch"]),
+                # An epoch graded again after a rollback is a new grade, not a retry of the old one.
+                key=("grade", window["phase"], last["epoch"], *((rollbacks,) if rollbacks else ())),
                 grade=grade,
                 phase=window["phase"],
             )
