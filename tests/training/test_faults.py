@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.events import Fault, StepMetrics
+from training.events import Event, Fault, StepMetrics
 from training.faults import InjectedCrash, is_out_of_memory
 from training.hooks import FaultAction
 from training.recipe import train_specialist
@@ -139,7 +139,13 @@ def test_injected_hang_sends_no_heartbeats_until_stopped(make_config) -> None:  
     recorder = Recorder()
     timer = threading.Timer(0.8, recorder.stop, args=("watchdog: missed heartbeats",))
     started = time.time()
-    timer.start()
+
+    def stop_soon_after_step_one(event: Event) -> None:
+        # Timed from the specialist's own step 1, not from the call: the foundation may train first.
+        if isinstance(event, StepMetrics) and event.specialist == "ascii" and event.step == 1:
+            timer.start()
+
+    recorder._event_callback = stop_soon_after_step_one
     result = train_specialist(config, "ascii", hooks=recorder, resume=False)
     timer.join()
     assert result.status == "stopped" and result.phases[0].reason == "watchdog: missed heartbeats"
