@@ -225,6 +225,19 @@ def run_command(args: argparse.Namespace) -> int:
     if not (run_dir / "config.yaml").exists():
         shutil.copyfile(args.config, run_dir / "config.yaml")
     print(f"run: {config.run.name} -> {run_dir}")
+    live = recorded_address(run_dir)
+    if live is not None and args.address not in (None, live):
+        print(
+            f"error: run {config.run.name} is already live on the Ray cluster at {live} (another "
+            f"`overnight run` of it?); attach to it with --address {live}, or stop that driver first. Two "
+            "supervisors must never share a run directory.",
+            file=sys.stderr,
+        )
+        return 2
+    if live is not None and args.address is None:
+        # Rerunning the command re-attaches to the run's own cluster, not to whichever one `auto` finds.
+        args.address = live
+        use_token_auth_if_configured()
     return supervise(config, config_data, run_dir, args)
 
 

@@ -302,3 +302,12 @@ def test_queue_list_and_status_show_the_jobs(watching: Watching) -> None:
     }
     missing = overnight("queue", "set-priority", "job-9999", "high", *args)
     assert missing.returncode == 2 and "no job 'job-9999'" in missing.stderr
+
+
+def test_a_second_driver_of_the_live_run_is_refused(watching: Watching) -> None:
+    again = overnight("run", "--config", str(watching.config), "--address", "local", "--watch", "--quiet")
+    assert again.returncode == 2
+    address = (watching.run_dir / "ray_address").read_text().strip()
+    assert f"is already live on the Ray cluster at {address}" in again.stderr
+    assert f"--address {address}" in again.stderr
+    assert run_state(watching.run_dir)["status"] == "running", "the live run is untouched"
