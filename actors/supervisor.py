@@ -643,7 +643,8 @@ class Supervisor:
                 grade=grade,
                 phase=window["phase"],
             )
-            if spec.state in TERMINAL_STATES or phase_ended or window["phase"] != spec.phase:
+            phase_over = window["phase"] != spec.phase or window["phase"] in spec.finished_phases
+            if spec.state in TERMINAL_STATES or phase_ended or phase_over:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
                 self.outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
             else:

@@ -502,3 +502,28 @@ def test_in_memory_decisions_hold_their_outcome(output_dir: Path) -> None:
         record = supervisor.control("ascii", "stop")
     assert record["outcome"]["detail"] == "stop sent to trainer:ascii"
     assert isinstance(supervisor.decisions[record["decision_id"]].outcome, Outcome)
+
+
+class PhaseEndWatchdogWorkers(ThreadWorkers):
+    """A watchdog that answers only once the graded phase has completed (as a last epoch's grade may)."""
+
+    def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
+        if specialist != "foundation":
+            assert self.supervisor is not None
+            spec = self.supervisor.state.specialists[specialist]
+            wait_until(lambda: window["phase"] in spec.finished_phases, f"{specialist}'s phase to end")
+        return super().grade(specialist, window)
+
+
+def test_a_grade_landing_after_its_phase_completed_is_not_applied(output_dir: Path) -> None:
+    data = fast(tiny_run_data(output_dir, "after-end", ("ascii",)))
+    supervisor, workers, config = build(data, workers_cls=PhaseEndWatchdogWorkers)
+    run_to_end(supervisor, workers)
+    graded = [
+        r
+        for r in read_log(config.run_dir() / DECISIONS_FILE)
+        if r.trigger.kind == "grade" and r.specialist == "ascii"
+    ]
+    assert graded
+    for record in graded:
+        assert record.outcome is not None and record.outcome.detail.startswith("not applied"), record
