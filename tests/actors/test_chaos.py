@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.actors.clusters import stop_cluster
 from tests.actors.run_configs import REPO_ROOT, tiny_run_data, write_run_config
 
 REPO = REPO_ROOT
@@ -175,16 +176,6 @@ def test_spent_bounds_abort_one_specialist_and_a_misbehaving_llm_grader_falls_ba
     grades = [r for r in log if r["trigger"]["kind"] == "grade"]
     assert grades and all(r["grade_source"] == "rubric" for r in grades)
     assert all(r["fallback_reason"] and not r["fallback_reason"].startswith("no API key") for r in grades)
-
-
-def stop_cluster(address: str) -> None:
-    """Stop the cluster the killed driver left behind, and only that one (others may be running tests)."""
-    import psutil
-
-    for process in psutil.process_iter(["cmdline"]):
-        if any(address in part for part in process.info["cmdline"] or []):
-            with contextlib.suppress(psutil.Error):
-                process.kill()
 
 
 def _crash_decisions(run_dir: Path, name: str = "ascii") -> list[dict[str, Any]]:

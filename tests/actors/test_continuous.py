@@ -7,7 +7,6 @@ files, as a user would read them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.actors.clusters import stop_cluster
 from tests.actors.continuous_fixtures import (
     decisions,
     drop,
@@ -59,16 +59,6 @@ def overnight(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, str(REPO_ROOT / "overnight.py"), *args],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-
-
-def stop_cluster(address: str) -> None:
-    """Stop the private cluster of this module's driver, and only that one (other tests may run Ray)."""
-    import psutil
-
-    for process in psutil.process_iter(["cmdline"]):
-        if any(address in part for part in process.info["cmdline"] or []):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
 
 
 def run_state(run_dir: Path) -> dict[str, Any]:
