@@ -9,12 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from actors.run_options import add_run_options, chosen_run_dir
+
 CONTROLS = ("pause", "resume", "stop", "skip")
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", help="run name (default: the most recently updated run)")
-    parser.add_argument("--output-dir", default="checkpoints", help="where runs live (default: %(default)s)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "micro-batch x accumulation, state and ETA. Read from the live supervisor when a Ray "
         "cluster runs one, otherwise from <output-dir>/<run>/run_state.json.",
     )
-    _add_run_options(status)
+    add_run_options(status)
     status.add_argument("--json", action="store_true", help="print the run state as JSON")
     status.set_defaults(func=status_command)
 
@@ -52,21 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  overnight log --json | jq .action",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_run_options(log_parser)
+    add_run_options(log_parser)
     log_parser.add_argument("--specialist", help="only this specialist's decisions")
     log_parser.add_argument("--follow", action="store_true", help="keep printing new decisions (Ctrl-C ends)")
     log_parser.add_argument("--json", action="store_true", help="one JSON object per decision")
     log_parser.set_defaults(func=log_command)
-
-
-def _run_dir(args: argparse.Namespace) -> Path | None:
-    from actors.run_files import RunFileError, resolve_run_dir
-
-    try:
-        return resolve_run_dir(Path(args.output_dir), args.run)
-    except RunFileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return None
 
 
 def live_supervisor(address: str | None = None) -> Any | None:
@@ -113,7 +100,7 @@ def status_command(args: argparse.Namespace) -> int:
         if args.run in (None, live["run"]):
             state = live
     if state is None:
-        run_dir = _run_dir(args)
+        run_dir = chosen_run_dir(args)
         if run_dir is None:
             return 2
         state = read_run_state(run_dir)
@@ -137,7 +124,7 @@ def _print_queue(console: Any, state: dict[str, Any], live: bool, args: argparse
 
     rows = state.get("queue")
     if rows is None:
-        run_dir = _run_dir(args) if not live else None
+        run_dir = chosen_run_dir(args) if not live else None
         try:
             rows = queue_rows(run_dir) if run_dir is not None else []
         except RuntimeError as err:
@@ -176,7 +163,7 @@ def log_command(args: argparse.Namespace) -> int:
     from actors.views import decision_table, follow_log, log_line_text, render_json_lines
     from policies.decision_log import DecisionLogError
 
-    run_dir = _run_dir(args)
+    run_dir = chosen_run_dir(args)
     if run_dir is None:
         return 2
     path = run_dir / "decisions.jsonl"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.job_queue import PRIORITIES
+from actors.run_options import add_run_options, chosen_run_dir
 
 SUBMIT_EPILOG = """\
 examples:
@@ -25,11 +26,6 @@ The file is validated here first (nothing is copied when it has problems), then 
 <inbox>/<priority>/ with a sidecar naming the specialist: exactly what dropping it there by hand does.
 A watching run (`overnight run --watch`) takes it in within seconds; `overnight queue list` shows it.
 """
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", help="run name (default: the most recently updated run)")
-    parser.add_argument("--output-dir", default="checkpoints", help="where runs live (default: %(default)s)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     submit.add_argument("--specialist", required=True, help="which specialist continues on it")
     submit.add_argument("--priority", choices=PRIORITIES, default="normal", help="(default: %(default)s)")
     submit.add_argument("--epochs", type=int, help="epochs to train (default: the config's inbox.epochs)")
-    _add_run_options(submit)
+    add_run_options(submit)
     submit.set_defaults(func=submit_command)
 
     queue = subparsers.add_parser(
@@ -61,29 +57,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="waiting and running jobs (--all: finished ones too)")
     listing.add_argument("--all", action="store_true", help="include completed, failed and removed jobs")
     listing.add_argument("--json", action="store_true", help="one JSON object per job")
-    _add_run_options(listing)
+    add_run_options(listing)
     listing.set_defaults(func=list_command)
     priority = actions.add_parser("set-priority", help="move a waiting or running job to another priority")
     priority.add_argument("job", help="job id, e.g. job-0003")
     priority.add_argument("priority", choices=PRIORITIES)
-    _add_run_options(priority)
+    add_run_options(priority)
     priority.set_defaults(func=set_priority_command)
     remove = actions.add_parser(
         "remove", help="drop a job: a waiting one at once, a running one at its next step boundary"
     )
     remove.add_argument("job", help="job id, e.g. job-0003")
-    _add_run_options(remove)
+    add_run_options(remove)
     remove.set_defaults(func=remove_command)
-
-
-def _run_dir(args: argparse.Namespace) -> Path | None:
-    from actors.run_files import RunFileError, resolve_run_dir
-
-    try:
-        return resolve_run_dir(Path(args.output_dir), args.run)
-    except RunFileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return None
 
 
 def _run_config(run_dir: Path) -> Any:
@@ -104,7 +90,7 @@ def submit_command(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:
         print(f"error: --epochs must be at least 1, got {args.epochs}", file=sys.stderr)
         return 2
-    run_dir = _run_dir(args)
+    run_dir = chosen_run_dir(args)
     if run_dir is None:
         return 2
     try:
@@ -171,7 +157,7 @@ def list_command(args: argparse.Namespace) -> int:
     from actors.job_queue import job_row, read_queue, run_order
     from actors.views import queue_table
 
-    run_dir = _run_dir(args)
+    run_dir = chosen_run_dir(args)
     if run_dir is None:
         return 2
     try:
@@ -198,7 +184,7 @@ def list_command(args: argparse.Namespace) -> int:
 def set_priority_command(args: argparse.Namespace) -> int:
     from actors.job_queue import locked_queue
 
-    run_dir = _run_dir(args)
+    run_dir = chosen_run_dir(args)
     if run_dir is None:
         return 2
     try:
@@ -215,7 +201,7 @@ def remove_command(args: argparse.Namespace) -> int:
     from actors.inbox import finish_file
     from actors.job_queue import locked_queue
 
-    run_dir = _run_dir(args)
+    run_dir = chosen_run_dir(args)
     if run_dir is None:
         return 2
     try:

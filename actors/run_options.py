@@ -1,0 +1,23 @@
+"""The --run / --output-dir options of the commands that act on one run, and finding that run's directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", help="run name (default: the most recently updated run)")
+    parser.add_argument("--output-dir", default="checkpoints", help="where runs live (default: %(default)s)")
+
+
+def chosen_run_dir(args: argparse.Namespace) -> Path | None:
+    """The run directory the options name; None (the reason printed to stderr) when there is none."""
+    from actors.run_files import RunFileError, resolve_run_dir
+
+    try:
+        return resolve_run_dir(Path(args.output_dir), args.run)
+    except RunFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
