@@ -74,7 +74,7 @@ class ContinuousTraining:
             key=("inbox", intake.sha256, intake.source, arrival.priority),
         )
         moved = carry_out(intake, self.root, queue)
-        self.supervisor.outcome(decision_id, True, f"moved to {moved}")
+        self.supervisor.book.outcome(decision_id, True, f"moved to {moved}")
         log.info("inbox", file=intake.source, outcome=intake.outcome, reason=intake.reason)
 
     # ------------------------------------------------------------------------------------- schedule
@@ -133,7 +133,7 @@ class ContinuousTraining:
                 key=("fail", job.id, "no promoted checkpoint"),
             )  # fmt: skip
             self._end(job, "failed", reason)
-            self.supervisor.outcome(decision_id, True, f"{job.source} moved to failed/")
+            self.supervisor.book.outcome(decision_id, True, f"{job.source} moved to failed/")
             return
         resumed = job.preemptions > 0 or job.started_at is not None
         decision_id = self.supervisor.log_fact(
@@ -158,7 +158,7 @@ class ContinuousTraining:
         spec.epoch = spec.step = 0
         spec.started_at, spec.finished_at = time.time(), None
         self.supervisor.launch_job(name, self.job_spec(job))
-        self.supervisor.outcome(decision_id, True, f"trainer:{name} started on {job.id}")
+        self.supervisor.book.outcome(decision_id, True, f"trainer:{name} started on {job.id}")
 
     def _promoted_checkpoint(self, name: str) -> tuple[str | None, str | None]:
         """The checkpoint `name` serves and the base it was trained on (None, None when none)."""
@@ -232,7 +232,7 @@ class ContinuousTraining:
         queue.to_front(job)
         checkpoint = result["phase"].get("final_checkpoint")
         if job.preempt_decision:
-            self.supervisor.outcome(
+            self.supervisor.book.outcome(
                 job.preempt_decision,
                 True,
                 f"{job.id} checkpointed at {checkpoint}, back at the front of {job.priority}; {urgent} next",
@@ -272,7 +272,7 @@ class ContinuousTraining:
             else:
                 detail = f"{result['checkpoint']} promoted" + ("; the router reloads it" if changed else "")
         self._end(job, "completed", None)
-        self.supervisor.outcome(decision_id, ok, detail)
+        self.supervisor.book.outcome(decision_id, ok, detail)
 
     def _fail(self, job: Job, reason: str) -> None:
         decision_id = self.supervisor.log_fact(
@@ -281,7 +281,7 @@ class ContinuousTraining:
             key=("fail", job.id, reason[:200]),
         )  # fmt: skip
         self._end(job, "failed", reason)
-        self.supervisor.outcome(decision_id, True, f"{job.source} moved to failed/ with its .error.txt")
+        self.supervisor.book.outcome(decision_id, True, f"{job.source} moved to failed/ with its .error.txt")
 
     def _end(self, job: Job, state: str, error: str | None) -> None:
         job.state = state  # type: ignore[assignment]

@@ -262,9 +262,7 @@ def _connect_existing_ray(run_dir: Path | None = None) -> bool:
     if ray.is_initialized():
         return True
     try:
-        ray.init(
-            address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False
-        )
+        ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError):
         return False
     return True

@@ -19,8 +19,10 @@ import structlog
 from actors.commands import commands_for, fault_action_for, parameter_commands
 from actors.config import RunConfig
 from actors.continuous import ContinuousTraining
+from actors.decision_book import NOT_APPLIED, DecisionBook, as_decision
 from actors.job_queue import queue_rows
 from actors.promotion import best_of_phase, promote
+from actors.run_files import DECISIONS_FILE
 from actors.run_state import (
     TERMINAL_STATES,
     LastGrade,
@@ -32,21 +34,11 @@ from actors.run_state import (
 from actors.tracker import SpecialistTracker
 from agents.grade import Grade
 from policies.decide import decide
-from policies.decision_log import (
-    DecisionRecord,
-    Outcome,
-    append_outcome,
-    append_record,
-    make_decision_id,
-    read_log,
-)
 from policies.decisions import Action, Decision, TrainParams, Trigger
 from policies.history import History, PastDecision
 from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
 from training.hooks import FaultAction
 
-DECISIONS_FILE = "decisions.jsonl"
-NOT_APPLIED = "not applied"
 log = structlog.get_logger(__name__)
 
 
@@ -95,20 +87,18 @@ class Supervisor:
         self.expected_restarts: set[str] = set()
         self.retired: set[str] = set()
         self.restarts_due: set[str] = set()
-        # Decision id -> checkpoints of its phase at decision time: the policies' cool-down needs the order.
-        self.checkpoints_seen: dict[str, int] = {}
         self.rollback_counts: dict[tuple[str, str], int] = {}
         (self.run_dir / "events").mkdir(parents=True, exist_ok=True)
         restored = load_run_state(self.run_dir)
         self.state = restored or self._fresh_state(config_path)
         self.resumed = restored is not None
         self.state.supervisor_pid = os.getpid()
-        self.decisions = {record.decision_id: record for record in read_log(self.log_path)}
+        self.book = DecisionBook(self.log_path, self.state.run)
         for name in self.state.specialists:
             self.trackers[name] = SpecialistTracker(name)
         save_run_state(self.run_dir, self.state)
         self.continuous = ContinuousTraining(self)
-        log.info("supervisor ready", run=self.state.run, resumed=self.resumed, decisions=len(self.decisions))
+        log.info("supervisor ready", run=self.state.run, resumed=self.resumed, decisions=len(self.book))
 
     def _fresh_state(self, config_path: str) -> RunState:
         state = RunState(run=self.config.run.name, config_path=config_path)
@@ -257,7 +247,7 @@ class Supervisor:
                 self.expected_restarts.add(name)
                 self._mark_launched(spec)
                 self.workers.restart(name)
-                self.outcome(
+                self.book.outcome(
                     decision_id,
                     True,
                     "trainer process killed; Ray restarts it and it resumes from its newest valid checkpoint",
@@ -265,7 +255,7 @@ class Supervisor:
             elif decision.action == Action.ABORT_SPECIALIST:
                 self.workers.kill(name)
                 self._set_terminal(name, "aborted", decision.reason)
-                self.outcome(decision_id, True, "trainer killed; specialist aborted")
+                self.book.outcome(decision_id, True, "trainer killed; specialist aborted")
             tracker.on_rollback()
 
     # ------------------------------------------------------------------------ events from trainers
@@ -340,7 +330,7 @@ class Supervisor:
                     key=("checkpoint_failed", event["phase"], event["step"], event["time"]),
                 )
                 kept = event.get("previous_checkpoint") or "none yet"
-                self.outcome(
+                self.book.outcome(
                     decision_id, True, f"training goes on; the previous checkpoint stays intact: {kept}"
                 )
             elif kind == "phase_end":
@@ -486,7 +476,7 @@ class Supervisor:
                 spec.reason = decision.reason
                 spec.state = "aborted"
                 self.save()
-            self.outcome(
+            self.book.outcome(
                 decision_id,
                 True,
                 f"trainer told to {action.value}"
@@ -537,7 +527,7 @@ class Supervisor:
             self._mark_launched(spec)
             # The crashed train() is still in flight (waiting on trainer_done): start it on the next tick.
             self.restarts_due.add(name)
-            self.outcome(
+            self.book.outcome(
                 decision_id,
                 True,
                 f"train() called again (restart {spec.crash_restarts}); it resumes "
@@ -550,7 +540,7 @@ class Supervisor:
                 "failed" if decision.action != Action.ABORT_SPECIALIST else "aborted",
                 decision.reason if restartable else error,
             )
-            self.outcome(decision_id, True, "specialist stopped; the rest of the run goes on")
+            self.book.outcome(decision_id, True, "specialist stopped; the rest of the run goes on")
 
     def _on_actor_started(self, name: str, event: dict[str, Any]) -> None:
         """A trainer process came up: the first, one the supervisor restarted, or a crash Ray restarted."""
@@ -569,7 +559,7 @@ class Supervisor:
         decision_id, decision = self._decide_and_log(name, trigger, key=("restarted", previous, event["pid"]))
         if decision.action == Action.RESTART_TRAINER:
             spec.crash_restarts += 1
-            self.outcome(
+            self.book.outcome(
                 decision_id,
                 True,
                 "Ray restarted the actor; train() is retried and resumes from the newest valid checkpoint",
@@ -577,7 +567,7 @@ class Supervisor:
         else:
             self.workers.kill(name)
             self._set_terminal(name, "aborted", decision.reason)
-            self.outcome(decision_id, True, "trainer killed for good; the rest of the run goes on")
+            self.book.outcome(decision_id, True, "trainer killed for good; the rest of the run goes on")
         self.save()
 
     # ------------------------------------------------------------------------------------ grading
@@ -646,7 +636,7 @@ class Supervisor:
             phase_over = window["phase"] != spec.phase or window["phase"] in spec.finished_phases
             if spec.state in TERMINAL_STATES or phase_ended or phase_over:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
-                self.outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
+                self.book.outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
             else:
                 self._apply(name, decision_id, decision)
             self.save()
@@ -698,9 +688,9 @@ class Supervisor:
                 spec.reason = "stopped by the user"
             else:
                 self.workers.send(specialist, {"name": "skip_phase", "reason": "user skip"})
-            self.outcome(decision_id, True, f"{action} sent to trainer:{specialist}")
+            self.book.outcome(decision_id, True, f"{action} sent to trainer:{specialist}")
             self.save()
-            return self.decisions[decision_id].model_dump(mode="json")
+            return self.book.records[decision_id].model_dump(mode="json")
 
     def status(self) -> dict[str, Any]:
         """The run state, as `overnight status` shows it."""
@@ -735,13 +725,13 @@ class Supervisor:
         past = [
             PastDecision(
                 phase=r.phase,
-                decision=_as_decision(r),
-                checkpoints_seen=self.checkpoints_seen.get(
+                decision=as_decision(r),
+                checkpoints_seen=self.book.checkpoints_seen.get(
                     decision_id, len(tracker.checkpoints) if r.phase == current_phase else 0
                 ),
             )
-            for decision_id, r in self.decisions.items()
-            if r.specialist == name and _was_applied(r) and (spec.job is None or r.phase == spec.job)
+            for decision_id, r in self.book.applied(name)
+            if spec.job is None or r.phase == spec.job
         ]
         return History(
             specialist=name,
@@ -762,30 +752,20 @@ class Supervisor:
         phase: str | None = None,
     ) -> tuple[str, Decision]:
         """Decide, and write the decision to the log before anything acts on it (once per key)."""
-        decision_id = make_decision_id(self.state.run, name, *key)
-        if decision_id in self.decisions:
-            return decision_id, _as_decision(self.decisions[decision_id])
+        decision_id, known = self.book.known(name, key)
+        if known is not None:
+            return decision_id, known
         decision = decide(trigger, self._history(name), self.config.policies)
         if reason_prefix:
             decision = decision.model_copy(update={"reason": f"{reason_prefix}: {decision.reason}"})
         spec = self.state.specialists[name]
-        record = DecisionRecord.from_decision(
+        self.book.write(
+            decision_id,
             decision,
-            run=self.state.run,
             specialist=name,
             phase=phase or spec.phase or "main",
             grade=grade,
-            decision_id=decision_id,
-        )
-        append_record(self.log_path, record)
-        self.decisions[decision_id] = record
-        self.checkpoints_seen[decision_id] = len(self.trackers[name].checkpoints)
-        log.info(
-            "decision",
-            specialist=name,
-            trigger=trigger.kind.value,
-            action=decision.action.value,
-            reason=decision.reason,
+            checkpoints_seen=len(self.trackers[name].checkpoints),
         )
         return decision_id, decision
 
@@ -794,7 +774,9 @@ class Supervisor:
         if decision.action == Action.RESTART_TRAINER:
             self.expected_restarts.add(name)
             self.workers.restart(name)
-            self.outcome(decision_id, True, "trainer restarted; it resumes from its newest valid checkpoint")
+            self.book.outcome(
+                decision_id, True, "trainer restarted; it resumes from its newest valid checkpoint"
+            )
             return
         commands = commands_for(decision)
         for command in commands:
@@ -803,14 +785,14 @@ class Supervisor:
             self.state.specialists[name].reason = decision.reason
             self.state.specialists[name].state = "aborted"
         detail = ", ".join(c.name for c in commands) or "nothing to change"
-        self.outcome(decision_id, True, f"sent to trainer:{name}: {detail}")
+        self.book.outcome(decision_id, True, f"sent to trainer:{name}: {detail}")
 
     def log_fact(
         self, name: str, phase: str, trigger: Trigger, action: Action, reason: str, key: tuple[Any, ...]
     ) -> str:
         """Log a decision the queue took (no policy involved, parameters unchanged); once per key."""
-        decision_id = make_decision_id(self.state.run, name, *key)
-        if decision_id in self.decisions:
+        decision_id, known = self.book.known(name, key)
+        if known is not None:
             return decision_id
         params = (
             self._history(name).params
@@ -824,22 +806,8 @@ class Supervisor:
         decision = Decision(
             action=action, trigger=trigger, params_before=params, params_after=params, reason=reason
         )
-        record = DecisionRecord.from_decision(
-            decision, run=self.state.run, specialist=name, phase=phase, decision_id=decision_id
-        )
-        append_record(self.log_path, record)
-        self.decisions[decision_id] = record
-        log.info("decision", specialist=name, trigger=trigger.kind.value, action=action.value, reason=reason)
+        self.book.write(decision_id, decision, specialist=name, phase=phase)
         return decision_id
-
-    def outcome(self, decision_id: str, ok: bool, detail: str) -> None:
-        record = self.decisions.get(decision_id)
-        if record is None or record.outcome is not None:
-            return
-        outcome = append_outcome(self.log_path, decision_id, ok=ok, detail=detail)
-        self.decisions[decision_id] = record.model_copy(
-            update={"outcome": Outcome(ok=outcome.ok, detail=outcome.detail, time=outcome.time)}
-        )
 
     @staticmethod
     def _param_text(decision: Decision) -> str:
@@ -929,11 +897,7 @@ class Supervisor:
         if throttle and now - self.state.updated_at < 1.0:
             return
         for name, spec in self.state.specialists.items():
-            spec.interventions = sum(
-                1
-                for r in self.decisions.values()
-                if r.specialist == name and _as_decision(r).counts_as_intervention and _was_applied(r)
-            )
+            spec.interventions = self.book.interventions(name)
         save_run_state(self.run_dir, self.state)
 
     def _append_event(self, name: str, record: dict[str, Any]) -> None:
@@ -958,20 +922,3 @@ class Supervisor:
             if item.name == phase:
                 return item.epochs
         return 1
-
-
-def _was_applied(record: DecisionRecord) -> bool:
-    """False for a decision whose phase ended before it could act: it spends no budget, holds no cool-down."""
-    return record.outcome is None or not record.outcome.detail.startswith(NOT_APPLIED)
-
-
-def _as_decision(record: DecisionRecord) -> Decision:
-    """A logged decision, as the policies' model (for a retried event that was already decided)."""
-    return Decision(
-        action=record.action,
-        trigger=record.trigger,
-        params_before=record.params_before,
-        params_after=record.params_after,
-        checkpoint=record.checkpoint,
-        reason=record.reason,
-    )

@@ -342,7 +342,7 @@ def test_a_restarted_supervisor_continues_from_disk_without_duplicating(fault_ru
     second, workers, _ = build(config.model_dump(mode="json"))
     assert second.resumed
     assert second.status()["specialists"] == first.status()["specialists"]
-    assert list(second.decisions) == list(first.decisions)
+    assert list(second.book.records) == list(first.book.records)
     for specialist, fault, answer in first.fault_reports:
         assert second.decide_fault(specialist, copy.deepcopy(fault)) == answer
     assert (config.run_dir() / DECISIONS_FILE).read_bytes() == log_before
@@ -501,7 +501,7 @@ def test_in_memory_decisions_hold_their_outcome(output_dir: Path) -> None:
         warnings.simplefilter("error")  # pydantic's serializer warning would mean a malformed record
         record = supervisor.control("ascii", "stop")
     assert record["outcome"]["detail"] == "stop sent to trainer:ascii"
-    assert isinstance(supervisor.decisions[record["decision_id"]].outcome, Outcome)
+    assert isinstance(supervisor.book.records[record["decision_id"]].outcome, Outcome)
 
 
 class PhaseEndWatchdogWorkers(ThreadWorkers):
