@@ -24,8 +24,6 @@ LIFECYCLE = ("processing", "completed", "failed", "rejected", "skipped")
 SIDECAR_SUFFIX = ".meta.json"
 ERROR_SUFFIX = ".error.txt"
 JOBS_DIR = "jobs"
-# Worth a warning, not a refusal: the recipe reports and handles overlong examples itself.
-WARN_ONLY_CORPUS_PROBLEMS = frozenset({"duplicate", "duplicate_id", "leakage", "too_long"})
 MAX_LISTED_PROBLEMS = 200
 
 
@@ -168,10 +166,10 @@ def _problems_and_meta(path: Path) -> tuple[list[str], dict[str, Any]]:
             unknown = sorted(set(meta) - {"specialist", "epochs"})
             if unknown:
                 problems.append(f"{sidecar.name}: unknown keys {unknown}; allowed: specialist, epochs")
-    report = validate_paths([path])
-    blocking = [p for p in report.problems + report.unusable_paths if p.kind not in WARN_ONLY_CORPUS_PROBLEMS]
-    problems += [f"{path.name}:{p.line}: [{p.kind}] {p.message}" if p.line else f"{path.name}: {p.message}"
-                 for p in blocking]  # fmt: skip
+    problems += [
+        f"{path.name}:{p.line}: [{p.kind}] {p.message}" if p.line else f"{path.name}: {p.message}"
+        for p in validate_paths([path]).blocking
+    ]
     return problems, meta
 
 

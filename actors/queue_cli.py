@@ -79,7 +79,7 @@ def _run_config(run_dir: Path) -> Any:
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    from actors.inbox import SIDECAR_SUFFIX, WARN_ONLY_CORPUS_PROBLEMS
+    from actors.inbox import SIDECAR_SUFFIX
     from hlx.corpus_validate import validate_paths
     from training.config_errors import ConfigError
 
@@ -103,9 +103,7 @@ def submit_command(args: argparse.Namespace) -> int:
         message = f"error: no specialist {args.specialist!r} in run {run_dir.name}; known: {known}"
         print(message, file=sys.stderr)
         return 2
-    report = validate_paths([source])
-    found = (*report.unusable_paths, *report.problems)
-    blocking = [problem for problem in found if problem.kind not in WARN_ONLY_CORPUS_PROBLEMS]
+    blocking = validate_paths([source]).blocking
     if blocking:
         print(f"error: {source} has {len(blocking)} problem(s); nothing was submitted:", file=sys.stderr)
         for problem in blocking[:20]:

@@ -25,11 +25,7 @@ normal/ or low/ folder or use `overnight submit`; `overnight queue list` shows t
 watching (a detached supervisor on a shared cluster keeps watching); rerunning resumes the queue.
 """
 
-
 RAY_ADDRESS_FILE = "ray_address"
-
-# Worth a warning, not a refusal: the recipe reports and handles overlong examples itself.
-WARN_ONLY_CORPUS_PROBLEMS = frozenset({"duplicate", "duplicate_id", "leakage", "too_long"})
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -101,7 +97,7 @@ def corpora_of(config: Any) -> list[Path]:
 
 def check_before_start(config: Any) -> list[str]:
     """Problems that must stop the run before any actor starts: base model, corpora (every one at once)."""
-    from hlx.corpus_validate import validate_paths
+    from hlx.corpus_validate import WARNING_KINDS, validate_paths
     from training.config import FOUNDATION
     from training.config_errors import ConfigError
     from training.recipe import check_inputs
@@ -114,8 +110,8 @@ def check_before_start(config: Any) -> list[str]:
     existing = [path for path in corpora_of(config) if path.is_dir()]
     if existing:
         report = validate_paths([str(path) for path in existing], check_references=False)
-        blocking = [p for p in report.problems if p.kind not in WARN_ONLY_CORPUS_PROBLEMS]
-        warnings = len(report.problems) - len(blocking)
+        blocking = report.blocking
+        warnings = sum(1 for problem in report.problems if problem.kind in WARNING_KINDS)
         if warnings:
             print(
                 f"run: warning: {warnings} corpus warnings (duplicates, leakage or overlong examples); "

@@ -23,6 +23,8 @@ from hlx.corpus_io import (
 )
 
 SPLIT_FILES = ("train.jsonl", "val.jsonl")
+WARNING_KINDS = frozenset({"duplicate", "duplicate_id", "leakage", "too_long"})
+"""Problem kinds a run or an inbox warns about instead of refusing the data."""
 # Past this many stored problems per file only the counts grow, so a wholly broken file cannot exhaust memory.
 MAX_LISTED_PROBLEMS = 10_000
 
@@ -68,6 +70,12 @@ class ValidationReport:
     @property
     def error_count(self) -> int:
         return sum(sum(summary.errors.values()) for summary in self.files)
+
+    @property
+    def blocking(self) -> list[Problem]:
+        """Problems that make the data unusable; the WARNING_KINDS are worth a warning only (the recipe
+        reports and handles overlong examples itself)."""
+        return [p for p in (*self.unusable_paths, *self.problems) if p.kind not in WARNING_KINDS]
 
     @property
     def exit_code(self) -> int:

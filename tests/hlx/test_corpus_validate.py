@@ -54,6 +54,18 @@ def test_duplicates_leakage_and_ids(tmp_path: Path) -> None:
     assert report.exit_code == 1
 
 
+def test_only_problems_beyond_warnings_block(tmp_path: Path) -> None:
+    train = [_example(1), _example(2, "Convert  to HLXL:\t[1,1] ")]
+    _corpus(tmp_path / "c", train, [_example(5, "Convert to HLXL: [1,1]")])
+    assert validate_paths([tmp_path / "c"]).blocking == []  # a duplicate and a leak only warn
+    (tmp_path / "c" / "train.jsonl").write_text("{oops\n")
+    report = validate_paths([tmp_path / "c", tmp_path / "missing.jsonl"])
+    assert [(Path(p.path).name, p.kind) for p in report.blocking] == [
+        ("missing.jsonl", "missing"),
+        ("train.jsonl", "invalid_json"),
+    ]
+
+
 def test_token_budget_counts_utf8_bytes(tmp_path: Path) -> None:
     short = _example(1, "Convert to LC-R: [1]", "🐃1🐄", "lc-r")
     budget = len((prompt_text(short.instruction) + short.response).encode()) + 1
