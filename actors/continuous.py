@@ -110,10 +110,10 @@ class ContinuousTraining:
             Action.PREEMPT_JOB,
             f"preempt {running.id} for {urgent.id}: checkpoint it at the next step boundary, put it back at "
             f"the front of {running.priority}, run {urgent.id}, then resume {running.id} from its checkpoint",
-            key=("preempt", running.id, urgent.id, running.preemptions),
+            key=_preempt_key(running, urgent.id),
         )
         running.preempting = urgent.id
-        running.preempt_decision = decision_id
+        log.info("preempting", job=running.id, decision=decision_id, urgent=urgent.id)
         self.supervisor.workers.send(
             running.specialist, {"name": "stop", "reason": f"preempted by {urgent.id}"}
         )
@@ -226,18 +226,17 @@ class ContinuousTraining:
         self._restore(spec)
 
     def _requeue(self, job: Job, queue: JobQueue, result: dict[str, Any]) -> None:
-        urgent = job.preempting
+        urgent = str(job.preempting)
+        decision_id, _ = self.supervisor.book.known(job.specialist, _preempt_key(job, urgent))
         job.state, job.preempting = "queued", None
         job.preemptions += 1
         queue.to_front(job)
         checkpoint = result["phase"].get("final_checkpoint")
-        if job.preempt_decision:
-            self.supervisor.book.outcome(
-                job.preempt_decision,
-                True,
-                f"{job.id} checkpointed at {checkpoint}, back at the front of {job.priority}; {urgent} next",
-            )
-        job.preempt_decision = None
+        self.supervisor.book.outcome(
+            decision_id,
+            True,
+            f"{job.id} checkpointed at {checkpoint}, back at the front of {job.priority}; {urgent} next",
+        )
 
     def _guard(self, job: Job, result: dict[str, Any]) -> None:
         baseline, exact = result["baseline_exact_match"], result["exact_match"]
@@ -297,3 +296,8 @@ class ContinuousTraining:
         spec.finished_at = time.time()
         spec.eta_s = 0.0
         self.supervisor.save()
+
+
+def _preempt_key(running: Job, urgent: str) -> tuple[str, str, str, int]:
+    """The event key of `running`'s current preemption (its decision id follows from it)."""
+    return ("preempt", running.id, urgent, running.preemptions)

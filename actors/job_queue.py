@@ -68,8 +68,6 @@ class Job(BaseModel):
     preemptions: int = 0
     preempting: str | None = None
     """The high-priority job this one is making room for (it is being checkpointed and stopped)."""
-    preempt_decision: str | None = None
-    """The decision id of that preemption, whose outcome is written once the job is back in the queue."""
     init_checkpoint: str | None = None
     """The promoted checkpoint the job continues (fixed at its first start, so a resumed job keeps it)."""
     base_dir: str | None = None
@@ -102,8 +100,7 @@ class JobQueue(BaseModel):
 
     def add(self, job: Job) -> None:
         """Queue `job` at the back of its priority."""
-        same = [other.order for other in self.jobs if other.priority == job.priority]
-        job.order = max(same, default=0.0) + 1.0
+        job.order = self._back_of(job.priority, job)
         self.jobs.append(job)
         self.seen[job.sha256] = job.id
 
@@ -128,9 +125,13 @@ class JobQueue(BaseModel):
             raise ValueError(f"{job_id} is {job.state}; only waiting or running jobs can change priority")
         if job.priority != priority:
             job.priority = priority
-            same = [other.order for other in self.jobs if other.priority == priority and other is not job]
-            job.order = max(same, default=0.0) + 1.0
+            job.order = self._back_of(priority, job)
         return job
+
+    def _back_of(self, priority: str, job: Job) -> float:
+        """The position behind every other job of `priority`."""
+        same = [other.order for other in self.jobs if other.priority == priority and other is not job]
+        return max(same, default=0.0) + 1.0
 
 
 def run_order(job: Job) -> tuple[int, float]:

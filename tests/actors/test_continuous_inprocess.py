@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from actors.supervisor import Supervisor
+from policies.decision_log import read_log
 from tests.actors.continuous_fixtures import (
     actions,
     decisions,
@@ -172,6 +173,8 @@ def test_a_high_file_preempts_a_normal_one_and_both_finish(watching: Any) -> Non
         for line in (run_dir / "events" / "runic.jsonl").read_text().splitlines()
         if json.loads(line)["type"] == "phase" and json.loads(line)["phase"] == long_job["id"]
     ]
+    [preempt] = [r for r in read_log(run_dir / "decisions.jsonl") if r.action.value == "preempt_job"]
+    assert preempt.outcome is not None and "back at the front of normal" in preempt.outcome.detail
     resumed = [event for event in phases if event["status"] == "started" and event["resumed_from"]]
     assert resumed, "the preempted job did not resume from its checkpoint"
 
