@@ -7,7 +7,6 @@ Every decision is written to the log before it is applied, and its outcome after
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -31,6 +30,7 @@ from actors.run_state import (
     load_run_state,
     save_run_state,
 )
+from actors.telemetry import append_event, event_line, rollbacks_in
 from actors.tracker import SpecialistTracker
 from agents.grade import Grade
 from policies.decide import decide
@@ -279,26 +279,12 @@ class Supervisor:
                 self._on_step(specialist, spec, tracker, event)
             elif kind == "epoch_eval":
                 tracker.on_epoch(event)
-                self._append_event(
-                    specialist,
-                    {
-                        "type": "epoch",
-                        "time": event["time"],
-                        "phase": event["phase"],
-                        "epoch": event["epoch"],
-                        "step": event["step"],
-                        "val_loss": event["val_loss"],
-                        "exact_match": event["exact_match"],
-                        "format_validity": event["format_validity"],
-                        "per_task": {
-                            task: {
-                                "exact_match": score["exact_match"],
-                                "format_validity": score["format_validity"],
-                            }
-                            for task, score in event["per_task"].items()
-                        },
-                    },
-                )
+                per_task = {
+                    task: {"exact_match": score["exact_match"], "format_validity": score["format_validity"]}
+                    for task, score in event["per_task"].items()
+                }
+                fields = ("val_loss", "exact_match", "format_validity")
+                self._append_event(specialist, event_line("epoch", event, *fields, per_task=per_task))
                 if self._grading_due(specialist, event["phase"], event["epoch"]):
                     window = tracker.take_window()
             elif kind == "checkpoint":
@@ -308,18 +294,9 @@ class Supervisor:
                 self.rollback_counts[(specialist, event["phase"])] = (
                     self._rollbacks(specialist, event["phase"]) + 1
                 )
-                self._append_event(
-                    specialist,
-                    {
-                        "type": "rollback",
-                        "time": event["time"],
-                        "phase": event["phase"],
-                        "epoch": event["epoch"],
-                        "step": event["step"],
-                        "checkpoint": event["checkpoint"],
-                        "skipped_checkpoints": event.get("skipped_checkpoints", []),
-                    },
-                )
+                skipped = event.get("skipped_checkpoints", [])
+                line = event_line("rollback", event, "checkpoint", skipped_checkpoints=skipped)
+                self._append_event(specialist, line)
             elif kind == "checkpoint_failed":
                 trigger = Trigger.checkpoint_failed(
                     detail=event["message"], step=event["step"], epoch=event["epoch"]
@@ -354,18 +331,8 @@ class Supervisor:
         phases = self._phase_names(name)
         spec.phase_index = phases.index(event["phase"]) if event["phase"] in phases else 0
         spec.epochs_total = self._epochs_of(name, event["phase"])
-        self._append_event(
-            name,
-            {
-                "type": "phase",
-                "time": event["time"],
-                "phase": event["phase"],
-                "status": "started",
-                "epoch": event["epoch"],
-                "step": event["step"],
-                "resumed_from": event.get("resumed_from"),
-            },
-        )
+        line = event_line("phase", event, status="started", resumed_from=event.get("resumed_from"))
+        self._append_event(name, line)
         for skipped in event.get("skipped_checkpoints", []):
             log.warning("corrupt checkpoint skipped", specialist=name, detail=skipped)
 
@@ -382,21 +349,8 @@ class Supervisor:
         spec.eta_s = (
             elapsed / done_fraction * phases_left / max(1, spec.phases_total) if done_fraction else None
         )
-        self._append_event(
-            name,
-            {
-                "type": "step",
-                "time": event["time"],
-                "phase": event["phase"],
-                "epoch": event["epoch"],
-                "step": event["step"],
-                "loss": event["loss"],
-                "lr": event["lr"],
-                "micro_batch": event["micro_batch"],
-                "grad_accum": event["grad_accum"],
-                "tokens_per_s": event["tokens_per_s"],
-            },
-        )
+        fields = ("loss", "lr", "micro_batch", "grad_accum", "tokens_per_s")
+        self._append_event(name, event_line("step", event, *fields))
         diverged = tracker.diverged(
             self.config.policies.divergence_k, self.config.supervisor.divergence_min_steps
         )
@@ -415,18 +369,8 @@ class Supervisor:
         status = event["status"]
         if status in ("completed", "skipped") and event["phase"] not in spec.finished_phases:
             spec.finished_phases.append(event["phase"])
-        self._append_event(
-            name,
-            {
-                "type": "phase",
-                "time": event["time"],
-                "phase": event["phase"],
-                "status": "finished" if status == "completed" else status,
-                "epoch": event["epoch"],
-                "step": event["step"],
-                "reason": event.get("reason"),
-            },
-        )
+        ended = "finished" if status == "completed" else status
+        self._append_event(name, event_line("phase", event, status=ended, reason=event.get("reason")))
         self._promote_phase(name, event["phase"])
 
     def decide_fault(self, specialist: str, fault: dict[str, Any]) -> dict[str, Any]:
@@ -457,21 +401,16 @@ class Supervisor:
             )
             tracker.on_rollback()
             action = fault_action_for(decision)
-            self._append_event(
-                specialist,
-                {
-                    "type": "fault",
-                    "time": fault["time"],
-                    "decided_at": time.time(),
-                    "phase": fault["phase"],
-                    "epoch": fault["epoch"],
-                    "step": fault["step"],
-                    "fault": fault["fault"],
-                    "injected": fault.get("injected", False),
-                    "decision_id": decision_id,
-                    "action": decision.action.value,
-                },
+            line = event_line(
+                "fault",
+                fault,
+                "fault",
+                decided_at=time.time(),
+                injected=fault.get("injected", False),
+                decision_id=decision_id,
+                action=decision.action.value,
             )
+            self._append_event(specialist, line)
             if decision.action == Action.ABORT_SPECIALIST:
                 spec.reason = decision.reason
                 spec.state = "aborted"
@@ -576,14 +515,9 @@ class Supervisor:
         """Rollbacks the trainer of `name` has done in `phase` (default: its current one), counted from
         events/ once, so a restarted supervisor counts the same."""
         phase = phase or self.trackers[name].phase or self.state.specialists[name].phase or ""
-        key = (name, phase)
-        if key not in self.rollback_counts:
-            path = self.run_dir / "events" / f"{name}.jsonl"
-            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-            self.rollback_counts[key] = sum(
-                1 for line in lines if '"type": "rollback"' in line and json.loads(line)["phase"] == phase
-            )
-        return self.rollback_counts[key]
+        if (name, phase) not in self.rollback_counts:
+            self.rollback_counts[(name, phase)] = rollbacks_in(self.run_dir, name, phase)
+        return self.rollback_counts[(name, phase)]
 
     def _grading_due(self, name: str, phase: str, epoch: int) -> bool:
         every = self.config.watchdog.every_for(phase)
@@ -900,9 +834,8 @@ class Supervisor:
             spec.interventions = self.book.interventions(name)
         save_run_state(self.run_dir, self.state)
 
-    def _append_event(self, name: str, record: dict[str, Any]) -> None:
-        with (self.run_dir / "events" / f"{name}.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+    def _append_event(self, name: str, line: dict[str, Any]) -> None:
+        append_event(self.run_dir, name, line)
 
     def _phase_names(self, name: str) -> list[str]:
         job = self.state.specialists[name].job

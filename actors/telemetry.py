@@ -1,0 +1,29 @@
+"""The per-specialist event files (`events/<name>.jsonl`) the morning report's curves are drawn from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+WHERE = ("time", "phase", "epoch", "step")
+"""Fields every event line copies from the trainer's event: when and where in training it happened."""
+
+
+def event_line(kind: str, event: dict[str, Any], *fields: str, **extra: Any) -> dict[str, Any]:
+    """One line of an event file: its type, where it happened, the named fields of `event`, and `extra`."""
+    return {"type": kind, **{name: event[name] for name in (*WHERE, *fields)}, **extra}
+
+
+def append_event(run_dir: Path, name: str, line: dict[str, Any]) -> None:
+    with (run_dir / "events" / f"{name}.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def rollbacks_in(run_dir: Path, name: str, phase: str) -> int:
+    """Rollbacks `name`'s trainer has done in `phase`, as its event file records them."""
+    path = run_dir / "events" / f"{name}.jsonl"
+    if not path.is_file():
+        return 0
+    lines = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return sum(1 for line in lines if line.get("type") == "rollback" and line.get("phase") == phase)
