@@ -1,194 +1,21 @@
-"""The router's pure parts: routing by HLX_SPEC §7, request limits, the expert table from promoted.json."""
+"""The router's pure parts: request limits and the expert table from promoted.json (routing: route_rules)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-COORDINATOR = "coordinator"
+# Routing itself lives in actors/route_rules.py; these names stay importable from here.
+from actors.route_rules import COORDINATOR as COORDINATOR
+from actors.route_rules import Route as Route
+from actors.route_rules import route as route
+from actors.route_rules import split_request as split_request
+
 TRACKS: tuple[str, ...] = ("ascii", "runic", "general")
 METHODS: tuple[str, ...] = ("lora", "qlora", "full")
-TASKS = frozenset({"convert", "parse", "validate", "transliterate", "explain", "diagnose", "format"})
 Strategy = Literal["mixed", "group"]
-TRACK_LABEL = {"ascii": "ASCII track", "runic": "runic track", "general": "coordinator's share"}
-
-# Format names a request can use, longest first so `HLXL-LS` is never read as `HLXL`. LC-* names and the
-# LS names carry a hyphen, so no identifier can collide with them and they match in any case; bare
-# HLX/HLXL must be upper case, because `hlx` is a plausible handle or word inside a request.
-_NAME_RE = re.compile(
-    r"(?<![\w-])((?i:HLXL-LS)|(?i:HLX-LS)|HLXL(?i:\s+programs?)|HLX(?i:\s+programs?)|HLXL|HLX"
-    r"|(?i:LC-T)|(?i:LC-R)|(?i:LC-B))(?![\w-])"
-)
-# A request's head: the words before the first ": " (`Convert to LC-R: {14: {@0: 42}}`). Only letters,
-# digits, spaces, `_` and `-`, so the colon inside a payload value never ends a head.
-_HEAD_RE = re.compile(r"^\s*([A-Za-z][\w \-]*?)\s*:(?=\s|$)")
-_TARGET_RE = re.compile(r"\b(?:to|into|in)\s+$", re.IGNORECASE)
-_RENAME_RE = re.compile(r"\bhandle\s+\w+\s+to\s+\w+", re.IGNORECASE)
-
-# The glyphs only the runic track writes: LC-R value glyphs and HLX program keywords (HLX_SPEC §2, §3).
-RUNIC_GLYPHS = frozenset("🐊🐁🐂🐃🐄◇◆⟁∅⊤⊥⟠⊢↩⌿⟳❓❗⚳⚯⚶⚿▷")
-
-_NAME_TRACK = {
-    "HLXL": "ascii",
-    "LC-T": "ascii",
-    "HLXL PROGRAM": "ascii",
-    "HLXL-LS": "ascii",
-    "HLX": "runic",
-    "LC-R": "runic",
-    "HLX PROGRAM": "runic",
-    "HLX-LS": "runic",
-    "LC-B": "general",
-}
-_VALUE_FORMAT = {
-    "HLXL": "hlxl",
-    "LC-T": "lc-t",
-    "LC-R": "lc-r",
-    "LC-B": "lc-b",
-    "HLXL PROGRAM": "hlxl-program",
-    "HLX PROGRAM": "hlx-program",
-    "HLX": "hlx-program",
-}
-_PROGRAM_FORMAT = {"HLXL": "hlxl-program", "HLX": "hlx-program"}
-_LS_OP_FORMAT = {"diagnose": "diagnostic", "hover": "text", "infer": "text"}
-_LS_DEFAULT_FORMAT = {"ascii": "hlxl", "runic": "lc-r"}
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where a request goes: `expert` is `coordinator`, `ascii` or `runic` (the track's expert), `format`
-    the answer format the checker validates (one of hlx.checker.CHECK_FORMATS), `reason` a sentence."""
-
-    expert: str
-    track: str
-    format: str
-    task: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "expert": self.expert,
-            "track": self.track,
-            "format": self.format,
-            "task": self.task,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class _Name:
-    canonical: str
-    text: str
-    start: int
-
-
-def _names(text: str) -> list[_Name]:
-    found = []
-    for match in _NAME_RE.finditer(text):
-        canonical = " ".join(match.group(1).upper().split())
-        if canonical.endswith("PROGRAMS"):
-            canonical = canonical[:-1]
-        found.append(_Name(canonical, match.group(1), match.start()))
-    return found
-
-
-def split_request(instruction: str) -> tuple[str | None, str]:
-    """(head, payload): the head is the leading words before `: `, None when the request has no such head."""
-    match = _HEAD_RE.match(instruction)
-    if match is None:
-        return None, instruction
-    return match.group(1), instruction[match.end() :]
-
-
-def _target(text: str, names: list[_Name]) -> _Name | None:
-    """The name the request asks for: the one right after `to`/`into`/`in`, else the last one named."""
-    for name in names:
-        if _TARGET_RE.search(text[: name.start]):
-            return name
-    return names[-1] if names else None
-
-
-def _route(track: str, fmt: str, task: str, reason: str) -> Route:
-    expert = COORDINATOR if track == "general" else track
-    return Route(expert=expert, track=track, format=fmt, task=task, reason=reason)
-
-
-def _route_ls(head: str, ls: _Name) -> Route:
-    track = _NAME_TRACK[ls.canonical]
-    rest = head[ls.start + len(ls.text) :]
-    words = rest.split()
-    operation = words[0].lower() if words else ""
-    scanned = _RENAME_RE.sub(" ", rest) if operation == "rename" else rest
-    inner = [name for name in _names(scanned) if not name.canonical.endswith("-LS")]
-    if operation in _LS_OP_FORMAT:
-        fmt = _LS_OP_FORMAT[operation]
-    elif inner:
-        fmt = _VALUE_FORMAT[(_target(scanned, inner) or inner[-1]).canonical]
-    else:
-        fmt = _LS_DEFAULT_FORMAT[track]
-    reason = f"names {ls.canonical}, the {TRACK_LABEL[track]}'s language server"
-    return _route(track, fmt, operation or "ls", reason)
-
-
-def _route_named(text: str, names: list[_Name], task: str) -> Route:
-    """A request that names formats: the track of what it names decides (HLXL, the pivot every parse and
-    convert goes through, only when nothing else is named); transliteration goes to its target's track."""
-    target = _target(text, names)
-    assert target is not None
-    if task == "transliterate" and target.canonical in _PROGRAM_FORMAT:
-        track = _NAME_TRACK[target.canonical]
-        return _route(
-            track,
-            _PROGRAM_FORMAT[target.canonical],
-            task,
-            f"transliterates to {target.canonical} ({TRACK_LABEL[track]})",
-        )
-    deciding = [name for name in names if name.canonical != "HLXL"] or names
-    tracks = list(dict.fromkeys(_NAME_TRACK[name.canonical] for name in deciding))
-    if len(tracks) == 1:
-        track = tracks[0]
-        named = ", ".join(dict.fromkeys(name.canonical for name in deciding))
-        reason = f"names {named} ({TRACK_LABEL[track]})"
-    else:
-        chosen = target if target in deciding else deciding[-1]
-        track = _NAME_TRACK[chosen.canonical]
-        reason = (
-            f"names formats of several tracks; the requested format {chosen.canonical} decides "
-            f"({TRACK_LABEL[track]})"
-        )
-    fmt = {"validate": "diagnostic", "diagnose": "diagnostic", "explain": "text"}.get(task)
-    if fmt is None:
-        fmt = _VALUE_FORMAT[target.canonical]
-    return _route(track, fmt, task, reason)
-
-
-def route(instruction: str) -> Route:
-    """Route one request by HLX_SPEC §7: the format or track it names first, then runic glyphs in its
-    payload, otherwise the coordinator. Total and deterministic: every string gets a route."""
-    head, payload = split_request(instruction)
-    scanned = head if head is not None else instruction
-    first_word = scanned.split()[0].lower() if scanned.split() else ""
-    task = first_word if first_word in TASKS else "unknown"
-    names = _names(scanned)
-    ls = next((name for name in names if name.canonical.endswith("-LS")), None)
-    if ls is not None:
-        return _route_ls(scanned, ls)
-    if names:
-        return _route_named(scanned, names, task)
-    if task == "explain":
-        return _route("general", "text", task, "explains a contract, which is the coordinator's job")
-    glyph = next((char for char in payload if char in RUNIC_GLYPHS), None)
-    if glyph is not None:
-        fmt = "hlx-program" if glyph in "⟠⊢↩⌿⟳❓❗⚳⚯⚶⚿▷" else "lc-r"
-        return _route(
-            "runic",
-            fmt,
-            task,
-            f"names no format; the payload holds the runic glyph {glyph!r} (U+{ord(glyph):04X})",
-        )
-    return _route("general", "text", task, "names no format or track and holds no runic glyph")
 
 
 # ------------------------------------------------------------------------------------ the expert table
@@ -262,6 +89,14 @@ def check_request(settings: RouterSettings, prompt: Any, max_new_tokens: Any) ->
     """The max_new_tokens to use; raises RequestError (413 for an overlong prompt, else 422)."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise RequestError("prompt must be a non-empty string", field="prompt")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate (JSON "\ud800"): no tokenizer can encode it
+        raise RequestError(
+            f"prompt holds a lone surrogate U+{ord(prompt[err.start]):04X} at character {err.start}, "
+            "which is not valid Unicode; send the character itself or a complete surrogate pair",
+            field="prompt",
+        ) from None
     if len(prompt) > settings.max_prompt_chars:
         raise PromptTooLong(
             f"prompt is {len(prompt)} characters; this router accepts at most "

@@ -137,6 +137,115 @@ def test_requests_route_by_name_then_glyphs_then_coordinator(
     assert (decision.expert, decision.format, decision.reason) == (expert, fmt, reason)
 
 
+# The words people use (issue 12 §3): track words, a target after the payload, HLX as the whole family,
+# validation answered as a diagnostic; each group with its near-misses. (request, expert, answer format)
+PHRASINGS: list[tuple[str, str, str]] = [
+    # track words name their track: ASCII asks for HLXL (or an HLXL program), runic for LC-R (or HLX)
+    ("Translate to Runic: null", "runic", "lc-r"),
+    ("Show array [1, 2, 3] in Runic", "runic", "lc-r"),
+    ("Translate to ASCII format: true", "ascii", "hlxl"),
+    ("translate to runic: [1, 2]", "runic", "lc-r"),
+    ("Convert to RUNIC: {14: {@0: 42}}", "runic", "lc-r"),
+    ("Render in the runic track: [1, 2]", "runic", "lc-r"),
+    ("Write this in ASCII: 🐃1, 2🐄", "ascii", "hlxl"),
+    ("Convert LC-R to ASCII: 🐃1🐄", "ascii", "hlxl"),
+    ("Parse runic into HLXL: ⊤", "runic", "hlxl"),
+    ("Translate to ASCII: ⟠ p {}", "ascii", "hlxl-program"),
+    ("Translate to runic: program p {}", "runic", "hlx-program"),
+    ("Transliterate to runic: program p {}", "runic", "hlx-program"),
+    ("Transliterate to ASCII: ⟠ p {}", "ascii", "hlxl-program"),
+    ("Validate runic: ⊤", "runic", "diagnostic"),
+    ("Show [1, 2] in runic format", "runic", "lc-r"),
+    # near-misses: a track word glued to a hyphen, a handle or an identifier, or inside the payload
+    ("ASCII-safe output please: [1, 2]", COORDINATOR, "text"),
+    ('Is this non-ASCII: "é"', COORDINATOR, "text"),
+    ("Convert &h_runic to LC-T", "ascii", "lc-t"),
+    ("Convert @ascii to LC-R", "runic", "lc-r"),
+    ("Rename the runic_glyphs handle: x", COORDINATOR, "text"),
+    ('Convert to LC-T: "runic"', "ascii", "lc-t"),
+    # a target named after the payload
+    ("Convert multiple handles: [&h_a, &h_b] to LC-R", "runic", "lc-r"),
+    ("Convert multiple handles: [&h_buffer1, &h_buffer2, &h_texture] to LC-T", "ascii", "lc-t"),
+    ("Convert nested array: [[1, 2], [3, 4]] into LC-B", COORDINATOR, "lc-b"),
+    ("Convert this contract: {14: {@0: 42}} to LC-R.", "runic", "lc-r"),
+    ("Convert the list: [1, 2] in Runic", "runic", "lc-r"),
+    ("Convert LC-T: {C:14,0=1} to LC-R", "runic", "lc-r"),
+    # near-misses: a format name inside a payload value is not a target
+    ('Convert multiple handles: ["to LC-R"]', COORDINATOR, "text"),
+    ('Convert the text: "go to LC-R" please', COORDINATOR, "text"),
+    ('Store: {note: "see LC-T"}', COORDINATOR, "text"),
+    # HLX meaning the whole family, and every format at once, is the coordinator's
+    ("Convert 42 to all HLX formats", COORDINATOR, "text"),
+    ("Are HLX formats stable?", COORDINATOR, "text"),
+    ("Convert null to all HLX formats", COORDINATOR, "text"),
+    ("Convert [1, 2, 3] to all formats", COORDINATOR, "text"),
+    ("Convert 🐃1, 2🐄 to all HLX formats", COORDINATOR, "text"),
+    ("Show {14: {@0: 1}} in every format", COORDINATOR, "text"),
+    ("What are the HLX primitive types?", COORDINATOR, "text"),
+    ("What is HLX?", COORDINATOR, "text"),
+    ("Explain HLX type coercion", COORDINATOR, "text"),
+    ("Embed HLX in JSON", COORDINATOR, "text"),
+    ('Complete the HLX contract: {1000: {@0: "search", @1:', COORDINATOR, "text"),
+    ("What's the relationship between all HLX formats?", COORDINATOR, "text"),
+    # near-misses: HLX as a target, a source, a program or the last word of the head is the runic language
+    ("Transliterate to HLX: program p {}", "runic", "hlx-program"),
+    ("Validate HLX: ⟠ p {}", "runic", "diagnostic"),
+    ("Write a loop in HLX", "runic", "hlx-program"),
+    ("Convert HLX to HLXL: ⟠ p {}", "runic", "hlxl-program"),
+    ("Validate HLX program: ⟠ p {}", "runic", "diagnostic"),
+    ("rename the hlx handle: x", COORDINATOR, "text"),
+    ("Convert to XHLX: 1", COORDINATOR, "text"),
+    # validating and diagnosing are answered as a diagnostic, whoever answers
+    ('Validate: 🐊900🐁0 ⟁shader🐁1 "main"🐂', "runic", "diagnostic"),
+    ("Validate: 🐃1, 2🐄", "runic", "diagnostic"),
+    ("Validate: ⟠ p { ◇ b() { ↩ 1; } }", "runic", "diagnostic"),
+    ("Diagnose: ⟁docs", "runic", "diagnostic"),
+    ('Validate: {C:1000,0="valid",1=@ref}', COORDINATOR, "diagnostic"),
+    ("Validate LC-R: ⊤", "runic", "diagnostic"),
+    ("Validate LC-B: 0A", COORDINATOR, "diagnostic"),
+    ('Validate this LC-T: {C:1000,0="query"}', "ascii", "diagnostic"),
+    # near-misses: a question about glyphs, and explaining, are not validation
+    ("What is 🐊14🐁0 42🐂?", "runic", "lc-r"),
+    ("Explain contract: 🐊14🐁0 42🐂", COORDINATOR, "text"),
+    # the shipped corpora's own phrasings still route as before
+    ("Convert to LC-R: {14: {@0: 42}}", "runic", "lc-r"),
+    ("Convert to LC-B: [1, 2]", COORDINATOR, "lc-b"),
+    ("Parse LC-T into HLXL: TRUE", "ascii", "hlxl"),
+    ("HLX-LS hover LC-R at offset 0: ∅", "runic", "text"),
+    ("HLXL-LS diagnose LC-T: $TRUE", "ascii", "diagnostic"),
+    ("Translate to HLXL: ⟠ p {}", "ascii", "hlxl-program"),
+    ('Translate from LC-T to LC-R: {C:1000,0="test"}', "runic", "lc-r"),
+    ("What is the LC-R glyph for null?", "runic", "lc-r"),
+    ("hello, who are you?", COORDINATOR, "text"),
+]
+
+
+def test_the_phrasing_table_is_big_enough_and_reaches_every_expert() -> None:
+    assert len(PHRASINGS) >= 60
+    assert len({text for text, _, _ in PHRASINGS}) == len(PHRASINGS)
+    assert {expert for _, expert, _ in PHRASINGS} == {COORDINATOR, "ascii", "runic"}
+
+
+@pytest.mark.parametrize(("request_text", "expert", "fmt"), PHRASINGS, ids=[row[0] for row in PHRASINGS])
+def test_requests_route_by_the_words_people_use(request_text: str, expert: str, fmt: str) -> None:
+    decision = route(request_text)
+    assert (decision.expert, decision.format) == (expert, fmt), decision.reason
+    assert decision.track == ("general" if expert == COORDINATOR else expert)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "reason"),
+    [
+        ("Convert 42 to all HLX formats", "asks for every HLX format at once: the coordinator's job"),
+        ("Are HLX formats stable?", "names HLX as the whole family, not one track, and holds no runic glyph"),
+        ("Translate to Runic: null", "names RUNIC (runic track)"),
+        ("Convert multiple handles: [&h_a, &h_b] to LC-R", "names LC-R (runic track)"),
+    ],
+)
+def test_the_reason_says_which_rule_decided(request_text: str, reason: str) -> None:
+    assert route(request_text).reason == reason
+
+
 def test_whole_words_only_hlx_is_not_read_inside_hlxl() -> None:
     assert route("Validate HLXL: 1").track == "ascii"
     assert route("Validate HLX: ⟠ p {}").track == "runic"
