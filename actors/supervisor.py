@@ -18,6 +18,7 @@ import structlog
 from actors.commands import commands_for, fault_action_for, parameter_commands
 from actors.config import RunConfig
 from actors.continuous import ContinuousTraining
+from actors.control_file import ControlWatcher
 from actors.decision_book import NOT_APPLIED, DecisionBook, as_decision
 from actors.job_queue import queue_rows
 from actors.promotion import best_of_phase, promote
@@ -32,6 +33,7 @@ from actors.run_state import (
 )
 from actors.telemetry import append_event, event_line, rollbacks_in
 from actors.tracker import SpecialistTracker
+from actors.user_controls import UserControls
 from agents.grade import Grade
 from policies.decide import decide
 from policies.decisions import Action, Decision, TrainParams, Trigger
@@ -98,6 +100,11 @@ class Supervisor:
             self.trackers[name] = SpecialistTracker(name)
         save_run_state(self.run_dir, self.state)
         self.continuous = ContinuousTraining(self)
+        self.user_controls = UserControls(self)
+        # `overnight ctl` writes requests into the run dir; this thread applies them and stamps a heartbeat.
+        self.control_watcher = ControlWatcher(
+            self.run_dir, self.state.run, self.user_controls.apply, self.stop_loop
+        )
         log.info("supervisor ready", run=self.state.run, resumed=self.resumed, decisions=len(self.book))
 
     def _fresh_state(self, config_path: str) -> RunState:
@@ -137,6 +144,7 @@ class Supervisor:
                             self.workers.start(name, self.continuous.spec_for(name))
                 self.loop_thread = threading.Thread(target=self._loop, name="supervisor-loop", daemon=True)
                 self.loop_thread.start()
+            self.control_watcher.start()
         return self.status()
 
     def _loop(self) -> None:
@@ -577,54 +585,9 @@ class Supervisor:
 
     # ---------------------------------------------------------------------------------- controls
 
-    def control(self, specialist: str, action: str) -> dict[str, Any]:
-        """pause | resume | stop | skip from `overnight ctl`; every control is a decision in the log."""
-        requested = {
-            "pause": Action.CONTINUE,
-            "resume": Action.CONTINUE,
-            "stop": Action.ABORT_SPECIALIST,
-            "skip": Action.SKIP_PHASE,
-        }.get(action)
-        with self.lock:
-            if specialist not in self.state.specialists:
-                known = ", ".join(self.state.specialists)
-                raise ValueError(f"no specialist {specialist!r} in run {self.state.run!r}; known: {known}")
-            if requested is None:
-                raise ValueError(f"unknown control {action!r}; use pause, resume, stop or skip")
-            spec = self.state.specialists[specialist]
-            if spec.state in TERMINAL_STATES:
-                raise ValueError(f"{specialist} is already {spec.state}; nothing to {action}")
-            trigger = Trigger.control(
-                requested=requested, detail=f"user: {action}", step=spec.step, epoch=spec.epoch
-            )
-            decision_id, _ = self._decide_and_log(
-                specialist,
-                trigger,
-                key=("control", action, time.time()),
-                reason_prefix=f"user asked to {action}",
-            )
-            started = spec.started_at is not None
-            if action == "pause":
-                if started:
-                    self.workers.send(specialist, {"name": "pause", "reason": "user pause"})
-                spec.state = "paused"
-            elif action == "resume":
-                if started:
-                    self.workers.send(specialist, {"name": "resume"})
-                    spec.last_heartbeat = time.time()
-                # One paused before its turn goes back to waiting for it.
-                spec.state = "running" if started else "pending"
-            elif action == "stop" and not started:
-                self._set_terminal(specialist, "stopped", "stopped by the user before it started")
-            elif action == "stop":
-                self.workers.send(specialist, {"name": "resume"})
-                self.workers.send(specialist, {"name": "stop", "reason": "user stop"})
-                spec.reason = "stopped by the user"
-            else:
-                self.workers.send(specialist, {"name": "skip_phase", "reason": "user skip"})
-            self.book.outcome(decision_id, True, f"{action} sent to trainer:{specialist}")
-            self.save()
-            return self.book.records[decision_id].model_dump(mode="json")
+    def control(self, specialist: str, action: str, request_id: str | None = None) -> dict[str, Any]:
+        """pause | resume | stop | skip (`overnight ctl`, through the control file); a decision in the log."""
+        return self.user_controls.control(specialist, action, request_id)
 
     def status(self) -> dict[str, Any]:
         """The run state, as `overnight status` shows it."""

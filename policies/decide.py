@@ -29,7 +29,8 @@ from policies.decisions import Action, CheckpointChoice, Decision, TrainParams, 
 from policies.history import History
 from policies.limits import PolicyLimits
 
-_PASS_THROUGH_CONTROLS = {Action.CONTINUE, Action.FLAG_FOR_REVIEW, Action.SKIP_PHASE, Action.ABORT_SPECIALIST}
+_PASS_THROUGH_CONTROLS = {Action.CONTINUE, Action.FLAG_FOR_REVIEW, Action.SKIP_PHASE, Action.ABORT_SPECIALIST,
+                          Action.PAUSE, Action.RESUME, Action.STOP_RUN}
 
 
 def _decision(action: Action, trigger: Trigger, before: TrainParams, reason: str, *,

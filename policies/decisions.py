@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agents.evidence_model import Evidence
+
 CheckpointChoice = Literal["last_good", "best"]
 
 
@@ -21,6 +23,9 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
     RESTART_TRAINER = "restart_trainer"
     SKIP_PHASE = "skip_phase"
+    STOP_EARLY = "stop_early"
+    EXTEND_PHASE = "extend_phase"
+    SELECT_BEST = "select_best"
     ABORT_SPECIALIST = "abort_specialist"
     # Continuous training (the inbox and its queue); never chosen by a policy, so they spend no budget.
     QUEUE_JOB = "queue_job"
@@ -32,6 +37,10 @@ class Action(StrEnum):
     PROMOTE_JOB = "promote_job"
     KEEP_UNPROMOTED = "keep_unpromoted"
     FAIL_JOB = "fail_job"
+    # A user's controls (`overnight ctl`), logged as themselves; never chosen by a policy.
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP_RUN = "stop_run"
 
 
 # Actions that change the run and so spend the intervention budget (when a policy, not a user, chose them).
@@ -48,6 +57,7 @@ class TriggerKind(StrEnum):
     STALL = "stall"
     CRASH = "crash"
     CHECKPOINT_FAILED = "checkpoint_failed"
+    SPIKES = "spikes"
     CONTROL = "control"
     INBOX = "inbox"
     JOB = "job"
@@ -58,7 +68,19 @@ _REQUIRED_FIELDS: dict[TriggerKind, tuple[str, ...]] = {
     TriggerKind.DIVERGENCE: ("loss", "best_loss"),
     TriggerKind.STALL: ("seconds_since_heartbeat",),
     TriggerKind.CONTROL: ("requested",),
+    TriggerKind.SPIKES: ("skips",),
 }
+
+
+class PhasePosition(BaseModel):
+    """Where a graded evaluation stands in its phase and in the night (what stopping or extending needs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs_planned: int = Field(ge=1, description="Epochs the phase trains now (extensions included).")
+    evaluations_left: int = Field(ge=0, description="Evaluations scheduled after this one; 0: the last.")
+    seconds_per_epoch: float | None = Field(default=None, gt=0, description="Measured in this phase so far.")
+    seconds_left: float | None = Field(default=None, description="Until the night's deadline; None: none set.")
 
 
 class Trigger(BaseModel):
@@ -76,6 +98,9 @@ class Trigger(BaseModel):
     best_loss: float | None = Field(default=None, description="divergence: the window's best loss.")
     seconds_since_heartbeat: float | None = Field(default=None, ge=0, description="stall: silence so far.")
     requested: Action | None = Field(default=None, description="control: the action the user asked for.")
+    evidence: Evidence | None = Field(default=None, description="grade: what the window shows (agents.evidence).")
+    position: PhasePosition | None = Field(default=None, description="grade: where it stands in the phase.")
+    skips: int | None = Field(default=None, ge=0, description="spikes: steps skipped within the window.")
     detail: str = Field(default="", description="Free text: the exception, which value was non-finite, ...")
 
     @model_validator(mode="after")
@@ -87,9 +112,15 @@ class Trigger(BaseModel):
 
     @classmethod
     def grade(
-        cls, letter: Literal["A", "B", "C", "D", "F"], score: float, step: int = 0, epoch: int = 0
+        cls, letter: Literal["A", "B", "C", "D", "F"], score: float, step: int = 0, epoch: int = 0,
+        evidence: Evidence | None = None, position: PhasePosition | None = None,
     ) -> Trigger:
-        return cls(kind=TriggerKind.GRADE, letter=letter, score=score, step=step, epoch=epoch)
+        return cls(kind=TriggerKind.GRADE, letter=letter, score=score, step=step, epoch=epoch, evidence=evidence,
+                   position=position)
+
+    @classmethod
+    def spikes(cls, skips: int, detail: str, step: int = 0, epoch: int = 0) -> Trigger:
+        return cls(kind=TriggerKind.SPIKES, skips=skips, detail=detail, step=step, epoch=epoch)
 
     @classmethod
     def non_finite(cls, detail: str, step: int = 0, epoch: int = 0) -> Trigger:
@@ -147,6 +178,8 @@ class Trigger(BaseModel):
                 return f"trainer crashed at step {self.step}{suffix}"
             case TriggerKind.CHECKPOINT_FAILED:
                 return f"checkpoint write failed at step {self.step}{suffix}"
+            case TriggerKind.SPIKES:
+                return f"{self.skips} step(s) skipped as spikes by step {self.step}{suffix}"
             case TriggerKind.CONTROL:
                 return f"user control {self.requested.value if self.requested else '?'}{suffix}"
             case TriggerKind.INBOX:
@@ -163,6 +196,8 @@ class TrainParams(BaseModel):
     lr: float = Field(gt=0.0)
     micro_batch: int = Field(ge=1)
     grad_accum: int = Field(ge=1)
+    epochs: int | None = Field(default=None, ge=1, description="The phase's planned epochs, when a decision "
+                               "changes them (stop early, extend); None otherwise.")
 
     @model_validator(mode="after")
     def _finite_lr(self) -> TrainParams:

@@ -384,7 +384,7 @@ def test_controls_are_decisions_that_steer_the_trainer(output_dir: Path) -> None
 
     assert spec()["state"] == "stopped"
     assert [r["action"] for r in (pause, resume, skip, stop)] == [
-        "continue", "continue", "skip_phase", "abort_specialist",
+        "pause", "resume", "skip_phase", "abort_specialist",
     ]  # fmt: skip
     controls = [r for r in read_log(config.run_dir() / DECISIONS_FILE) if r.trigger.kind == "control"]
     assert [r.decision_id for r in controls] == [r["decision_id"] for r in (pause, resume, skip, stop)]
