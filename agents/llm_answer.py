@@ -1,4 +1,9 @@
-"""The LLM grader's structured answer: the `submit_grade` tool schema, its pydantic check, error wording."""
+"""The LLM grader's structured answer: the `submit_grade` tool, its strict pydantic check, error wording.
+
+An answer is used only when it is exactly one `submit_grade` call (or, failing a tool call, one JSON object in
+text) whose integers are integers, that was not cut off (`stop_reason: max_tokens`), and whose points, score
+and letter agree. Whatever the model sent, the rejection reason is bounded and nesting cannot raise.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agents.bounded import bounded, quote
 from agents.grade import COMPONENT_MAX_POINTS, Letter, letter_for_score
 
 TOOL_NAME = "submit_grade"
+COMPLETE_STOP_REASONS = frozenset({"tool_use", "end_turn", "stop_sequence"})
+"""Stop reasons of a finished answer; any other (max_tokens, refusal, pause_turn...) is not used."""
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
 class ComponentScores(BaseModel):
-    """Points per rubric component; each within 0..its maximum."""
+    """Points per rubric component; each within 0..its maximum. Strict: "20", 20.0 or true is not 20."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     loss_convergence: int = Field(ge=0, le=COMPONENT_MAX_POINTS["loss_convergence"])
     validation_accuracy: int = Field(ge=0, le=COMPONENT_MAX_POINTS["validation_accuracy"])
@@ -30,9 +38,9 @@ class ComponentScores(BaseModel):
 
 
 class LLMAnswer(BaseModel):
-    """What `submit_grade` must carry. Extra keys are ignored; everything else is checked."""
+    """What `submit_grade` must carry. Extra keys are ignored; everything else is checked, strictly."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     components: ComponentScores
     score: int = Field(ge=0, le=100)
@@ -80,20 +88,22 @@ def submit_grade_tool() -> dict[str, Any]:
     }
 
 
+def tool_choice() -> dict[str, Any]:
+    """Force exactly one `submit_grade` call (two calls are then a misbehaving answer, not a choice)."""
+    return {"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True}
+
+
 class AnswerRejected(ValueError):
     """The model's answer cannot be used; `reason` is the fallback reason recorded on the grade."""
 
     def __init__(self, reason: str) -> None:
+        reason = bounded(reason)
         super().__init__(reason)
         self.reason = reason
 
 
 def _field(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "(answer)"
-
-
-def _shorten(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def explain_validation_error(error: ValidationError) -> str:
@@ -104,7 +114,7 @@ def explain_validation_error(error: ValidationError) -> str:
         return f"missing fields: {', '.join(missing)}"
     out_of_range = [d for d in details if d["type"] in _RANGE_ERRORS]
     if out_of_range:
-        parts = [f"{_field(d['loc'])} = {_shorten(repr(d.get('input')), 40)} ({d['msg']})"
+        parts = [f"{_field(d['loc'])} = {quote(d.get('input'), 40)} ({d['msg']})"
                  for d in out_of_range]
         return f"scores out of range: {'; '.join(parts)}"
     inconsistent = [d for d in details if d["type"] == "value_error"]
@@ -114,7 +124,7 @@ def explain_validation_error(error: ValidationError) -> str:
             return f"letter does not match score: {message}"
         return f"inconsistent answer: {message}"
     parts = [f"{_field(d['loc'])}: {d['msg']}" for d in details]
-    return _shorten(f"wrong schema: {'; '.join(parts)}")
+    return bounded(f"wrong schema: {'; '.join(parts)}")
 
 
 def parse_tool_input(tool_input: object) -> LLMAnswer:
@@ -125,6 +135,9 @@ def parse_tool_input(tool_input: object) -> LLMAnswer:
         return LLMAnswer.model_validate(tool_input)
     except ValidationError as error:
         raise AnswerRejected(explain_validation_error(error)) from error
+    except RecursionError as error:
+        raise AnswerRejected("wrong schema: the tool input is nested deeper than the checker allows "
+                             "(RecursionError)") from error
 
 
 def parse_text_answer(text: str) -> LLMAnswer:
@@ -136,6 +149,40 @@ def parse_text_answer(text: str) -> LLMAnswer:
         decoded = json.loads(stripped)
     except json.JSONDecodeError as error:
         raise AnswerRejected(
-            f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno} in {_shorten(text, 80)!r}"
+            f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno} in {bounded(text, 80)!r}"
         ) from error
+    except RecursionError as error:
+        raise AnswerRejected(f"invalid JSON: nested deeper than the parser allows (RecursionError) in "
+                             f"{bounded(text, 80)!r}") from error
     return parse_tool_input(decoded)
+
+
+def answer_from_message(message: object) -> LLMAnswer:
+    """The answer carried by a Messages API message; AnswerRejected when it is cut off, doubled or malformed.
+
+    getattr throughout: the SDK does not validate responses strictly, so blocks can be anything.
+    """
+    stop_reason = getattr(message, "stop_reason", None)
+    blocks = getattr(message, "content", None)
+    blocks = blocks if isinstance(blocks, list) else []
+    if not isinstance(stop_reason, str) or stop_reason not in COMPLETE_STOP_REASONS:
+        raise AnswerRejected(f"incomplete answer: stop_reason {quote(stop_reason, 40)} (the answer "
+                             f"was cut off or not given; max_tokens may be too low)")
+    calls = [block for block in blocks if getattr(block, "type", None) == "tool_use"]
+    if len(calls) > 1:
+        names = bounded(", ".join(quote(getattr(call, "name", None)) for call in calls), 100)
+        raise AnswerRejected(f"inconsistent answer: {len(calls)} tool calls ({names}); exactly one "
+                             f"{TOOL_NAME} call is required")
+    if calls:
+        name = getattr(calls[0], "name", None)
+        if name != TOOL_NAME:
+            raise AnswerRejected(f"wrong schema: the model called tool {quote(name)}, "
+                                 f"not {TOOL_NAME!r}")
+        return parse_tool_input(getattr(calls[0], "input", None))
+    texts = [block.text for block in blocks
+             if getattr(block, "type", None) == "text" and isinstance(getattr(block, "text", None), str)]
+    if not texts:
+        kinds = quote([getattr(block, "type", type(block).__name__) for block in blocks], 100)
+        raise AnswerRejected(f"wrong schema: no {TOOL_NAME} call and no text in the answer "
+                             f"(blocks: {kinds}, stop_reason: {stop_reason})")
+    return parse_text_answer("\n".join(texts))

@@ -1,42 +1,44 @@
 """The Claude Haiku grader on the anthropic SDK: it refines the rubric's grade, falling back to it on failure.
 
 Guarantees, whatever the API answers:
-- the rubric always runs first; on no key, network error, timeout, 4xx, 5xx/429 after retries, malformed
-  JSON, a response that is not a message, missing fields, out-of-range scores, a letter that does not match
-  the score, or an exhausted budget the grade is the rubric's, with `fallback_reason` saying which;
+- `grade()` never raises: on no key, network error, timeout, 4xx, 5xx/429 after retries, malformed or too
+  deeply nested JSON, a response that is not a message, a cut-off answer, two tool calls, missing fields,
+  strings for integers, out-of-range scores, a letter that does not match the score, or an exhausted
+  budget the grade is the rubric's, with a `fallback_reason` (at most 300 characters) saying which;
+- it returns within `deadline_s` (plus the rubric's milliseconds): retries, `retry-after` waits and slow
+  bodies all count against it (agents/llm_call.py);
+- spending never passes `budget_usd` (agents/budget.py): the worst case is reserved before the call;
 - the LLM's score is clamped to within `max_score_delta` of the rubric's (recorded in `notes`);
 - a hard fault keeps the grade at F;
 - the rationale and recommendation are truncated to the configured lengths (recorded in `notes`).
-Retries and backoff are the SDK's own (`max_retries`: 429, 408, 409, 5xx and connection errors, honouring
-`retry-after`); `timeout_s` applies to each attempt, so the worst case is about
-(max_retries + 1) × timeout_s plus the backoff (0.5 s, 1 s, 2 s ... at most 8 s).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Mapping
 
 import anthropic
+import structlog
 from anthropic.types import Message
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.budget import Budget, cost_usd, estimate_input_tokens
+from agents.bounded import bounded, quote, truncate
+from agents.budget import Budget, BudgetError, cost_usd, estimate_input_tokens
 from agents.grade import Component, Grade, letter_for_score
-from agents.llm_answer import (
-    TOOL_NAME,
-    AnswerRejected,
-    LLMAnswer,
-    parse_text_answer,
-    parse_tool_input,
-    submit_grade_tool,
-)
+from agents.llm_answer import AnswerRejected, LLMAnswer, answer_from_message, submit_grade_tool, tool_choice
+from agents.llm_call import CallLimits, DeadlineCaller, DeadlineHttpClient, run_before
 from agents.llm_prompt import system_prompt, user_prompt
 from agents.metrics import MetricWindow
 from agents.rubric import RubricThresholds, grade_with_rubric
 
+__all__ = ["DEFAULT_MODEL", "LLMGrader", "LLMGraderConfig", "truncate"]
+
 DEFAULT_MODEL = "claude-haiku-4-5"
+log = structlog.get_logger(__name__)
 
 
 class LLMGraderConfig(BaseModel):
@@ -49,10 +51,20 @@ class LLMGraderConfig(BaseModel):
     api_key_env: str = Field(default="ANTHROPIC_API_KEY", min_length=1,
                              description="Environment variable holding the API key; unset means rubric only.")
     base_url: str | None = Field(default=None, description="API base URL; None means the SDK's default.")
-    timeout_s: float = Field(default=20.0, gt=0.0, description="Timeout of each attempt, in seconds.")
-    max_retries: int = Field(default=2, ge=0, le=10, description="SDK retries: 429, 5xx, network.")
+    timeout_s: float = Field(default=20.0, gt=0.0,
+                             description="Longest one attempt may take, its whole body included, in seconds.")
+    max_retries: int = Field(default=2, ge=0, le=10,
+                             description="Retries on 429, 408, 409, 5xx, timeouts and network errors.")
+    deadline_s: float = Field(default=60.0, gt=0.0, le=600.0,
+                              description="Hard wall-clock bound on one grade's API work: attempts, waits "
+                                          "between them and slow bodies; then the rubric's grade is used.")
+    max_retry_after_s: float = Field(default=30.0, ge=0.0,
+                                     description="Longest `retry-after` honoured; a longer (or infinite) "
+                                                 "one ends the call with the rubric's grade.")
     max_tokens: int = Field(default=1024, ge=16, le=8192, description="Cap on the answer's tokens.")
-    budget_usd: float = Field(default=1.0, ge=0.0, description="Spending cap for the run, in USD.")
+    budget_usd: float = Field(default=1.0, ge=0.0,
+                              description="Spending cap for the whole run, in USD, shared by every watchdog "
+                                          "through <run dir>/llm_budget.json.")
     price_in_per_mtok: float = Field(default=1.0, ge=0.0, description="USD per million input tokens.")
     price_out_per_mtok: float = Field(default=5.0, ge=0.0, description="USD per million output tokens.")
     max_score_delta: int = Field(default=10, ge=0, le=100,
@@ -61,34 +73,16 @@ class LLMGraderConfig(BaseModel):
     max_recommendation_chars: int = Field(default=500, ge=50, description="Longer ones are truncated.")
 
 
-def truncate(text: str, limit: int, what: str, notes: list[str]) -> str:
-    """Cut `text` to `limit` characters, saying so in the text and in `notes`."""
-    if len(text) <= limit:
-        return text
-    notes.append(f"{what} truncated from {len(text)} to {limit} characters")
-    return text[:limit] + f" [truncated from {len(text)} characters]"
-
-
-def _shorten(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _usage_tokens(message: object) -> tuple[int, int] | None:
     """(input, output) tokens of a well-formed message; None when the response is not one."""
     if not isinstance(message, Message) or not isinstance(message.content, list):
         return None
     usage = getattr(message, "usage", None)
     input_tokens, output_tokens = getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)
-    if isinstance(input_tokens, int) and isinstance(output_tokens, int):
+    # type() is int, not isinstance: a bool is not a token count.
+    if type(input_tokens) is int and type(output_tokens) is int:
         return (input_tokens, output_tokens) if min(input_tokens, output_tokens) >= 0 else None
     return None
-
-
-def _error_message(error: anthropic.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("message", error.message))
-    return error.message
 
 
 class LLMGrader:
@@ -104,11 +98,13 @@ class LLMGrader:
         self.budget = budget if budget is not None else Budget(limit_usd=self.config.budget_usd)
         self._env = env if env is not None else os.environ
         self._client: anthropic.Anthropic | None = None
+        self._client_lock = threading.Lock()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def __enter__(self) -> LLMGrader:
         return self
@@ -121,22 +117,28 @@ class LLMGrader:
         rubric_grade = grade_with_rubric(window, self.thresholds)
         if not self.config.enabled:
             return rubric_grade
+        notes: list[str] = []
         try:
-            answer = self._ask(window, rubric_grade)
+            answer = self._ask(window, rubric_grade, notes)
         except AnswerRejected as rejected:
-            update = {"fallback_reason": rejected.reason, "model": self.config.model}
+            update = {"fallback_reason": rejected.reason, "model": self.config.model,
+                      "notes": [*rubric_grade.notes, *notes]}
             return rubric_grade.model_copy(update=update)
-        return self._merge(rubric_grade, answer)
+        return self._merge(rubric_grade, answer, notes)
 
     def _client_for(self, api_key: str) -> anthropic.Anthropic:
-        if self._client is None:
-            cfg = self.config
-            self._client = anthropic.Anthropic(api_key=api_key, base_url=cfg.base_url, timeout=cfg.timeout_s,
-                                               max_retries=cfg.max_retries)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                cfg = self.config
+                # Retries are ours (agents/llm_call.py), so the SDK never sleeps on a retry-after by itself.
+                self._client = anthropic.Anthropic(
+                    api_key=api_key, base_url=cfg.base_url, timeout=cfg.timeout_s, max_retries=0,
+                    http_client=DeadlineHttpClient(timeout=cfg.timeout_s))
+            return self._client
 
-    def _ask(self, window: MetricWindow, rubric_grade: Grade) -> LLMAnswer:
-        """One Messages API call; every failure becomes AnswerRejected carrying the fallback reason."""
+    def _ask(self, window: MetricWindow, rubric_grade: Grade, notes: list[str]) -> LLMAnswer:
+        """One Messages API call within the deadline; every failure becomes AnswerRejected with the reason."""
+        start = time.monotonic()
         cfg = self.config
         api_key = self._env.get(cfg.api_key_env, "").strip()
         if not api_key:
@@ -147,72 +149,66 @@ class LLMGrader:
         tool = submit_grade_tool()
         worst_case = cost_usd(estimate_input_tokens(len(system) + len(user) + len(json.dumps(tool))),
                               cfg.max_tokens, cfg.price_in_per_mtok, cfg.price_out_per_mtok)
-        if not self.budget.can_afford(worst_case):
-            self.budget.refuse()
-            spent, limit = self.budget.spent_usd, self.budget.limit_usd
-            raise AnswerRejected(f"budget exhausted: spent ${spent:.4f} of ${limit:.4f}; the next call could "
-                                 f"cost up to ${worst_case:.4f}")
-        message = self._call(api_key, system, user, tool)
+        reservation = self._reserve(worst_case)
+        request = {"model": cfg.model, "max_tokens": cfg.max_tokens, "system": system, "tools": [tool],
+                   "messages": [{"role": "user", "content": user}], "tool_choice": tool_choice()}
+        limits = CallLimits(cfg.deadline_s, cfg.timeout_s, cfg.max_retries, cfg.max_retry_after_s)
+        caller = DeadlineCaller(self._client_for(api_key), limits, start)
+        try:
+            # The worker settles the reservation itself, even after this grade has stopped waiting for it.
+            message = run_before(caller.deadline, lambda: self._call_and_settle(caller, request, reservation,
+                                                                                notes), "llm-grade-call")
+        except TimeoutError as error:
+            raise AnswerRejected(f"deadline: no answer within the grade's deadline of {cfg.deadline_s:g} s "
+                                 f"(the call was abandoned)") from error
+        return answer_from_message(message)
+
+    def _reserve(self, worst_case: float) -> str:
+        try:
+            reservation = self.budget.reserve(worst_case)
+            if reservation is not None:
+                return reservation
+            state = self.budget.snapshot()
+        except BudgetError as error:
+            raise AnswerRejected(str(error)) from error
+        in_flight = f" (+${state.reserved_usd:.4f} reserved by calls in flight)" if state.reservations else ""
+        limit = self.budget.limit_usd
+        raise AnswerRejected(f"budget exhausted: spent ${state.spent_usd:.4f}{in_flight} of ${limit:.4f}; "
+                             f"the next call could cost up to ${worst_case:.4f}")
+
+    def _call_and_settle(self, caller: DeadlineCaller, request: dict[str, object], reservation: str,
+                         notes: list[str]) -> object:
+        """The API's message, its cost settled: released when nothing was billed, at most the reservation."""
+        cfg = self.config
+        try:
+            message = caller.create(request)
+        except AnswerRejected:
+            self.budget.release(reservation)
+            raise
+        except Exception as error:
+            # Any other SDK failure (credentials, configuration) must not stop the watchdog either.
+            self.budget.release(reservation)
+            reason = f"API client error: {type(error).__name__}: {bounded(str(error))}"
+            raise AnswerRejected(reason) from error
+        if isinstance(message, str):
+            # Not JSON at all (an HTML page from a proxy): not an answer the API billed.
+            self.budget.release(reservation)
+            raise AnswerRejected(f"wrong schema: the API response is not JSON (got {quote(message, 200)}); "
+                                 f"not charged")
         tokens = _usage_tokens(message)
         if tokens is None:
-            # A billed answer whose usage we cannot read is charged at the worst case, then rejected.
-            self.budget.charge(estimate_input_tokens(len(system) + len(user)), cfg.max_tokens,
-                               cfg.price_in_per_mtok, cfg.price_out_per_mtok)
+            # JSON from the API whose usage we cannot read: charged at the reservation, the worst case.
+            self.budget.settle_reserved(reservation)
             raise AnswerRejected(f"wrong schema: the API response is not a Messages API message with usage "
-                                 f"(got {_shorten(repr(message))})")
-        self.budget.charge(*tokens, cfg.price_in_per_mtok, cfg.price_out_per_mtok)
-        return self._answer_from(message)
+                                 f"(got {quote(message, 200)})")
+        anomaly = self.budget.settle(reservation, *tokens, cfg.price_in_per_mtok, cfg.price_out_per_mtok)
+        if anomaly is not None:
+            log.warning("llm grader usage anomaly", anomaly=anomaly, model=cfg.model)
+            notes.append(anomaly)
+        return message
 
-    def _call(self, api_key: str, system: str, user: str, tool: dict[str, object]) -> Message:
+    def _merge(self, rubric_grade: Grade, answer: LLMAnswer, notes: list[str]) -> Grade:
         cfg = self.config
-        attempts = cfg.max_retries + 1
-        try:
-            return self._client_for(api_key).messages.create(
-                model=cfg.model, max_tokens=cfg.max_tokens, system=system,
-                messages=[{"role": "user", "content": user}], tools=[tool],
-                tool_choice={"type": "tool", "name": TOOL_NAME},
-            )
-        except anthropic.APITimeoutError as error:
-            raise AnswerRejected(f"timeout: no answer within {cfg.timeout_s}s per attempt after {attempts} "
-                                 f"attempt(s)") from error
-        except anthropic.APIConnectionError as error:
-            raise AnswerRejected(f"network error after {attempts} attempt(s): {error}") from error
-        except anthropic.RateLimitError as error:
-            raise AnswerRejected(f"rate limited (HTTP 429) after {attempts} attempt(s): "
-                                 f"{_error_message(error)}") from error
-        except anthropic.APIStatusError as error:
-            if error.status_code >= 500:
-                raise AnswerRejected(f"server error (HTTP {error.status_code}) after {attempts} attempt(s): "
-                                     f"{_error_message(error)}") from error
-            raise AnswerRejected(f"API error (HTTP {error.status_code}): {_error_message(error)}") from error
-        except (anthropic.APIResponseValidationError, ValueError) as error:
-            # The SDK lets a body that is not JSON surface as json.JSONDecodeError (a ValueError).
-            raise AnswerRejected(f"invalid JSON in the API response: {error}") from error
-        except anthropic.AnthropicError as error:
-            # Any other SDK failure (credentials, configuration) must not stop the watchdog either.
-            raise AnswerRejected(f"API client error: {type(error).__name__}: {error}") from error
-
-    @staticmethod
-    def _answer_from(message: Message) -> LLMAnswer:
-        # getattr throughout: the SDK does not validate responses strictly, so blocks can be anything.
-        blocks = message.content if isinstance(message.content, list) else []
-        for block in blocks:
-            if getattr(block, "type", None) == "tool_use":
-                name = getattr(block, "name", None)
-                if name != TOOL_NAME:
-                    raise AnswerRejected(f"wrong schema: the model called tool {name!r}, not {TOOL_NAME!r}")
-                return parse_tool_input(getattr(block, "input", None))
-        texts = [block.text for block in blocks
-                 if getattr(block, "type", None) == "text" and isinstance(getattr(block, "text", None), str)]
-        if not texts:
-            kinds = [getattr(block, "type", type(block).__name__) for block in blocks]
-            raise AnswerRejected(f"wrong schema: no {TOOL_NAME} call and no text in the answer "
-                                 f"(blocks: {kinds}, stop_reason: {getattr(message, 'stop_reason', None)})")
-        return parse_text_answer("\n".join(texts))
-
-    def _merge(self, rubric_grade: Grade, answer: LLMAnswer) -> Grade:
-        cfg = self.config
-        notes: list[str] = []
         low = max(0, rubric_grade.score - cfg.max_score_delta)
         high = min(100, rubric_grade.score + cfg.max_score_delta)
         score = min(max(answer.score, low), high)

@@ -66,7 +66,7 @@ def test_empty_rationale_is_rejected() -> None:
 def test_truncate_leaves_short_text_alone_and_notes_long_text() -> None:
     notes: list[str] = []
     assert truncate("short", 10, "rationale", notes) == "short"
-    assert truncate("a" * 12, 10, "rationale", notes) == "a" * 10 + " [truncated from 12 characters]"
+    assert truncate("a" * 12, 10, "rationale", notes) == "a" * 10 + "… [truncated from 12 characters]"
     assert notes == ["rationale truncated from 12 to 10 characters"]
 
 
@@ -91,12 +91,19 @@ def test_config_defaults_and_unknown_keys() -> None:
         LLMGraderConfig(timeout_s=0)
 
 
-def test_budget_accounting() -> None:
+def test_budget_reserves_settles_and_releases_in_memory() -> None:
     budget = Budget(limit_usd=0.01)
     assert cost_usd(1_000_000, 0, 1.0, 5.0) == 1.0
-    assert budget.charge(2000, 400, 1.0, 5.0) == pytest.approx(0.004)
-    assert (budget.calls, budget.input_tokens, budget.output_tokens) == (1, 2000, 400)
-    assert budget.remaining_usd == pytest.approx(0.006)
-    assert budget.can_afford(0.006)
-    assert not budget.can_afford(0.0061)
     assert estimate_input_tokens(10) == 4
+    first = budget.reserve(0.006)
+    assert first is not None
+    # Exactly at the cap is allowed; a hair above it is refused (and counted).
+    assert budget.reserve(0.0041) is None
+    second = budget.reserve(0.004)
+    assert second is not None
+    assert budget.snapshot().committed_usd == pytest.approx(0.01)
+    budget.release(second)
+    assert budget.settle(first, 2000, 400, 1.0, 5.0) is None
+    state = budget.snapshot()
+    assert (state.calls, state.refused, state.input_tokens, state.output_tokens) == (1, 1, 2000, 400)
+    assert (state.spent_usd, state.reservations) == (pytest.approx(0.004), {})

@@ -77,7 +77,7 @@ def test_good_grade_is_used_and_the_request_carries_rubric_summary_and_caps(
     body = request.body
     assert body is not None
     assert (body["model"], body["max_tokens"]) == ("claude-haiku-4-5", 700)
-    assert body["tool_choice"] == {"type": "tool", "name": "submit_grade"}
+    assert body["tool_choice"] == {"type": "tool", "name": "submit_grade", "disable_parallel_tool_use": True}
     assert body["tools"][0]["name"] == "submit_grade"
     assert "100-point rubric" in body["system"]
     assert "at most 10 points" in body["system"]
@@ -276,16 +276,16 @@ def test_other_tool_falls_back(server: FakeMessagesServer, b_window: MetricWindo
 
 
 def test_absurd_score_falls_back(server: FakeMessagesServer, b_window: MetricWindow) -> None:
-    absurd = answer(30, 20, 15, 20, score=1e9)
-    absurd["components"]["loss_convergence"] = 1e9
+    absurd = answer(30, 20, 15, 20, score=10**9)
+    absurd["components"]["loss_convergence"] = 10**9
     server.enqueue(tool_use_reply(absurd))
     with grader_for(server) as grader:
         grade = grader.grade(b_window)
     assert (grade.source, grade.score) == ("rubric", 85)
     assert grade.fallback_reason is not None
     assert grade.fallback_reason.startswith(
-        "scores out of range: components.loss_convergence = 1000000000.0 "
-        "(Input should be less than or equal to 30); score = 1000000000.0"
+        "scores out of range: components.loss_convergence = 1000000000 "
+        "(Input should be less than or equal to 30); score = 1000000000"
     )
 
 
@@ -331,7 +331,7 @@ def test_50kb_rationale_is_truncated(server: FakeMessagesServer, b_window: Metri
     with grader_for(server) as grader:
         grade = grader.grade(b_window)
     assert grade.source == "llm"
-    assert grade.rationale == "x" * 2000 + " [truncated from 51200 characters]"
+    assert grade.rationale == "x" * 2000 + "… [truncated from 51200 characters]"
     assert grade.recommendation is not None
     assert len(grade.recommendation) < 600
     assert grade.notes == ["rationale truncated from 51200 to 2000 characters",
@@ -339,18 +339,19 @@ def test_50kb_rationale_is_truncated(server: FakeMessagesServer, b_window: Metri
 
 
 def test_budget_exhaustion_stops_calling(server: FakeMessagesServer, b_window: MetricWindow) -> None:
-    # The answer is billed 3000 in + 1000 out tokens = $0.008. The pre-call worst case (prompt estimate plus
-    # max_tokens out) is about $0.007, so a $0.012 cap allows the first call and refuses the next ones.
-    server.enqueue(tool_use_reply(answer(30, 20, 15, 20), input_tokens=3000, output_tokens=1000))
-    with grader_for(server, budget_usd=0.012, max_tokens=1000) as grader:
+    # The pre-call worst case (prompt estimate plus 1000 tokens out) is about $0.0064 and is reserved; the
+    # answer is billed 1000 in + 900 out tokens = $0.0055. A $0.0100 cap allows the first call; the next
+    # would commit $0.0055 + $0.0064 > $0.0100, so it is refused.
+    server.enqueue(tool_use_reply(answer(30, 20, 15, 20), input_tokens=1000, output_tokens=900))
+    with grader_for(server, budget_usd=0.0100, max_tokens=1000) as grader:
         grades = [grader.grade(b_window) for _ in range(3)]
-        budget = grader.budget
+        budget = grader.budget.snapshot()
     assert [g.source for g in grades] == ["llm", "rubric", "rubric"]
     assert len(server.requests) == 1
-    assert (budget.calls, budget.refused) == (1, 2)
-    assert budget.spent_usd == pytest.approx(0.008)
+    assert (budget.calls, budget.refused, budget.reservations) == (1, 2, {})
+    assert budget.spent_usd == pytest.approx(0.0055)
     assert grades[1].fallback_reason is not None
-    assert grades[1].fallback_reason.startswith("budget exhausted: spent $0.0080 of $0.0120; the next call "
+    assert grades[1].fallback_reason.startswith("budget exhausted: spent $0.0055 of $0.0100; the next call "
                                                 "could cost up to $0.00")
 
 
