@@ -20,7 +20,7 @@ from hlx.corpus_gen import (
     write_generated,
 )
 from hlx.corpus_io import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_TOKENS
-from hlx.corpus_validate import ValidationReport, validate_paths
+from hlx.corpus_validate import WARNING_KINDS, ValidationReport, validate_paths
 
 GENERATE_EPILOG = """example:
   overnight corpus generate                      # corpora/ with the default seed and size
@@ -31,7 +31,10 @@ VALIDATE_EPILOG = """examples:
   overnight corpus validate corpora/                       # every shipped corpus
   overnight corpus validate corpora/ascii_specialist       # one corpus: train.jsonl + val.jsonl
   overnight corpus validate my_seeds.jsonl --max-tokens 1024
-Exit codes: 0 no problems, 1 problems found (each printed as file:line), 2 a path is unusable."""
+Records may be the project's shape or the seeds' {"input", "output"}, with the templated prompt or a bare
+instruction as input. Duplicates, duplicate ids, train/val leakage and overlong examples are warnings.
+Exit codes: 0 no errors (warnings alone included), 1 errors found (each printed as file:line),
+2 a path is unusable."""
 
 
 def _positive_int(text: str) -> int:
@@ -103,15 +106,23 @@ def run_validate(args: argparse.Namespace) -> int:
                            check_references=not args.no_reference_check)
     console = _console()
     for problem in (*report.unusable_paths, *report.problems):
-        console.print(str(problem), highlight=False, markup=False, soft_wrap=True)
+        severity = "warning" if problem.kind in WARNING_KINDS else "error"
+        console.print(f"{severity}: {problem}", highlight=False, markup=False, soft_wrap=True)
     listed = len(report.problems)
     if report.error_count > listed:
         more = report.error_count - listed
         console.print(f"... {more} more problems counted in the table", highlight=False)
     console.print(validation_table(report))
-    verdict = "OK" if report.ok else f"{report.error_count + len(report.unusable_paths)} problem(s)"
-    console.print(verdict, highlight=False)
+    console.print(_verdict(report), highlight=False)
     return report.exit_code
+
+
+def _verdict(report: ValidationReport) -> str:
+    warnings = report.warning_count
+    errors = report.error_count - warnings + len(report.unusable_paths)
+    if errors:
+        return f"{errors} error(s), {warnings} warning(s)"
+    return f"OK, {warnings} warning(s)" if warnings else "OK"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

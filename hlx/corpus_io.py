@@ -196,15 +196,18 @@ def _project_record(obj: dict[str, object], path: str | os.PathLike[str], line: 
 
 def _seed_instruction(prompt: str) -> str | None:
     """The instruction inside the seeds' prompt, read leniently: any blank lines before the response header.
+    A prompt with no template marker at all is a bare instruction (172 of the public seed records are).
+    None when the prompt holds a template marker but does not follow the template.
 
     Plain string operations, not a regex, so a hostile 8 MB prompt costs linear time.
     """
+    header = PROMPT_TAIL.strip("\n")
     if not prompt.startswith(PROMPT_HEAD):
-        return None
+        has_marker = PROMPT_HEAD.strip("\n") in prompt or header in prompt
+        return None if has_marker else prompt.strip()
     body = prompt[len(PROMPT_HEAD):]
     if body.endswith("\n"):
         body = body[:-1]
-    header = PROMPT_TAIL.strip("\n")
     if not body.endswith(header):
         return None
     return body[:-len(header)].rstrip("\n")
@@ -217,8 +220,9 @@ def _seed_record(obj: dict[str, object], path: str | os.PathLike[str], line: int
     if instruction is None:
         raise CorpusError(
             path, line, "unknown_shape",
-            "key 'input' does not follow the seeds' template "
-            "'### Instruction:\\n<instruction>\\n\\n### Response:\\n'",
+            "key 'input' has a '### Instruction:' or '### Response:' marker but does not follow the seeds' "
+            "template '### Instruction:\\n<instruction>\\n\\n### Response:\\n'; give the whole template "
+            "or the bare instruction",
         )
     if not instruction.strip():
         raise CorpusError(path, line, "empty_field", "the instruction inside key 'input' is empty")

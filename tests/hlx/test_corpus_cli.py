@@ -36,8 +36,21 @@ def test_validate_reports_file_and_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert _run(["corpus", "validate", str(bad)]) == 1
     out = capsys.readouterr().out
     assert f"{bad}:1: [unknown_shape]" in out
-    assert f"{bad}:2: [invalid_utf8]" in out
-    assert "2 problem(s)" in out
+    assert f"error: {bad}:2: [invalid_utf8]" in out
+    assert out.rstrip().endswith("2 error(s), 0 warning(s)")
+
+
+def test_validate_exits_0_on_warnings_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The seeds' shape with a bare instruction, twice: a duplicate is a warning, not an error.
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"input": "HLXL: null", "output": "x"}\n' * 2, encoding="utf-8")
+    assert _run(["corpus", "validate", str(seeds)]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {seeds}:2: [duplicate] instruction duplicates line 1" in out
+    assert out.rstrip().endswith("OK, 1 warning(s)")
+    seeds.write_text('{"input": "HLXL: null", "output": "x"}\n' * 2 + "{\n", encoding="utf-8")
+    assert _run(["corpus", "validate", str(seeds)]) == 1
+    assert capsys.readouterr().out.rstrip().endswith("1 error(s), 1 warning(s)")
 
 
 def test_validate_unusable_path_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,9 +52,29 @@ def test_seed_shape_is_accepted(tmp_path: Path) -> None:
     assert example == Example("seeds.jsonl:1", "Say hi in LC-T", '"hi"', "unknown", "general", "text")
 
 
-def test_seed_shape_without_template_names_the_template(tmp_path: Path) -> None:
-    corpus = _write(tmp_path / "s.jsonl", b'{"input": "hello", "output": "x"}\n')
-    with pytest.raises(CorpusError, match=r"s\.jsonl:1: key 'input' does not follow the seeds' template"):
+def test_seed_shape_with_a_bare_instruction_is_a_training_record(tmp_path: Path) -> None:
+    # 172 of the public seed records look like this: the instruction itself, no `### Instruction:` template.
+    lines = [
+        {"input": "HLXL: null", "output": "LC-R: ∅"},
+        {"input": "  Translate to LC-R: true\n", "output": "⊤"},
+    ]
+    corpus = _write(tmp_path / "s.jsonl", "".join(json.dumps(line) + "\n" for line in lines).encode())
+    assert read_corpus(corpus) == [
+        Example("s.jsonl:1", "HLXL: null", "LC-R: ∅", "unknown", "general", "text"),
+        Example("s.jsonl:2", "Translate to LC-R: true", "⊤", "unknown", "general", "text"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["### Instruction:\nno response header", "Say hi\n\n### Response:\n", "x ### Instruction:\ny"],
+)
+def test_seed_shape_with_half_a_template_names_the_template(tmp_path: Path, prompt: str) -> None:
+    corpus = _write(tmp_path / "s.jsonl", (json.dumps({"input": prompt, "output": "x"}) + "\n").encode())
+    with pytest.raises(
+        CorpusError, match=r"s\.jsonl:1: key 'input' has a '### Instruction:' or '### Response:' marker but "
+        r"does not follow the seeds' template .*; give the whole template or the bare instruction"
+    ):
         read_corpus(corpus)
 
 

@@ -51,7 +51,27 @@ def test_duplicates_leakage_and_ids(tmp_path: Path) -> None:
     ]
     assert "instruction duplicates line 1" in str(report.problems[0])
     assert str(report.problems[2]).endswith("train.jsonl:1")
-    assert report.exit_code == 1
+    assert (report.warning_count, report.exit_code) == (3, 0)  # warnings alone pass
+
+
+def test_warnings_alone_exit_0_and_one_error_among_them_exits_1(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "a.jsonl", [_example(1), _example(1), _example(2)])
+    warned = validate_paths([tmp_path / "a.jsonl"], max_tokens=10)
+    kinds = [p.kind for p in warned.problems]
+    assert kinds == ["too_long", "too_long", "duplicate", "duplicate_id", "too_long"]
+    assert (warned.error_count, warned.warning_count, warned.exit_code) == (5, 5, 0)
+    with (tmp_path / "a.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write("{oops\n")
+    failed = validate_paths([tmp_path / "a.jsonl"], max_tokens=10)
+    assert (failed.error_count, failed.warning_count, failed.exit_code) == (6, 5, 1)
+
+
+def test_seed_records_with_bare_instructions_validate(tmp_path: Path) -> None:
+    lines = [{"input": "HLXL: null", "output": "LC-R: ∅"}, {"input": prompt_text("Say hi"), "output": "hi"}]
+    path = tmp_path / "seeds.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    report = validate_paths([path])
+    assert (report.problems, report.exit_code, report.files[0].records) == ((), 0, 2)
 
 
 def test_only_problems_beyond_warnings_block(tmp_path: Path) -> None:
