@@ -135,8 +135,15 @@ def _phase_cell(spec: Mapping[str, Any]) -> str:
 def _epoch_cell(spec: Mapping[str, Any]) -> str:
     if not spec.get("phase"):
         return NO_VALUE
+    # The events count epochs from 0 (the one in flight); people, the log and this table count from 1.
     total = spec.get("epochs_total")
-    return f"{spec.get('epoch', 0)}/{total}" if total else str(spec.get("epoch", 0))
+    shown = display_epoch(spec.get("epoch"))
+    return f"{min(shown, total)}/{total}" if total else str(shown)
+
+
+def display_epoch(epoch: Any) -> int:
+    """An event's 0-based epoch as people count it (from 1), as status and the log show it."""
+    return int(epoch or 0) + 1
 
 
 def _batch_cell(spec: Mapping[str, Any]) -> str:
@@ -154,28 +161,37 @@ def _state_cell(spec: Mapping[str, Any]) -> Text:
     return text
 
 
+STATUS_COLUMNS = (
+    "specialist", "phase", "epoch", "step", "loss", "last grade", "LR", "micro-batch × accum", "state", "ETA",
+)  # fmt: skip
+
+
+def status_cells(name: str, spec: Mapping[str, Any]) -> list[Any]:
+    """The cells of one specialist's status row, in STATUS_COLUMNS order (the state cell is styled Text)."""
+    last = spec.get("last_grade")
+    return [
+        str(name),
+        _phase_cell(spec),
+        _epoch_cell(spec),
+        str(spec.get("step", 0)) if spec.get("phase") else NO_VALUE,
+        format_number(spec.get("loss")),
+        format_grade(last, last.get("source") if last else None),
+        format_number(spec.get("lr")),
+        _batch_cell(spec),
+        _state_cell(spec),
+        humanize_seconds(spec.get("eta_s")) if spec.get("state") in ("running", "paused") else NO_VALUE,
+    ]
+
+
 def status_table(state: Mapping[str, Any]) -> Table:
     """One row per specialist of a RunState dict (run_state.json or the live supervisor's snapshot)."""
     title = f"run {state.get('run', '?')} · {state.get('status', 'unknown')}"
     table = Table(title=title, title_justify="left")
-    columns = ("specialist", "phase", "epoch", "loss", "last grade", "LR", "micro-batch × accum", "state")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    table.add_column("ETA", justify="right")
+    for column in STATUS_COLUMNS:
+        table.add_column(column, overflow="fold", justify="right" if column == "ETA" else "left")
     specialists = state.get("specialists") or {}
     for name, spec in specialists.items():
-        last = spec.get("last_grade")
-        table.add_row(
-            str(name),
-            _phase_cell(spec),
-            _epoch_cell(spec),
-            format_number(spec.get("loss")),
-            format_grade(last, last.get("source") if last else None),
-            format_number(spec.get("lr")),
-            _batch_cell(spec),
-            _state_cell(spec),
-            humanize_seconds(spec.get("eta_s")) if spec.get("state") in ("running", "paused") else NO_VALUE,
-        )
+        table.add_row(*status_cells(name, spec))
     if not specialists:
         table.caption = "no specialists yet"
     return table
@@ -241,7 +257,7 @@ def decision_row(record: Any) -> list[str]:
     reason, outcome."""
     row = as_dict(record)
     phase, epoch = row.get("phase"), row.get("epoch")
-    where = f"{phase or NO_VALUE}/{epoch}" if epoch is not None else str(phase or NO_VALUE)
+    where = f"{phase or NO_VALUE}/{display_epoch(epoch)}" if epoch is not None else str(phase or NO_VALUE)
     return [
         format_time(row.get("time")),
         str(row.get("specialist") or NO_VALUE),

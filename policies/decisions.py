@@ -165,7 +165,8 @@ class Trigger(BaseModel):
         suffix = f" ({self.detail})" if self.detail else ""
         match self.kind:
             case TriggerKind.GRADE:
-                return f"grade {self.letter} ({self.score:g}/100) at epoch {self.epoch}"
+                # `epoch` is the recipe's 0-based index; people (status, log) count epochs from 1.
+                return f"grade {self.letter} ({self.score:g}/100) at epoch {self.epoch + 1}"
             case TriggerKind.NON_FINITE:
                 return f"non-finite loss or gradient at step {self.step}{suffix}"
             case TriggerKind.DIVERGENCE:

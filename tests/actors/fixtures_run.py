@@ -151,7 +151,7 @@ class _Writer:
         words = {Action.CONTINUE: "on track", Action.FLAG_FOR_REVIEW: "val accuracy flat; flag for review",
                  Action.HALVE_LR: "loss plateaued for 2 epochs; halve the LR"}
         self.decide(phase, Trigger.grade(letter, score, step=step, epoch=epoch), action,
-                    f"grade {letter} ({score:g}/100) at epoch {epoch}: {words[action]}", grade=grade,
+                    f"grade {letter} ({score:g}/100) at epoch {epoch + 1}: {words[action]}", grade=grade,
                     **halved)
 
 

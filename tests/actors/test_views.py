@@ -89,15 +89,16 @@ def test_status_table_of_the_fixture_shows_every_cell(tmp_path: Path) -> None:
     )
     text = render(status_table(state))
     assert f"run {fake.run} · finished" in text
-    headers = ("specialist", "phase", "epoch", "loss", "last grade", "LR", "micro-batch × accum", "state")
-    for header in (*headers, "ETA"):
+    headers = ("specialist", "phase", "epoch", "step", "loss", "last grade", "LR", "micro-batch × accum")
+    for header in (*headers, "state", "ETA"):
         assert header in text
     ascii_row = row_of(text, "ascii")
-    for cell in ("phase2_specialist (2/2)", "6/6", "A 96 (llm)", "5.0e-05", "4 × 4", "finished"):
+    for cell in ("phase2_specialist (2/2)", "6/6", " 200 ", "A 96 (llm)", "5.0e-05", "4 × 4", "finished"):
         assert cell in ascii_row
     assert "2 × 8" in row_of(text, "runic")
     late_row = row_of(text, "late")
-    for cell in ("phase1_general (1/2)", "2/4", "1.235", "2.0e-04", "running", "1h 05m"):
+    # Epochs count from 1: the event's epoch 2 is the third of four.
+    for cell in ("phase1_general (1/2)", "3/4", "1.235", "2.0e-04", "running", "1h 05m"):
         assert cell in late_row
 
 
@@ -115,9 +116,9 @@ def test_decision_rows_of_the_fixture(tmp_path: Path) -> None:
     rows = {record["decision_id"]: decision_row(record) for record in read_decisions(fake.run_dir)}
     by_action = {record["action"]: record["decision_id"] for record in fake.decisions}
     halve = rows[by_action["halve_lr"]]
-    assert halve[1:] == ["ascii", "phase1_general/4", "grade", "D 64 (llm)", "halve_lr",
+    assert halve[1:] == ["ascii", "phase1_general/5", "grade", "D 64 (llm)", "halve_lr",
                          "lr 2.0e-04 → 1.0e-04",
-                         "grade D (64/100) at epoch 4: loss plateaued for 2 epochs; halve the LR",
+                         "grade D (64/100) at epoch 5: loss plateaued for 2 epochs; halve the LR",
                          "ok: halve_lr done"]
     assert halve[0] == format_time(next(d for d in fake.decisions if d["action"] == "halve_lr")["time"])
     shrink = rows[by_action["shrink_batch"]]
@@ -138,7 +139,7 @@ def test_decision_table_of_the_fixture(tmp_path: Path) -> None:
                    "reason", "outcome"):
         assert header in text
     for cell in ("lr 2.0e-04 → 1.0e-04", "D 64 (llm)", "rollback (from", "ok: halve_lr done", "pending",
-                 "phase1_general/4"):
+                 "phase1_general/5"):
         assert cell in text
     lines = text.splitlines()
     shrink = next(index for index, line in enumerate(lines) if "shrink_batch" in line)
@@ -158,7 +159,10 @@ def test_log_line_text_of_a_decision_and_an_outcome(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (fake.run_dir / "decisions.jsonl").read_text().splitlines()]
     decision, outcome = lines[0], lines[1]
     text = log_line_text(decision)
-    start = " · ascii · phase1_general/2 · grade · C 72 (rubric) · flag_for_review · — · grade C (72/100)"
+    start = (
+        " · ascii · phase1_general/3 · grade · C 72 (rubric) · flag_for_review · — · "
+        "grade C (72/100) at epoch 3"
+    )
     assert text.startswith(format_time(decision["time"]) + start)
     assert "\n" not in text
     assert log_line_text(outcome) == (
@@ -252,6 +256,6 @@ def test_status_table_of_a_live_run_state_model() -> None:
     )
     state = RunState(run="live", config_path="configs/demo.yaml", specialists={"ascii": spec})
     row = row_of(render(status_table(state.model_dump(mode="json"))), "ascii")
-    for cell in ("phase1_general (1/2)", "3/75", "0.75", "B 88 (rubric)", "1.0e-04", "2 × 8",
+    for cell in ("phase1_general (1/2)", "4/75", "0.75", "B 88 (rubric)", "1.0e-04", "2 × 8",
                  "paused (user pause)", "2m 05s"):
         assert cell in row

@@ -23,7 +23,7 @@ def spent(count: int, phase: str = "phase2") -> History:
 
 @pytest.mark.parametrize(("trigger", "history", "limits", "reason"), [
     (Trigger.grade("D", 62), fresh(AT_MIN_LR), PolicyLimits(),
-     "grade D (62/100) at epoch 0: LR 1e-06 is already at min_lr 1e-06; abort specialist"),
+     "grade D (62/100) at epoch 1: LR 1e-06 is already at min_lr 1e-06; abort specialist"),
     (Trigger.grade("F", 30), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
     (Trigger.non_finite("grad_norm=inf"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr"),
     (Trigger.divergence(50.0, 1.0), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr"),
@@ -96,7 +96,7 @@ def test_an_aborted_specialist_stays_aborted() -> None:
     history = history.after(abort)
     decision = decide(Trigger.grade("A", 99), history)
     assert decision.action is Action.ABORT_SPECIALIST
-    assert decision.reason == ("grade A (99/100) at epoch 0: specialist already aborted (out of memory at "
+    assert decision.reason == ("grade A (99/100) at epoch 1: specialist already aborted (out of memory at "
                                "step 3: micro-batch 1 cannot shrink below min_micro_batch 1; abort "
                                "specialist); abort specialist")
 

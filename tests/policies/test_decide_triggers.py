@@ -19,18 +19,18 @@ PRESSURED = fresh(memory_pressure=["GPU memory 95% at step 40"])
 
 @pytest.mark.parametrize(("trigger", "history", "action", "after", "checkpoint", "reason"), [
     (Trigger.grade("A", 95, epoch=3), fresh(), Action.CONTINUE, PARAMS, None,
-     "grade A (95/100) at epoch 3: continue"),
+     "grade A (95/100) at epoch 4: continue"),
     (Trigger.grade("B", 80, epoch=3), fresh(), Action.CONTINUE, PARAMS, None,
-     "grade B (80/100) at epoch 3: continue"),
+     "grade B (80/100) at epoch 4: continue"),
     (Trigger.grade("C", 72, epoch=3), fresh(), Action.FLAG_FOR_REVIEW, PARAMS, None,
-     "grade C (72/100) at epoch 3: continue, flagged for review"),
+     "grade C (72/100) at epoch 4: continue, flagged for review"),
     (Trigger.grade("D", 64, epoch=3), fresh(), Action.HALVE_LR, HALVED, None,
-     "grade D (64/100) at epoch 3: halve LR 0.0002 -> 0.0001"),
+     "grade D (64/100) at epoch 4: halve LR 0.0002 -> 0.0001"),
     (Trigger.grade("D", 64, epoch=3), PRESSURED, Action.SHRINK_BATCH, SHRUNK, None,
-     "grade D (64/100) at epoch 3 under memory pressure (GPU memory 95% at step 40): shrink micro-batch "
+     "grade D (64/100) at epoch 4 under memory pressure (GPU memory 95% at step 40): shrink micro-batch "
      "8 -> 4, grad accum 2 -> 4 (effective batch 16 kept)"),
     (Trigger.grade("F", 41, epoch=3), fresh(), Action.ROLLBACK, HALVED, "best",
-     "grade F (41/100) at epoch 3: roll back to the best checkpoint and halve LR 0.0002 -> 0.0001"),
+     "grade F (41/100) at epoch 4: roll back to the best checkpoint and halve LR 0.0002 -> 0.0001"),
     (Trigger.non_finite("loss=nan", step=120), fresh(), Action.ROLLBACK, HALVED, "last_good",
      "non-finite loss or gradient at step 120 (loss=nan): roll back to the last good checkpoint and halve LR "
      "0.0002 -> 0.0001"),

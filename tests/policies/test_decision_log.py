@@ -55,7 +55,7 @@ def test_a_record_is_one_json_line_with_every_documented_field(tmp_path: Path) -
     assert data["fallback_reason"].startswith("timeout")
     assert data["params_before"] == {"lr": 2e-4, "micro_batch": 8, "grad_accum": 2}
     assert data["params_after"] == {"lr": 1e-4, "micro_batch": 8, "grad_accum": 2}
-    assert data["reason"] == "grade D (65/100) at epoch 4: halve LR 0.0002 -> 0.0001"
+    assert data["reason"] == "grade D (65/100) at epoch 5: halve LR 0.0002 -> 0.0001"
     assert data["outcome"] is None
 
 
