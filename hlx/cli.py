@@ -46,8 +46,13 @@ CHECK_EPILOG = """\
 examples:
   overnight hlx check --format lc-t --reference '{C:14,0=1}' '{C:14, 0=1}'
   overnight hlx check --format diagnostic --reference 'OK' 'OK'
-Prints {"valid": ..., "correct": ..., "error": ..., "canonical": ...} and exits 0 whatever the grade.
+Prints {"valid": ..., "correct": ..., "error": ..., "canonical": ...} and exits with the grade:
+  0  the answer is valid FMT and correct (the reference's value, program, diagnosis or text)
+  1  the answer is valid FMT but wrong
+  2  bad usage: an unknown FMT, a missing argument, or a reference that is not valid FMT itself
+  3  the answer is not valid FMT
 """
+CHECK_CORRECT, CHECK_WRONG, CHECK_USAGE, CHECK_INVALID = 0, 1, 2, 3
 STDIN = "-"
 
 
@@ -195,6 +200,12 @@ def _guess_format(text: str) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
+    reference = check(args.reference, args.reference, args.format)
+    if not reference.valid:
+        return _fail("check", f"--reference is not a valid {args.format} answer ({reference.error}); "
+                              "pass the expected answer in that format")
     verdict = check(_argument_text(args.output), args.reference, args.format)
     print(json.dumps(verdict.to_dict(), ensure_ascii=False))
-    return 0
+    if not verdict.valid:
+        return CHECK_INVALID
+    return CHECK_CORRECT if verdict.correct else CHECK_WRONG

@@ -109,21 +109,49 @@ def test_diagnose_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[
     assert "hlxl-program or hlx-program" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("argv", "verdict"), [
-    (("--format", "hlxl", "--reference", "[1, 2]", "[1,2]"),
+@pytest.mark.parametrize(("argv", "code", "verdict"), [
+    (("--format", "hlxl", "--reference", "[1, 2]", "[1,2]"), 0,
      {"valid": True, "correct": True, "error": None, "canonical": "[1, 2]"}),
-    (("--format", "lc-r", "--reference", "🐃1🐄", "🐃2🐄"),
+    (("--format", "lc-r", "--reference", "🐃1🐄", "🐃2🐄"), 1,
      {"valid": True, "correct": False, "error": "output is valid lc-r but denotes a different value than the "
       "reference", "canonical": "🐃2🐄"}),
-    (("--format", "Diagnostic", "--reference", "OK", "nonsense"),
+    (("--format", "Diagnostic", "--reference", "OK", "nonsense"), 3,
      {"valid": False, "correct": False, "canonical": None,
       "error": "output is neither OK nor a line 'E_NAME (code) at <offset>: <reason>'"}),
+    (("--format", "hlxl", "--reference", "[1, 2]", "[1, 2"), 3,
+     {"valid": False, "correct": False, "canonical": None,
+      "error": "output is not valid hlxl: E_UNEXPECTED_TOKEN (1101) at 5: expected ']' or ',', found end of "
+      "input"}),
+    (("--format", "text", "--reference", "Contract 14", "Contract   14"), 0,
+     {"valid": True, "correct": True, "error": None, "canonical": "Contract 14"}),
+    (("--format", "text", "--reference", "Contract 14", "Contract 16"), 1,
+     {"valid": True, "correct": False, "canonical": "Contract 16",
+      "error": "output text differs from the reference (whitespace ignored)"}),
 ])
-def test_check_prints_the_verdict_json(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...],
-                                       verdict: dict[str, object]) -> None:
-    code, out, err = run(capsys, "hlx", "check", *argv)
-    assert (code, err) == (0, "")
+def test_check_prints_the_verdict_json_and_exits_with_the_grade(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], code: int, verdict: dict[str, object]
+) -> None:
+    exit_code, out, err = run(capsys, "hlx", "check", *argv)
+    assert (exit_code, err) == (code, "")
     assert json.loads(out) == verdict
+
+
+def test_check_an_invalid_reference_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "hlx", "check", "--format", "lc-t", "--reference", "{C:14,", "{C:14}") == (
+        2,
+        "",
+        "hlx check: --reference is not a valid lc-t answer (output is not valid lc-t: E_LC_PARSE (1100) "
+        "at 6: expected a field index, found end of input); pass the expected answer in that format\n",
+    )
+
+
+def test_check_help_lists_its_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        run(capsys, "hlx", "check", "--help")
+    out = capsys.readouterr().out
+    for line in ("0  the answer is valid FMT and correct", "1  the answer is valid FMT but wrong",
+                 "2  bad usage", "3  the answer is not valid FMT"):
+        assert line in out
 
 
 def test_check_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
