@@ -18,6 +18,8 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
+from actors.answers import verdict_fields
+from actors.batching import BatchStats, cut_answer, generate_per_adapter, left_pad, plan_calls, row_budget
 from actors.routing import (
     COORDINATOR,
     ExpertSpec,
@@ -36,7 +38,7 @@ from actors.routing import (
     weights_problem,
 )
 from actors.run_files import PROMOTED_FILE, RunFileError, read_promoted
-from hlx.checker import check
+from actors.safe_logging import failure_fields
 from hlx.corpus_io import prompt_text
 from training.model import compute_dtype, load_tokenizer, pick_device
 from training.quiet import quiet_transformers
@@ -104,6 +106,7 @@ class Router:
         self.dtype = compute_dtype(self.settings.dtype, self.device)
         self._base_path = table.coordinator.path
         self._tokenizer, self._model = self._load_base(self._base_path)
+        self._pad_id = self._tokenizer.pad_token_id
         self.context_tokens = int(getattr(self._model.config, "max_position_embeddings", 2048))
         self._parked: list[str] = []
         self._serving: dict[str, _Serving] = {COORDINATOR: _Serving(table.coordinator, adapter=None)}
@@ -112,6 +115,7 @@ class Router:
         self._table = table
         self._retired: list[_Serving] = []
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._stats = BatchStats()
         self._closed = False
         self._worker = threading.Thread(target=self._serve_forever, name="router-batcher", daemon=True)
         self._worker.start()
@@ -218,7 +222,7 @@ class Router:
             name, _ = self._table.serving(expert)
             return name, f"track {expert!r} was asked for by name; {name} serves it"
         known = ", ".join(["auto", *sorted(self._serving)])
-        raise UnknownExpert(f"no expert {expert!r}; choose one of {known}", field="model")
+        raise UnknownExpert(f"no expert {expert!r}; choose one of {known}", field="expert")
 
     def submit(
         self, prompt: str, max_new_tokens: int | None = None, expert: str | None = None
@@ -268,13 +272,14 @@ class Router:
                     stopping = True
                     break
                 batch.append(item)
+            self._stats.record(len(batch))
             try:
                 self._run_batch(batch)
             except Exception as err:  # the worker must outlive any bug, or every later request would hang
-                log.exception("batch failed")
+                log.error("batch failed", **failure_fields(err))
                 for pending in batch:
                     if not pending.future.done():
-                        pending.future.set_exception(RouterError(f"the batch failed: {err!r}"))
+                        pending.future.set_exception(RouterError("the batch failed; see the router's log"))
 
     def _run_batch(self, batch: list[_Pending]) -> None:
         outcomes: list[tuple[_Pending, dict[str, Any] | BaseException]] = []
@@ -289,8 +294,9 @@ class Router:
             try:
                 outcomes += list(zip(rows, self._generate_rows(rows), strict=True))
             except Exception as err:  # one failing batch must not stop the worker or other batches
-                log.exception("generation failed", experts=sorted({row.serving.spec.name for row in rows}))
-                failure = RouterError(f"generation failed: {type(err).__name__}: {err}")
+                experts = sorted({row.serving.spec.name for row in rows})
+                log.error("generation failed", experts=experts, **failure_fields(err))
+                failure = RouterError("generation failed; see the router's log")
                 outcomes += [(row, failure) for row in rows]
         self._release([pending for pending in batch])
         for pending, outcome in outcomes:
@@ -309,97 +315,74 @@ class Router:
 
     @torch.inference_mode()
     def _generate_rows(self, rows: list[_Pending]) -> list[dict[str, Any] | BaseException]:
-        """Answers for rows that share one model, in row order; an overlong prompt fails only its row."""
-        results: list[dict[str, Any] | BaseException] = []
-        prompt_ids = [
-            self._tokenizer(prompt_text(row.prompt), add_special_tokens=False)["input_ids"] for row in rows
+        """Answers for rows that share one model, in row order. Each row is tokenized and limited on its own:
+        a prompt that does not tokenize or fill the context fails only its row, and each row keeps its own
+        max_new_tokens whatever the other rows' prompts."""
+        tokenized = [self._tokenize(row.prompt) for row in rows]
+        results: list[dict[str, Any] | BaseException] = [
+            ids if isinstance(ids, BaseException) else {} for ids in tokenized
         ]
-        runnable = []
-        for row, ids in zip(rows, prompt_ids, strict=True):
-            if len(ids) >= self.context_tokens:
-                results.append(
-                    PromptTooLong(
-                        f"prompt is {len(ids)} tokens with the template; the model's context is "
-                        f"{self.context_tokens} tokens: shorten it",
-                        field="prompt",
-                    )
-                )
-            else:
-                results.append({})
-                runnable.append(row)
-        texts = self._decode_batch(runnable) if runnable else []
-        answers = iter(texts)
-        for index, row in enumerate(rows):
-            if isinstance(results[index], dict):
-                text, finish, completion_tokens = next(answers)
-                results[index] = self._answer(row, text, finish, len(prompt_ids[index]), completion_tokens)
+        ids_of = {index: ids for index, ids in enumerate(tokenized) if isinstance(ids, list)}
+        runnable = list(ids_of)
+        lengths = [len(ids_of[index]) for index in runnable]
+        budgets = [
+            row_budget(rows[index].max_new_tokens, len(ids_of[index]), self.context_tokens)
+            for index in runnable
+        ]
+        for call in plan_calls(lengths, budgets, self.context_tokens):
+            indices = [runnable[position] for position in call]
+            answers = self._decode_call(
+                [rows[i] for i in indices], [ids_of[i] for i in indices], [budgets[p] for p in call]
+            )
+            for index, decoded in zip(indices, answers, strict=True):
+                results[index] = self._answer(rows[index], decoded, len(ids_of[index]))
         return results
 
-    def _decode_batch(self, rows: list[_Pending]) -> list[tuple[str, str, int]]:
+    def _tokenize(self, prompt: str) -> list[int] | RequestError:
+        """The prompt's token ids with the template, or the error that fails its row alone."""
+        try:
+            ids = self._tokenizer(prompt_text(prompt), add_special_tokens=False)["input_ids"]
+        except (TypeError, ValueError) as err:  # e.g. a lone surrogate the tokenizer cannot encode
+            return RequestError(f"prompt cannot be tokenized: {err}", field="prompt")
+        if len(ids) >= self.context_tokens:
+            return PromptTooLong(
+                f"prompt is {len(ids)} tokens with the template; the model's context is "
+                f"{self.context_tokens} tokens: shorten it",
+                field="prompt",
+            )
+        return ids
+
+    def _decode_call(
+        self, rows: list[_Pending], prompt_ids: list[list[int]], budgets: list[int]
+    ) -> list[tuple[str, str, int]]:
+        """One generate call (per adapter with strategy `group`) for rows that fit the context together."""
         with self._model_lock:
             model = rows[0].serving.model if rows[0].serving.model is not None else self._model
-            batch = self._tokenizer(
-                [prompt_text(row.prompt) for row in rows],
-                return_tensors="pt",
-                padding=True,
-                add_special_tokens=False,
-            ).to(self.device)
+            batch = {key: value.to(self.device) for key, value in left_pad(prompt_ids, self._pad_id).items()}
             width = batch["input_ids"].shape[1]
-            budget = min(max(row.max_new_tokens for row in rows), self.context_tokens - width)
             kwargs = {
-                "max_new_tokens": budget,
+                "max_new_tokens": max(budgets),
                 "do_sample": False,
                 "use_cache": True,
-                "pad_token_id": self._tokenizer.pad_token_id,
+                "pad_token_id": self._pad_id,
                 "eos_token_id": self._tokenizer.eos_token_id,
             }
+            adapters = [row.serving.adapter for row in rows]
             if not isinstance(model, PeftModel):
                 output = model.generate(**batch, **kwargs)
             elif self.settings.strategy == "mixed":
-                names = [row.serving.adapter or BASE_ADAPTER for row in rows]
+                names = [adapter or BASE_ADAPTER for adapter in adapters]
                 output = model.generate(**batch, adapter_names=names, **kwargs)
             else:
-                output = self._generate_grouped(model, batch, rows, kwargs)
+                output = generate_per_adapter(model, batch, adapters, kwargs, self._pad_id)
         decoded = []
-        eos = self._tokenizer.eos_token_id
-        for row, new_ids in zip(rows, output[:, width:].tolist(), strict=True):
-            stop = new_ids.index(eos) if eos in new_ids else None
-            ids = new_ids[:stop] if stop is not None else new_ids
-            finish = "stop" if stop is not None and stop < row.max_new_tokens else "length"
-            ids = ids[: row.max_new_tokens]
+        for new_ids, budget in zip(output[:, width:].tolist(), budgets, strict=True):
+            ids, finish = cut_answer(new_ids, self._tokenizer.eos_token_id, budget)
             decoded.append((self._tokenizer.decode(ids, skip_special_tokens=True), finish, len(ids)))
         return decoded
 
-    def _generate_grouped(
-        self, model: PeftModel, batch: Any, rows: list[_Pending], kwargs: dict[str, Any]
-    ) -> torch.Tensor:
-        """One generate call per adapter; rows come back in their original order."""
-        by_adapter: dict[str | None, list[int]] = {}
-        for index, row in enumerate(rows):
-            by_adapter.setdefault(row.serving.adapter, []).append(index)
-        pieces: dict[int, torch.Tensor] = {}
-        for adapter, indices in by_adapter.items():
-            sub = {key: value[indices] for key, value in batch.items()}
-            if adapter is None:
-                with model.disable_adapter():
-                    out = model.generate(**sub, **kwargs)
-            else:
-                model.set_adapter(adapter)
-                out = model.generate(**sub, **kwargs)
-            pieces.update(zip(indices, out, strict=True))
-        longest = max(piece.shape[0] for piece in pieces.values())
-        pad = self._tokenizer.pad_token_id
-        return torch.stack(
-            [
-                torch.nn.functional.pad(pieces[i], (0, longest - pieces[i].shape[0]), value=pad)
-                for i in range(len(rows))
-            ]
-        )
-
-    def _answer(
-        self, row: _Pending, text: str, finish: str, prompt_tokens: int, completion_tokens: int
-    ) -> dict[str, Any]:
-        verdict = check(text, text, row.route.format)
+    def _answer(self, row: _Pending, decoded: tuple[str, str, int], prompt_tokens: int) -> dict[str, Any]:
+        text, finish, completion_tokens = decoded
         return {
             "expert": row.serving.spec.name,
             "track": row.route.track,
@@ -407,9 +390,7 @@ class Router:
             "format": row.route.format,
             "task": row.route.task,
             "text": text,
-            "valid": verdict.valid,
-            "canonical": verdict.canonical if verdict.valid else None,
-            "check_error": None if verdict.valid else verdict.error,
+            **verdict_fields(text, row.route.format),
             "finish_reason": finish,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -532,6 +513,10 @@ class Router:
 
     def limits(self) -> dict[str, Any]:
         return {**asdict(self.settings), "context_tokens": self.context_tokens}
+
+    def stats(self) -> dict[str, Any]:
+        """The batches the worker formed so far (see actors.batching.BatchStats.snapshot)."""
+        return self._stats.snapshot()
 
     def served_run_dir(self) -> str:
         return str(self.run_dir.resolve())

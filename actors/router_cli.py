@@ -14,12 +14,22 @@ from typing import Any
 
 import yaml
 
-from actors.routing import PromotionError, RequestError, RouterError, expert_table, weights_problem
+from actors.routing import (
+    PromotionError,
+    RequestError,
+    RouterError,
+    RouterSettings,
+    check_request,
+    expert_table,
+    weights_problem,
+)
 from actors.run_files import PROMOTED_FILE, RunFileError, read_promoted, resolve_run_dir
+from actors.serve_limits import BATCHES_IN_FLIGHT, CONTROL_GROUP
 
 ROUTER_NAME = "router"
 NAMESPACE = "overnight"
 ROUTER_NUM_CPUS = 1.0
+BODY_TIMEOUT_S = 10.0
 HTTP_APP_NAME = "overnight"
 DEFAULT_OUTPUT_DIR = "checkpoints"
 
@@ -28,6 +38,8 @@ examples:
   overnight ask "Convert to LC-R: {14: {@0: 42}}"
   overnight ask --run night1 --json "Transliterate to HLX: program p { block b() { return 1; } }"
   overnight ask --expert coordinator "Explain contract: {900: {@0: &h_s, @1: \\"main\\", @2: \\"compute\\"}}"
+  cat long_request.txt | overnight ask -          # `-` reads the prompt from stdin
+  overnight ask --prompt-file long_request.txt
 
 Uses the named `router` actor when a Ray cluster runs one for this run; otherwise loads the run's
 promoted checkpoints in this process (seconds for the built-in model).
@@ -37,8 +49,8 @@ SERVE_EPILOG = """\
 examples:
   export OVERNIGHT_API_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')
   overnight serve --run demo --port 8000
-  curl -H "Authorization: Bearer $OVERNIGHT_API_KEY" -d '{"prompt": "Convert to LC-R: [1, 2]"}' \\
-       http://127.0.0.1:8000/v1/generate
+  curl -H "Authorization: Bearer $OVERNIGHT_API_KEY" -H "Content-Type: application/json" \\
+       -d '{"prompt": "Convert to LC-R: [1, 2]"}' http://127.0.0.1:8000/v1/generate
 
 Endpoints: POST /v1/generate, POST /v1/completions (OpenAI style), GET /models, POST /models/reload,
 GET /health (the only one without the key).
@@ -54,7 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=ASK_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ask.add_argument("prompt", help="the request, as in the corpora: 'Convert to LC-R: <value>'")
+    ask.add_argument(
+        "prompt",
+        nargs="?",
+        help="the request, as in the corpora: 'Convert to LC-R: <value>'; `-` reads stdin",
+    )
+    ask.add_argument("--prompt-file", help="read the request from this UTF-8 file (for long prompts)")
     _run_arguments(ask)
     ask.add_argument("--json", action="store_true", help="print the whole answer as one JSON object")
     ask.add_argument(
@@ -95,7 +112,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--address", help="Ray cluster address (default: $RAY_ADDRESS, a running cluster, or a new local one)"
     )
-    serve.set_defaults(func=serve_command)
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT_S,
+        help="seconds a client has to send its whole request body before it gets 408 (default: %(default)s)",
+    )
+    serve.set_defaults(func=_serve_command)
 
 
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,13 +130,26 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _serve_command(args: argparse.Namespace) -> int:
+    from actors.serve_cli import serve_command  # serve_cli builds on this module's actor helpers
+
+    return serve_command(args)
+
+
 # ------------------------------------------------------------------------------------ run directory
 
 
 def servable_run(output_dir: str | Path, run: str | None) -> Path:
     """The run directory to serve, checked without loading a model; raises RouterError saying what to do."""
+    root = Path(output_dir).expanduser()
     try:
-        run_dir = resolve_run_dir(Path(output_dir).expanduser(), run)
+        run_dir = resolve_run_dir(root, run)
+        if not run_dir.resolve().is_relative_to(root.resolve()):
+            # `--run ../../etc` or `--run /etc`: nothing outside the runs' directory is read or served.
+            raise RunFileError(
+                f"--run {run!r} is outside --output-dir {output_dir}: name a run in it, or pass the "
+                "--output-dir that holds the run"
+            )
         promoted = read_promoted(run_dir)
     except RunFileError as err:
         raise RouterError(str(err)) from err
@@ -186,12 +222,21 @@ def start_router_actor(run_dir: str | Path, settings: dict[str, Any] | None = No
     run_dir = Path(run_dir).resolve()
     existing = running_router()
     if existing is not None:
-        if ray.get(existing.served_run_dir.remote(), timeout=30) == str(run_dir):
+        try:
+            serving = ray.get(existing.served_run_dir.remote(), timeout=30)
+        except RayActorError:
+            serving = None  # dead past its restarts: free the name for a new one
+        if serving == str(run_dir):
             ray.get(existing.reload.remote())
             return existing
         ray.kill(existing, no_restart=True)
         _wait_until_gone()
     defaults, gpus = run_settings(run_dir)
+    merged = {**defaults, **(settings or {})}
+    try:
+        batch_max_size = RouterSettings(**merged).batch_max_size
+    except (TypeError, ValueError) as err:
+        raise RouterError(f"{run_dir / 'config.yaml'}: router settings: {err}") from err
     actor = ray.remote(Router).options(
         name=ROUTER_NAME,
         namespace=NAMESPACE,
@@ -199,13 +244,15 @@ def start_router_actor(run_dir: str | Path, settings: dict[str, Any] | None = No
         get_if_exists=True,
         num_cpus=ROUTER_NUM_CPUS,
         num_gpus=gpus,
-        # Threaded: concurrent generate calls land in the router's batching queue together.
-        max_concurrency=64,
+        # Threaded: concurrent generate calls land in the router's batching queue together, as many as the
+        # HTTP replica admits (two full batches); health and listings have threads of their own.
+        max_concurrency=BATCHES_IN_FLIGHT * batch_max_size,
+        concurrency_groups={CONTROL_GROUP: 4},
         # It reloads promoted.json on restart, so a crash costs only the requests in flight.
         max_restarts=3,
         max_task_retries=0,
     )
-    handle = actor.remote(str(run_dir), {**defaults, **(settings or {})})
+    handle = actor.remote(str(run_dir), merged)
     try:
         ray.get(handle.health.remote(), timeout=600)
     except RayActorError as err:
@@ -274,13 +321,14 @@ def _connect_existing_ray(run_dir: Path | None = None) -> bool:
 def ask_command(args: argparse.Namespace) -> int:
     try:
         run_dir = servable_run(args.output_dir, args.run)
+        prompt = read_prompt(args.prompt, args.prompt_file)
+        settings, _ = run_settings(run_dir)
+        # Checked before Ray is even looked for: a bad request costs nothing.
+        check_request(RouterSettings(**settings), prompt, args.max_new_tokens)
         # Library logs (model loading, the router's own) go to stderr: stdout carries only the answer.
         with contextlib.redirect_stdout(sys.stderr):
-            answer = _ask(run_dir, args)
-    except RequestError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except RouterError as err:
+            answer = _ask(run_dir, prompt, settings, args)
+    except (RequestError, RouterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.json:
@@ -290,14 +338,33 @@ def ask_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+def read_prompt(positional: str | None, prompt_file: str | None) -> str:
+    """The request from the command line, stdin (`-`) or --prompt-file; RequestError when none or both."""
+    if (positional is None) == (prompt_file is None):
+        raise RequestError(
+            "give the request as an argument, `-` to read it from stdin, or --prompt-file PATH (exactly one)",
+            field="prompt",
+        )
+    if prompt_file is not None:
+        try:
+            return Path(prompt_file).read_text(encoding="utf-8").rstrip("\n")
+        except (OSError, UnicodeDecodeError) as err:
+            raise RequestError(
+                f"--prompt-file {prompt_file}: cannot read it as UTF-8 text: {err}", "prompt"
+            ) from err
+    if positional == "-":
+        return sys.stdin.read().rstrip("\n")
+    return positional or ""
+
+
+def _ask(run_dir: Path, prompt: str, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     if not args.local and _connect_existing_ray(run_dir):
         import ray
 
         handle = running_router(run_dir)
         if handle is not None:
             try:
-                return ray.get(handle.generate.remote(args.prompt, args.max_new_tokens, args.expert))
+                return ray.get(handle.generate.remote(prompt, args.max_new_tokens, args.expert))
             except Exception as err:
                 cause = getattr(err, "cause", None)
                 if isinstance(cause, RequestError | RouterError):
@@ -305,12 +372,11 @@ def _ask(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
                 raise
     from actors.router import Router
 
-    settings, _ = run_settings(run_dir)
     if args.threads:
-        settings["torch_threads"] = args.threads
+        settings = {**settings, "torch_threads": args.threads}
     router = Router(run_dir, settings)
     try:
-        return router.generate(args.prompt, args.max_new_tokens, args.expert)
+        return router.generate(prompt, args.max_new_tokens, args.expert)
     finally:
         router.close()
 
@@ -321,7 +387,9 @@ def format_answer(answer: dict[str, Any]) -> str:
         if answer["adapter"]
         else "base model"
     )
-    if answer["valid"]:
+    if answer["valid"] is None:
+        validity = answer["check_error"]  # `not checked: <why>`: free text has nothing to check it against
+    elif answer["valid"]:
         validity = "yes" + (
             "" if answer["canonical"] == answer["text"] else f"; canonical: {answer['canonical']}"
         )
@@ -339,87 +407,3 @@ def format_answer(answer: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(f"{label:<8} {value}" for label, value in rows)
-
-
-# ------------------------------------------------------------------------------------------ serve
-
-
-INSECURE_BANNER = """\
-!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
-!!  WARNING: --insecure: serving WITHOUT AUTHENTICATION. Anyone who can reach        !!
-!!  {url:<78}!!
-!!  can use the models. Set OVERNIGHT_API_KEY and restart to require a key.           !!
-!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"""
-
-
-def api_key_or_refusal(insecure: bool) -> tuple[str | None, str | None]:
-    """(key, refusal): the configured key, or why the server must not start."""
-    from actors.serve_app import API_KEY_ENV
-
-    key = os.environ.get(API_KEY_ENV, "").strip() or None
-    if key is None and not insecure:
-        return None, (
-            f"{API_KEY_ENV} is not set, so the server would accept anyone. Set it, e.g. "
-            f"`export {API_KEY_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`, "
-            "or pass --insecure to serve without authentication on a trusted machine"
-        )
-    return key, None
-
-
-def deploy_http(run_dir: Path, host: str, port: int, api_key: str | None, insecure: bool) -> str:
-    """Start the router actor and the Ray Serve HTTP app in front of it; returns the base URL. Needs a
-    connected Ray."""
-    import ray
-    from ray import serve
-
-    from actors.serve_app import ApiKey, http_application
-
-    handle = start_router_actor(run_dir)
-    limits = ray.get(handle.limits.remote())
-    serve.start(http_options={"host": host, "port": port})
-    key_sha256 = ApiKey.hash(api_key) if api_key else None
-    serve.run(
-        http_application(key_sha256, insecure, limits, ROUTER_NAME, NAMESPACE),
-        name=HTTP_APP_NAME,
-        route_prefix="/",
-        blocking=False,
-    )
-    return f"http://{host}:{port}"
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    key, refusal = api_key_or_refusal(args.insecure)
-    if refusal is not None:
-        print(f"error: {refusal}", file=sys.stderr)
-        return 2
-    try:
-        run_dir = servable_run(args.output_dir, args.run)
-    except RouterError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    url = f"http://{args.host}:{args.port}"
-    if key is None:
-        print(INSECURE_BANNER.format(url=url), file=sys.stderr)
-    elif args.insecure:
-        print("serve: OVERNIGHT_API_KEY is set, so --insecure is ignored: requests need the key")
-    import ray
-    from ray import serve
-
-    from actors.run_cli import connect_ray
-
-    owns_cluster = connect_ray(args.address)
-    try:
-        url = deploy_http(run_dir, args.host, args.port, key, insecure=key is None)
-    except RouterError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"serve: run {run_dir.name} at {url} (GET {url}/models lists the experts); Ctrl-C stops")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("\nserve: stopping the HTTP app; the router actor keeps serving `overnight ask`")
-    serve.delete(HTTP_APP_NAME)
-    if owns_cluster:
-        ray.shutdown()
-    return 0

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import time
 import uuid
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from actors.routing import PromptTooLong, RequestError, RouterError
+from actors.routing import PromptTooLong, RequestError, RouterError, UnknownExpert
+from actors.safe_logging import clip
+from actors.serve_guard import ApiKey, Guard, error_body
+from actors.serve_limits import (
+    CONTROL_GROUP,
+    HTTP_REPLICAS,
+    MAX_PROMPTS_PER_COMPLETION,
+    HttpLimits,
+    http_limits,
+    max_ongoing_requests,
+)
+
+__all__ = ["ApiKey", "RouterUnavailable", "build_app", "http_application"]
 
 API_KEY_ENV = "OVERNIGHT_API_KEY"
 OPEN_PATHS = frozenset({"/health"})
-MAX_PROMPTS_PER_COMPLETION = 32
 log = structlog.get_logger(__name__)
 
 
@@ -61,16 +71,41 @@ class LocalRouterClient:
         return self.router.limits()
 
 
-class ActorRouterClient:
-    """The named `router` Ray actor; its exceptions arrive wrapped by Ray and are unwrapped here."""
+class RouterUnavailable(RouterError):
+    """The router actor is dead or restarting; `overnight serve` recreates it (HTTP 503 with Retry-After)."""
 
-    def __init__(self, handle: Any, limits: dict[str, Any]) -> None:
-        self.handle = handle
+
+class ActorRouterClient:
+    """The named `router` Ray actor, looked up again after it died (serve recreates it under the same
+    name). Its request errors arrive wrapped by Ray and are unwrapped here; a dead or restarting actor
+    becomes RouterUnavailable."""
+
+    def __init__(self, lookup: Callable[[], Any], limits: dict[str, Any]) -> None:
+        self._lookup = lookup
+        self._handle: Any | None = None
         self._limits = limits
 
-    async def _call(self, method: str, *args: Any) -> dict[str, Any]:
+    async def _current(self) -> Any:
+        if self._handle is None:
+            try:
+                self._handle = await asyncio.to_thread(self._lookup)
+            except ValueError:  # no live actor of that name
+                raise RouterUnavailable("the router is down and being restarted; retry shortly") from None
+        return self._handle
+
+    async def _call(self, method: str, *args: Any, control: bool = False) -> dict[str, Any]:
+        from ray.exceptions import ActorDiedError, RayActorError
+
+        handle = await self._current()
+        remote = getattr(handle, method)
+        if control:  # health and listings answer even while every generate slot is taken
+            remote = remote.options(concurrency_group=CONTROL_GROUP)
         try:
-            return await getattr(self.handle, method).remote(*args)
+            return await remote.remote(*args)
+        except RayActorError as err:
+            if isinstance(err, ActorDiedError):
+                self._handle = None  # look the name up again: serve starts a new router under it
+            raise RouterUnavailable("the router is down and being restarted; retry shortly") from None
         except Exception as err:
             cause = getattr(err, "cause", None)
             if isinstance(cause, RequestError | RouterError):
@@ -81,16 +116,19 @@ class ActorRouterClient:
         return await self._call("generate", prompt, max_new_tokens, expert)
 
     async def models(self) -> dict[str, Any]:
-        return await self._call("models")
+        return await self._call("models", control=True)
 
     async def reload(self, specialist: str | None) -> dict[str, Any]:
-        return await self._call("reload", specialist)
+        return await self._call("reload", specialist, control=True)
 
     async def health(self) -> dict[str, Any]:
-        return await asyncio.wait_for(self._call("health"), timeout=5.0)
+        return await asyncio.wait_for(self._call("health", control=True), timeout=5.0)
 
     def limits(self) -> dict[str, Any]:
         return self._limits
+
+
+MaxTokens = Annotated[int, Field(strict=True)]  # `true`, `"10"` and `10.0` are refused, not coerced
 
 
 class GenerateBody(BaseModel):
@@ -98,7 +136,7 @@ class GenerateBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     prompt: str
-    max_new_tokens: int | None = None
+    max_new_tokens: MaxTokens | None = None
     expert: str | None = None
 
 
@@ -109,7 +147,7 @@ class CompletionBody(BaseModel):
     model_config = ConfigDict(extra="allow")
     prompt: str | list[str]
     model: str | None = "auto"
-    max_tokens: int | None = None
+    max_tokens: MaxTokens | None = None
     stream: bool = False
 
 
@@ -118,37 +156,6 @@ class ReloadBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     specialist: str | None = None
-
-
-class ApiKey:
-    """The configured key, kept as its SHA-256 so it is never stored or shipped in clear."""
-
-    def __init__(self, sha256_hex: str) -> None:
-        self.digest = bytes.fromhex(sha256_hex)
-
-    @staticmethod
-    def hash(key: str) -> str:
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-    def accepts(self, header: str | None) -> tuple[bool, str]:
-        """(accepted, why not) for an Authorization header value; compared in constant time."""
-        if not header:
-            return False, "missing 'Authorization: Bearer <key>' header"
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            return False, "the Authorization header must read 'Bearer <key>'"
-        candidate = hashlib.sha256(given.strip().encode("utf-8")).digest()
-        if not hmac.compare_digest(candidate, self.digest):
-            return False, "wrong API key"
-        return True, ""
-
-
-def error_response(
-    status: int, kind: str, message: str, field: str | None = None, **extra: Any
-) -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"error": {"type": kind, "message": message, "field": field}, **extra}
-    )
 
 
 def _field_of(location: tuple[Any, ...]) -> str:
@@ -163,52 +170,54 @@ def build_app(
     api_key: str | None = None,
     api_key_sha256: str | None = None,
     insecure: bool = False,
+    limits: HttpLimits | None = None,
 ) -> FastAPI:
     """The HTTP API over `client`. Every path but /health needs `Authorization: Bearer <key>`; with no key
-    the app refuses to build unless `insecure` is set."""
+    the app refuses to build unless `insecure` is set. `limits` default to http_limits(client.limits())."""
     if api_key is not None:
         api_key_sha256 = ApiKey.hash(api_key)
     if api_key_sha256 is None and not insecure:
         raise ValueError(f"no API key: set {API_KEY_ENV}, or pass insecure=True to serve without auth")
     key = ApiKey(api_key_sha256) if api_key_sha256 is not None else None
-    limits = client.limits()
-    max_chars = int(limits["max_prompt_chars"])
-    max_new_limit = int(limits["max_new_tokens_limit"])
+    router_limits = client.limits()
+    http = limits or http_limits(router_limits)
     app = FastAPI(title="overnight router", description="HLX requests answered by the trained experts.")
+    app.add_middleware(Guard, key=key, limits=http, open_paths=OPEN_PATHS)
+    _add_error_handlers(app, http)
+    _add_routes(
+        app, client, int(router_limits["max_prompt_chars"]), int(router_limits["max_new_tokens_limit"])
+    )
+    _add_model_routes(app, client)
+    return app
 
-    @app.middleware("http")
-    async def authenticate(request: Request, call_next: Any) -> Any:
-        if key is not None and request.url.path not in OPEN_PATHS:
-            accepted, why = key.accepts(request.headers.get("authorization"))
-            if not accepted:
-                response = error_response(401, "unauthorized", why)
-                response.headers["WWW-Authenticate"] = "Bearer"
-                return response
-        return await call_next(request)
 
+def _add_error_handlers(app: FastAPI, http: HttpLimits) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0]
         field = _field_of(tuple(first.get("loc", ())))
         message = f"{field}: {first.get('msg', 'invalid')}"
-        return error_response(422, "invalid_request", message, field, detail=jsonable(err.errors()))
+        body = error_body("invalid_request", message, field, detail=jsonable(err.errors()))
+        return JSONResponse(status_code=422, content=body)
 
     @app.exception_handler(RequestError)
     async def refused(_: Request, err: RequestError) -> JSONResponse:
         kind = {413: "prompt_too_long", 404: "not_found"}.get(err.status, "invalid_request")
-        return error_response(err.status, kind, str(err), err.field)
+        return JSONResponse(status_code=err.status, content=error_body(kind, str(err), err.field))
 
     @app.exception_handler(RouterError)
     async def unavailable(_: Request, err: RouterError) -> JSONResponse:
-        return error_response(503, "router_unavailable", str(err))
+        return JSONResponse(
+            status_code=503,
+            content=error_body("router_unavailable", str(err)),
+            headers={"Retry-After": str(http.retry_after_s)},
+        )
 
-    @app.exception_handler(Exception)
-    async def internal(_: Request, err: Exception) -> JSONResponse:
-        log.exception("request failed", error=repr(err))
-        return error_response(500, "internal", f"{type(err).__name__}: {err}")
 
-    def check(prompt: str, max_new_tokens: int | None, field: str) -> None:
+def _add_routes(app: FastAPI, client: RouterClient, max_chars: int, max_new_limit: int) -> None:
+    def check(request: Request, prompt: str, max_new_tokens: int | None, field: str) -> None:
         # Checked here as well as in the router, so a bad request never costs a trip to the model.
+        request.state.prompt = clip(prompt)  # what the failure log may show of it
         if len(prompt) > max_chars:
             raise PromptTooLong(
                 f"prompt is {len(prompt)} characters; this server accepts at most {max_chars}", "prompt"
@@ -222,29 +231,34 @@ def build_app(
             state = await client.health()
         except Exception as err:
             # Unauthenticated: say that the router is down, log why, tell nothing more.
-            log.warning("health check failed", error=repr(err))
+            log.warning("health check failed", error=clip(repr(err), 200))
             return JSONResponse(status_code=503, content={"status": "unavailable"})
         ok = state.get("status") == "ok"
         return JSONResponse(status_code=200 if ok else 503, content={"status": state.get("status")})
 
     @app.post("/v1/generate")
-    async def generate(body: GenerateBody) -> dict[str, Any]:
-        check(body.prompt, body.max_new_tokens, "max_new_tokens")
+    async def generate(request: Request, body: GenerateBody) -> dict[str, Any]:
+        check(request, body.prompt, body.max_new_tokens, "max_new_tokens")
         return await client.generate(body.prompt, body.max_new_tokens, body.expert)
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionBody) -> dict[str, Any]:
+    async def completions(request: Request, body: CompletionBody) -> dict[str, Any]:
         if body.stream:
             raise RequestError("streaming is not supported; send stream: false", "stream")
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not 1 <= len(prompts) <= MAX_PROMPTS_PER_COMPLETION:
             raise RequestError(f"prompt must hold 1..{MAX_PROMPTS_PER_COMPLETION} strings", "prompt")
         for prompt in prompts:
-            check(prompt, body.max_tokens, "max_tokens")
+            check(request, prompt, body.max_tokens, "max_tokens")
         expert = None if body.model in (None, "", "auto") else body.model
-        answers = await asyncio.gather(*(client.generate(p, body.max_tokens, expert) for p in prompts))
+        try:
+            answers = await asyncio.gather(*(client.generate(p, body.max_tokens, expert) for p in prompts))
+        except UnknownExpert as err:  # OpenAI clients name the expert `model`
+            raise UnknownExpert(str(err), "model") from None
         return completion_response(answers, body.model or "auto")
 
+
+def _add_model_routes(app: FastAPI, client: RouterClient) -> None:
     @app.get("/models")
     async def models() -> dict[str, Any]:
         return await client.models()
@@ -263,15 +277,9 @@ def build_app(
         report = await client.reload(body.specialist if body is not None else None)
         if report.get("failed"):
             names = ", ".join(sorted(report["failed"]))
-            return error_response(
-                500,
-                "reload_failed",
-                f"could not load {names}; the previous versions keep serving",
-                report=report,
-            )
+            message = f"could not load {names}; the previous versions keep serving"
+            return JSONResponse(status_code=500, content=error_body("reload_failed", message, report=report))
         return JSONResponse(content=report)
-
-    return app
 
 
 def jsonable(errors: list[Any]) -> list[dict[str, Any]]:
@@ -300,7 +308,16 @@ def completion_response(answers: list[dict[str, Any]], requested: str) -> dict[s
                 "finish_reason": answer["finish_reason"],
                 "overnight": {
                     key: answer[key]
-                    for key in ("expert", "reason", "format", "valid", "canonical", "adapter", "latency_ms")
+                    for key in (
+                        "expert",
+                        "reason",
+                        "format",
+                        "valid",
+                        "canonical",
+                        "check_error",
+                        "adapter",
+                        "latency_ms",
+                    )
                 },
             }
             for index, answer in enumerate(answers)
@@ -314,13 +331,24 @@ def completion_response(answers: list[dict[str, Any]], requested: str) -> dict[s
 
 
 def http_application(
-    key_sha256: str | None, insecure: bool, limits: dict[str, Any], actor_name: str, namespace: str
+    key_sha256: str | None,
+    insecure: bool,
+    limits: dict[str, Any],
+    actor_name: str,
+    namespace: str,
+    body_timeout_s: float = 10.0,
 ) -> Any:
-    """The Ray Serve application: one light replica (no model in it) whose FastAPI app forwards every
-    request to the named router actor; the app is built in the replica, where the actor handle lives."""
+    """The Ray Serve application: HTTP_REPLICAS light replicas (no model in them) whose FastAPI app forwards
+    every request to the named router actor. Each admits max_ongoing_requests(limits) requests at once, so
+    the router's batches can fill. Only the key's digest is shipped to the replica."""
     from ray import serve
 
-    @serve.deployment(name="overnight_http", num_replicas=1, ray_actor_options={"num_cpus": 0})
+    @serve.deployment(
+        name="overnight_http",
+        num_replicas=HTTP_REPLICAS,
+        max_ongoing_requests=max_ongoing_requests(limits),
+        ray_actor_options={"num_cpus": 0},
+    )
     @serve.ingress()
     class RouterHTTP:
         def __init__(self, key_sha256: str | None, insecure: bool, limits: dict[str, Any]) -> None:
@@ -331,9 +359,12 @@ def http_application(
         def __serve_build_asgi_app__(self) -> FastAPI:
             import ray
 
-            handle = ray.get_actor(actor_name, namespace=namespace)
+            client = ActorRouterClient(lambda: ray.get_actor(actor_name, namespace=namespace), self.limits)
             return build_app(
-                ActorRouterClient(handle, self.limits), api_key_sha256=self.key_sha256, insecure=self.insecure
+                client,
+                api_key_sha256=self.key_sha256,
+                insecure=self.insecure,
+                limits=http_limits(self.limits, body_timeout_s),
             )
 
     return RouterHTTP.bind(key_sha256, insecure, limits)
