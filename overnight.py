@@ -22,6 +22,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 DEFAULT_COMMAND = "run"
 
+FAST_COMMANDS: dict[str, str] = dict.fromkeys(("status", "log", "ctl"), "actors.control_cli")
+"""Commands asked for every few seconds: their parser is built from their own module only, so they do not
+pay for importing every other command's module (the HLX generator, the router) before answering."""
+
 EPILOG = """\
 examples:
   python overnight.py                               run the demo (configs/demo.yaml) end to end
@@ -38,8 +42,8 @@ With no subcommand, `run` is assumed: `python overnight.py --config X` == `overn
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full CLI, built from every module that is present in this checkout."""
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The CLI, built from every module in `modules` that is present in this checkout (default: all)."""
     parser = argparse.ArgumentParser(
         prog="overnight",
         description="Fine-tune small LLM specialists unattended on Ray, supervised by graders and policies.",
@@ -47,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for module_name in modules:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
@@ -72,8 +76,10 @@ def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> l
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen subcommand; returns its exit code."""
-    parser = build_parser()
-    args = parser.parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv), parser))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    fast = FAST_COMMANDS.get(arguments[0]) if arguments else None
+    parser = build_parser((fast,) if fast else COMMAND_MODULES)
+    args = parser.parse_args(_with_default_command(arguments, parser))
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

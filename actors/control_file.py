@@ -1,25 +1,22 @@
-"""`overnight ctl` without Ray: control requests as files in the run directory, and the supervisor's watcher.
+"""`overnight ctl` without Ray: control requests and the supervisor's heartbeat as files in the run directory.
 
-The CLI writes `<run>/control/<request id>.json` atomically; the supervisor's watcher thread polls that
-folder, applies each request once (its decision is keyed by the request id, so a restarted supervisor that
-finds the file again does not act twice), writes the answer to `<run>/control/done/<request id>.json` and
-removes the request. The same thread stamps `<run>/supervisor_heartbeat.json`, so `overnight status` can
-tell a live run from one whose actors are gone, without asking Ray.
+The CLI writes `<run>/control/<request id>.json` atomically; the supervisor's watcher thread
+(actors/control_watcher.py) polls that folder, applies each request once (its decision is keyed by the
+request id, so a restarted supervisor that finds the file again does not act twice), writes the answer to
+`<run>/control/done/<request id>.json` and removes the request. The same thread stamps
+`<run>/supervisor_heartbeat.json`, so `overnight status` can tell a live run from one whose actors are gone,
+without asking Ray.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 from actors.run_files import parse_json_object, write_text_atomic
 
@@ -34,7 +31,6 @@ POLL_S = 0.2
 HEARTBEAT_EVERY_S = 1.0
 STALE_AFTER_S = 10.0
 """A running run whose supervisor has not stamped its heartbeat for longer than this is reported stale."""
-log = structlog.get_logger(__name__)
 
 
 class ControlRequestError(ValueError):
@@ -163,71 +159,3 @@ def staleness(status: str, seen_at: float | None, now: float, limit_s: float = S
     if silence <= limit_s:
         return None
     return f"stale: supervisor not seen for {silence:.0f} s"
-
-
-# ------------------------------------------------------------------------------------------- the watcher
-
-
-class ControlWatcher:
-    """A thread in the supervisor: applies control requests once each, and stamps the heartbeat."""
-
-    def __init__(
-        self,
-        run_dir: Path,
-        run: str,
-        apply: Callable[[ControlRequest], dict[str, Any]],
-        stop: threading.Event,
-        poll_s: float = POLL_S,
-    ) -> None:
-        self.run_dir = run_dir
-        self.run = run
-        self.apply = apply
-        self.stop = stop
-        self.poll_s = poll_s
-        self.beat_at = 0.0
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start polling (idempotent)."""
-        if self.thread is None or not self.thread.is_alive():
-            self.thread = threading.Thread(target=self._run, name="control-watcher", daemon=True)
-            self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.poll_once()
-            except OSError:
-                log.exception("control watcher: the run directory could not be read; trying again")
-            self.stop.wait(self.poll_s)
-
-    def poll_once(self) -> list[dict[str, Any]]:
-        """Stamp the heartbeat when due, then answer every waiting request; returns the answers."""
-        now = time.time()
-        if now - self.beat_at >= HEARTBEAT_EVERY_S:
-            write_heartbeat(self.run_dir, self.run, now)
-            self.beat_at = now
-        answers = []
-        for path, request in pending_requests(self.run_dir):
-            request_id = path.stem
-            if read_result(self.run_dir, request_id) is None:
-                answers.append(self._answer(request_id, request))
-            # The answer is on disk before the request goes: a crash in between answers it again, not never.
-            path.unlink(missing_ok=True)
-        return answers
-
-    def _answer(self, request_id: str, request: ControlRequest | ControlRequestError) -> dict[str, Any]:
-        if isinstance(request, ControlRequestError):
-            result: dict[str, Any] = {"ok": False, "error": str(request)}
-        else:
-            try:
-                result = {"ok": True, **self.apply(request)}
-            except ControlRequestError as err:
-                result = {"ok": False, "error": str(err)}
-            except Exception as err:
-                # A bug in applying one request must not end the watcher (and with it the heartbeat).
-                log.exception("control request failed", request=request_id)
-                result = {"ok": False, "error": f"the supervisor could not apply it: {err!r}"}
-        log.info("control request", request=request_id, **result)
-        write_result(self.run_dir, request_id, result)
-        return result

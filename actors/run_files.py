@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policies.decision_log import read_log
-
 RUN_STATE_FILE = "run_state.json"
 DECISIONS_FILE = "decisions.jsonl"
 PROMOTED_FILE = "promoted.json"
@@ -213,4 +211,7 @@ def read_decisions(run_dir: Path) -> list[dict[str, Any]]:
     Reads through `policies.decision_log.read_log`, so a torn final line is skipped and a damaged line
     raises DecisionLogError naming file:line.
     """
+    # Imported here: `overnight status` never reads the log and should not pay for its pydantic models.
+    from policies.decision_log import read_log
+
     return [record.model_dump(mode="json") for record in read_log(run_dir / DECISIONS_FILE)]

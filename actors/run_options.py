@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", help="run name (default: the most recently updated run)")
+def add_run_options(
+    parser: argparse.ArgumentParser, default_help: str = "the most recently updated run"
+) -> None:
+    parser.add_argument("--run", help=f"run name or directory (default: {default_help})")
     parser.add_argument("--output-dir", default="checkpoints", help="where runs live (default: %(default)s)")
 
 

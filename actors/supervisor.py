@@ -18,7 +18,7 @@ import structlog
 from actors.commands import commands_for, fault_action_for, parameter_commands
 from actors.config import RunConfig
 from actors.continuous import ContinuousTraining
-from actors.control_file import ControlWatcher
+from actors.control_watcher import ControlWatcher
 from actors.decision_book import NOT_APPLIED, DecisionBook, as_decision
 from actors.job_queue import queue_rows
 from actors.promotion import best_of_phase, promote

@@ -10,13 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
 from rich.table import Table
 from rich.text import Text
 
 from actors.run_files import parse_json_object
-
-log = structlog.get_logger(__name__)
 
 NO_VALUE = "—"
 STATE_STYLES = {
@@ -345,7 +342,9 @@ def follow_log(
                 parsed = parse_json_object(raw)
                 if parsed is None:
                     # A crash mid-write glued two halves together; later lines are still worth showing.
-                    log.warning(
+                    import structlog  # here: `overnight status` and `log` should not wait for its import
+
+                    structlog.get_logger(__name__).warning(
                         "log_line_unreadable",
                         path=str(path),
                         byte_offset=line_offset,

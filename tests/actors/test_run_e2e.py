@@ -161,7 +161,8 @@ def test_status_and_log_read_the_finished_run(night: FinishedRun) -> None:
     where = ["--output-dir", str(night.output_dir), "--run", night.run_dir.name]
     status = overnight("status", *where, "--json")
     on_disk = json.loads((night.run_dir / "run_state.json").read_text())
-    assert json_output(status) == on_disk, explain(status)
+    # From disk, with the supervisor's liveness beside the state (a finished run is never stale).
+    assert json_output(status) == {**on_disk, "stale": None}, explain(status)
     log = overnight("log", *where, "--json")
     shown = json_output(log, lines=True)
     logged = read_log(night.run_dir / "decisions.jsonl")
