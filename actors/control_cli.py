@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.control_file import CONTROLS, STOP_RUN
-from actors.run_options import add_run_options, chosen_run_dir
+from actors.run_options import add_run_options, chosen_run_dir, read_chosen_run
 
 CTL_WAIT_S = 10.0
 
@@ -91,14 +91,10 @@ def status_command(args: argparse.Namespace) -> int:
 
     if args.live:
         return live_status_command(args)
-    run_dir = chosen_run_dir(args)
-    if run_dir is None:
+    found = read_chosen_run(args, read_run_state, (RunFileError,))
+    if found is None:
         return 2
-    try:
-        state = read_run_state(run_dir)
-    except RunFileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    run_dir, state = found
     stale = staleness(str(state.get("status")), supervisor_seen_at(run_dir, state), time.time())
     if args.json:
         print(json.dumps({**state, "stale": stale}, indent=2))

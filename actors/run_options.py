@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def add_run_options(
@@ -21,5 +25,19 @@ def chosen_run_dir(args: argparse.Namespace) -> Path | None:
     try:
         return resolve_run_dir(Path(args.output_dir), args.run)
     except RunFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+
+
+def read_chosen_run(
+    args: argparse.Namespace, read: Callable[[Path], T], errors: tuple[type[Exception], ...]
+) -> tuple[Path, T] | None:
+    """The chosen run's directory and what `read` makes of it; None (reason on stderr) when either fails."""
+    run_dir = chosen_run_dir(args)
+    if run_dir is None:
+        return None
+    try:
+        return run_dir, read(run_dir)
+    except errors as err:
         print(f"error: {err}", file=sys.stderr)
         return None
