@@ -183,6 +183,29 @@ class ModelSection(StrictModel):
         return self
 
 
+class SpikeGuardSection(StrictModel):
+    """Skip a step whose loss or gradient norm is far above its rolling window (OLMo's skip-step guard).
+
+    The robust z-score is (value - median) / (1.4826 * MAD) over the previous `window` steps of the phase
+    (the scale is at least 1% of the median, so a near-constant window does not make noise a spike).
+    Only spikes upward count; a skipped step consumes its batch but changes no weight or optimizer state."""
+
+    enabled: bool = True
+    """Check every step (the NaN/inf check runs regardless)."""
+    window: int = Field(128, ge=2)
+    """Steps of the phase the median and MAD are taken over (OLMo-core's rolling_interval_length)."""
+    min_window: int = Field(64, ge=2)
+    """Steps observed before the guard arms (OLMo-core arms at half its window); must be <= window."""
+    z_threshold: float = Field(6.0, gt=0)
+    """A step is skipped when its robust z-score is strictly above this (OLMo-core's sigma_factor)."""
+
+    @model_validator(mode="after")
+    def _arms_within_window(self) -> SpikeGuardSection:
+        if self.min_window > self.window:
+            raise_problems([(("min_window",), f"must be <= window ({self.window}), got {self.min_window}")])
+        return self
+
+
 class TrainingSection(StrictModel):
     """Hyperparameters shared by every phase; a phase can override any of them."""
 
@@ -224,6 +247,8 @@ class TrainingSection(StrictModel):
     """Structured log line every N optimizer steps (every step is still sent to the hooks)."""
     heartbeat_interval_s: float = Field(2.0, gt=0)
     """Minimum seconds between heartbeats sent to the hooks while training, evaluating or paused."""
+    spike_guard: SpikeGuardSection = Field(default_factory=SpikeGuardSection)
+    """Skip-step guard against loss and gradient-norm spikes (see SpikeGuardSection)."""
 
 
 # Every phase may override any training default; deriving the fields keeps the two from drifting apart.
@@ -252,6 +277,8 @@ class FaultInjection(StrictModel):
     """Stop sending heartbeats and sleep at this step until the hooks ask to stop."""
     crash_at_step: int | None = Field(None, ge=1)
     """Crash at this step (see crash_mode)."""
+    spike_at_step: int | None = Field(None, ge=1)
+    """Multiply the loss (and so the gradients) of this step by SPIKE_FACTOR, as a bad batch would."""
     disk_full_at_step: int | None = Field(None, ge=1)
     """The first epoch checkpoint written at or after this step fails as if the disk were full (ENOSPC)."""
     crash_mode: Literal["exception", "exit"] = "exception"

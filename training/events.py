@@ -1,4 +1,4 @@
-"""Typed events the recipe sends to its hooks: step metrics, evaluations, heartbeats, faults, checkpoints."""
+"""Typed events the recipe sends to its hooks: steps and skipped steps, evaluations, heartbeats, faults."""
 
 from __future__ import annotations
 
@@ -112,6 +112,24 @@ class Fault(Event):
     """True when fault injection caused it."""
 
 
+class StepSkipped(Event):
+    """The spike guard skipped a step: its loss or gradient norm was far above the phase's rolling window.
+    The batch is consumed and no weight or optimizer state changed (like a skipped non-finite step)."""
+
+    kind: Literal["step_skipped"] = "step_skipped"
+    reason: Literal["loss_spike", "grad_norm_spike"]
+    value: float
+    """The loss or gradient norm (before clipping) that was judged a spike."""
+    median: float
+    """Median of that value over the window of previous steps."""
+    robust_z: float
+    """(value - median) / (1.4826 * MAD): robust standard deviations above the median."""
+    z_threshold: float
+    """The configured threshold it exceeded (training.spike_guard.z_threshold)."""
+    skipped_in_phase: int
+    """Steps the guard has skipped in this phase so far, this one included."""
+
+
 class CheckpointSaved(Event):
     """A checkpoint was written (atomically, with its checksum manifest)."""
 
@@ -165,6 +183,7 @@ TrainingEvent = Annotated[
     | EpochEval
     | Heartbeat
     | Fault
+    | StepSkipped
     | CheckpointSaved
     | CheckpointFailed
     | PhaseStarted

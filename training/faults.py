@@ -11,9 +11,11 @@ import torch
 from training.checkpoint import write_json_atomic
 from training.config import FaultInjection
 
-InjectedKind = Literal["nan", "oom", "hang", "crash", "disk_full"]
+InjectedKind = Literal["nan", "oom", "hang", "crash", "disk_full", "spike"]
 REGISTRY = "injected_faults.json"
 CRASH_EXIT_CODE = 70
+SPIKE_FACTOR = 100.0
+"""spike_at_step multiplies that step's loss by this: far outside any window, and still finite."""
 # Substrings of the errors allocators raise when memory runs out (PyTorch CPU, glibc, CUDA, MPS).
 ALLOCATION_FAILURES = (
     "out of memory",
@@ -84,5 +86,5 @@ class FaultInjector:
     def active(self) -> bool:
         return any(
             getattr(self.settings, f"{kind}_at_step") is not None
-            for kind in ("nan", "oom", "hang", "crash", "disk_full")
+            for kind in ("nan", "oom", "hang", "crash", "disk_full", "spike")
         )

@@ -15,7 +15,7 @@ import structlog
 import torch
 
 from training import checkpoint as ckpt
-from training.data import epoch_order, load_split
+from training import faults
 from training.evaluate import evaluate
 from training.events import (
     CheckpointFailed,
@@ -30,23 +30,25 @@ from training.events import (
     PhaseStatus,
     RolledBack,
     StepMetrics,
+    StepSkipped,
 )
-from training.faults import CRASH_EXIT_CODE, FaultInjector, InjectedCrash, SimulatedOOM, is_out_of_memory
 from training.hooks import FaultAction, TrainerHooks
 from training.model import (
     compute_dtype,
-    load_for_training,
     load_tokenizer,
-    load_weights_into,
     pick_device,
     release_memory,
     trainable_parameters,
 )
+from training.phase_data import PhaseData, load_phase_model
 from training.phase_io import read_phase_checkpoint, write_phase_checkpoint
-from training.plan import PhasePlan, StopPhase, TrainState, overlong_summary
+from training.phase_summary import summarise_phase
+from training.plan import PhasePlan, StopPhase, TrainState
 from training.progress import PhaseProgress
 from training.results import PhaseResult
+from training.rollback import rollback_target
 from training.schedule import LRSchedule
+from training.spike_guard import Spike, SpikeGuard
 from training.step import StepContext, optimizer_step
 
 PHASE_DONE = "phase_done.json"
@@ -85,23 +87,13 @@ class PhaseTrainer:
         # Data: both splits tokenized once; overlong examples are reported, then truncated or dropped.
         self.device = pick_device()
         self.tokenizer = load_tokenizer(plan.base_dir)
-        train_files = [plan.corpus_dir / "train.jsonl", *plan.extra_train]
-        self.train_examples, self.train_data, self.overlong_train = load_split(
-            train_files, self.tokenizer, settings.max_length, settings.overlong
-        )
-        self.val_examples, self.val_data, self.overlong_val = load_split(
-            plan.corpus_dir / "val.jsonl", self.tokenizer, settings.max_length, settings.overlong
-        )
-        self.lengths = [len(example) for example in self.train_data]
+        self.data = PhaseData.load(plan, self.tokenizer)
+        self.train_data = self.data.train
         self.total_examples = plan.epochs * len(self.train_data)
 
         # Model: fresh adapters (or full weights) on the base, then the previous phase's weights if any.
         self.dtype = compute_dtype(plan.model.dtype, self.device)
-        start_dir = plan.init_weights if plan.method == "full" and plan.init_weights else plan.base_dir
-        self.model = load_for_training(start_dir, plan.model, plan.method, self.device, plan.seed)
-        if plan.init_weights is not None and plan.method != "full":
-            load_weights_into(self.model, plan.init_weights)
-        self.model.train()
+        self.model = load_phase_model(plan, self.device)
         self.parameters = trainable_parameters(self.model)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
 
@@ -117,7 +109,8 @@ class PhaseTrainer:
             settings.learning_rate, settings.warmup_ratio, settings.schedule, settings.min_lr_ratio
         )
         self.state = TrainState(micro_batch=settings.micro_batch_size, grad_accum=settings.grad_accum_steps)
-        self.injector = FaultInjector(plan.faults, plan.phase_dir)
+        self.guard = SpikeGuard(settings.spike_guard)
+        self.injector = faults.FaultInjector(plan.faults, plan.phase_dir)
         ckpt.seed_everything(plan.seed)
 
         # Resume: the newest checkpoint that passes its checksums; corrupt newer ones are skipped.
@@ -131,19 +124,17 @@ class PhaseTrainer:
                 self.resumed_from = found
         if self.resumed_from is None:
             self.save_checkpoint("phase_start")
+        resumed_from = str(self.resumed_from) if self.resumed_from else None
         self._emit(
             PhaseStarted(
-                **self._where(),
-                resumed_from=str(self.resumed_from) if self.resumed_from else None,
-                skipped_checkpoints=self.skipped,
+                **self._where(), resumed_from=resumed_from, skipped_checkpoints=self.skipped,
                 total_steps=self._planned_steps(),
             )
-        )
+        )  # fmt: skip
         self.log.info(
-            "phase start", epochs=plan.epochs, train=len(self.train_data), val=len(self.val_data),
+            "phase start", epochs=plan.epochs, train=len(self.train_data), val=len(self.data.val),
             method=plan.method, device=str(self.device), dtype=str(self.dtype).removeprefix("torch."),
-            trainable=sum(p.numel() for p in self.parameters),
-            resumed_from=str(self.resumed_from) if self.resumed_from else None,
+            trainable=sum(p.numel() for p in self.parameters), resumed_from=resumed_from,
         )  # fmt: skip
 
     def _planned_steps(self) -> int:
@@ -165,6 +156,9 @@ class PhaseTrainer:
                     outcome = self._train_step(indices)
                     if isinstance(outcome, Fault):
                         self._after_fault(outcome, indices)
+                    elif isinstance(outcome, StepSkipped):
+                        self._emit(outcome)
+                        self._consume(len(indices))
                     elif outcome is not None:
                         self._advance(outcome, len(indices))
                         if self.state.cursor >= len(self.train_data):
@@ -174,15 +168,9 @@ class PhaseTrainer:
         return self._finish("completed", f"trained {self.plan.epochs} epoch(s)")
 
     def _next_indices(self) -> list[int]:
-        order = self._order(self.state.epoch)
+        order = self.data.order(self.state.epoch)
         step_size = self.state.micro_batch * self.state.grad_accum
         return order[self.state.cursor : self.state.cursor + step_size]
-
-    def _order(self, epoch: int) -> list[int]:
-        if getattr(self, "_order_epoch", None) != epoch:
-            self._order_cache = epoch_order(self.lengths, self.plan.seed, epoch, self.settings.bucket_size)
-            self._order_epoch = epoch
-        return self._order_cache
 
     def _step_boundary(self) -> None:
         """Apply the hooks' requests (all take effect here), and wait while paused."""
@@ -216,9 +204,9 @@ class PhaseTrainer:
             self.hooks.wait_if_paused(self.settings.heartbeat_interval_s)
             self._beat("paused", force=not self.hooks.paused)
 
-    def _train_step(self, indices: list[int]) -> StepMetrics | Fault | None:
-        """One optimizer step over `indices`. Non-finite values and OOM are caught before
-        optimizer.step, so a fault never touches the weights or the optimizer state."""
+    def _train_step(self, indices: list[int]) -> StepMetrics | StepSkipped | Fault | None:
+        """One optimizer step over `indices`. Non-finite values, OOM and spikes are caught before
+        optimizer.step, so they never touch the weights or the optimizer state."""
         state = self.state
         step = state.step + 1
         if self.injector.fire("hang", step):
@@ -228,6 +216,7 @@ class PhaseTrainer:
             return None
         inject_nan = self.injector.fire("nan", step)
         inject_oom = self.injector.fire("oom", step)
+        inject_spike = self.injector.fire("spike", step)
         progress = (state.examples_seen + len(indices)) / self.total_examples
         learning_rate = self.schedule.lr_at(progress)
         try:
@@ -244,14 +233,19 @@ class PhaseTrainer:
                     if inject_oom
                     else None
                 ),
+                loss_factor=faults.SPIKE_FACTOR if inject_spike else 1.0,
+                veto=self.guard.check if self.settings.spike_guard.enabled else None,
             )
         except Exception as error:
-            injected = isinstance(error, InjectedCrash | SimulatedOOM)
-            if is_out_of_memory(error):
+            injected = isinstance(error, faults.InjectedCrash | faults.SimulatedOOM)
+            if faults.is_out_of_memory(error):
                 release_memory()
                 return self._fault("oom", {}, str(error), injected)
             self._emit(self._fault("exception", {}, f"{type(error).__name__}: {error}", injected))
             raise
+        self.state.spike_guard = self.guard.state_dict()
+        if isinstance(outcome.veto, Spike):
+            return self._skipped(outcome.veto, step)
         if not outcome.applied:
             culprit = "loss" if not math.isfinite(outcome.loss) else "gradient norm"
             return self._fault(
@@ -261,61 +255,54 @@ class PhaseTrainer:
                 inject_nan,
             )
         return StepMetrics(
-            **self._where(step=step),
-            loss=outcome.loss,
-            grad_norm=outcome.grad_norm,
-            lr=learning_rate,
-            peak_lr=self.schedule.peak_lr,
-            micro_batch=state.micro_batch,
-            grad_accum=state.grad_accum,
-            tokens=outcome.tokens,
+            **self._where(step=step), loss=outcome.loss, grad_norm=outcome.grad_norm, lr=learning_rate,
+            peak_lr=self.schedule.peak_lr, micro_batch=state.micro_batch, grad_accum=state.grad_accum,
+            tokens=outcome.tokens, step_time_s=outcome.seconds, progress=progress,
             tokens_per_s=outcome.tokens / outcome.seconds if outcome.seconds > 0 else 0.0,
-            step_time_s=outcome.seconds,
             examples_seen=state.examples_seen + len(indices),
-            progress=progress,
-        )
+        )  # fmt: skip
+
+    def _skipped(self, spike: Spike, step: int) -> StepSkipped:
+        threshold = self.settings.spike_guard.z_threshold
+        counts = {"z_threshold": threshold, "skipped_in_phase": self.guard.skipped}
+        self.log.warning("spike: step skipped", step=step, **vars(spike), **counts)
+        return StepSkipped(**self._where(step=step), **vars(spike), **counts)
 
     def _crash(self, step: int) -> None:
         if self.plan.faults.crash_mode == "exit":
-            self.log.error("injected crash: exiting the process", step=step, exit_code=CRASH_EXIT_CODE)
-            os._exit(CRASH_EXIT_CODE)
-        raise InjectedCrash(f"injected crash (crash_at_step={step})")
+            self.log.error("injected crash: exiting the process", step=step, exit_code=faults.CRASH_EXIT_CODE)
+            os._exit(faults.CRASH_EXIT_CODE)
+        raise faults.InjectedCrash(f"injected crash (crash_at_step={step})")
 
     def _fault(self, kind: FaultKind, values: dict[str, float | None], message: str, injected: bool) -> Fault:
         return Fault(
-            **self._where(step=self.state.step + 1),
-            fault=kind,
-            values=values,
-            micro_batch=self.state.micro_batch,
-            grad_accum=self.state.grad_accum,
-            message=message,
-            injected=injected,
-        )
+            **self._where(step=self.state.step + 1), fault=kind, values=values, message=message,
+            micro_batch=self.state.micro_batch, grad_accum=self.state.grad_accum, injected=injected,
+        )  # fmt: skip
 
     def _after_fault(self, fault: Fault, indices: list[int]) -> None:
         """Report the fault, then follow the hooks' decision (default: stop the phase)."""
         self._emit(fault)
         action = self.hooks.decide(fault)
         self.log.warning(
-            "fault",
-            fault=fault.fault,
-            step=fault.step,
-            values=fault.values,
-            micro_batch=fault.micro_batch,
-            action=action.value,
-            message=fault.message,
-        )
+            "fault", fault=fault.fault, step=fault.step, values=fault.values, micro_batch=fault.micro_batch,
+            action=action.value, message=fault.message,
+        )  # fmt: skip
         if action is FaultAction.SKIP_STEP:
-            self.state.step += 1
-            self.state.cursor += len(indices)
-            self.state.examples_seen += len(indices)
-            if self.state.cursor >= len(self.train_data):
-                self._end_epoch()
+            self._consume(len(indices))
         elif action is FaultAction.ROLLBACK:
             self._rollback()
         elif action is FaultAction.STOP_PHASE:
             self.save_checkpoint("stop")
             raise StopPhase("faulted", f"{fault.fault} at step {fault.step}: {fault.message}")
+
+    def _consume(self, count: int) -> None:
+        """A step that made no update still used its batch: count it, move on, and end the epoch if due."""
+        self.state.step += 1
+        self.state.cursor += count
+        self.state.examples_seen += count
+        if self.state.cursor >= len(self.train_data):
+            self._end_epoch()
 
     def _advance(self, metrics: StepMetrics, consumed: int) -> None:
         state = self.state
@@ -329,14 +316,9 @@ class PhaseTrainer:
         self.progress.step(metrics)
         if metrics.step % self.settings.log_every_steps == 0:
             self.log.info(
-                "step",
-                epoch=state.epoch,
-                step=metrics.step,
-                loss=round(metrics.loss, 5),
-                grad_norm=round(metrics.grad_norm, 4),
-                lr=metrics.lr,
-                tokens_per_s=round(metrics.tokens_per_s),
-            )
+                "step", epoch=state.epoch, step=metrics.step, loss=round(metrics.loss, 5), lr=metrics.lr,
+                grad_norm=round(metrics.grad_norm, 4), tokens_per_s=round(metrics.tokens_per_s),
+            )  # fmt: skip
 
     def _end_epoch(self) -> None:
         """Evaluate and checkpoint on schedule; the last epoch always does both."""
@@ -358,7 +340,7 @@ class PhaseTrainer:
         self.progress.note(f"evaluating epoch {epoch + 1}")
         settings = self.settings
         result = evaluate(
-            self.model, self.tokenizer, self.val_examples, self.val_data, settings.eval_subset,
+            self.model, self.tokenizer, self.data.val_examples, self.data.val, settings.eval_subset,
             settings.eval_batch_size, settings.max_new_tokens, self.device, self._autocast,
             lambda: self._beat("eval"),
         )  # fmt: skip
@@ -417,59 +399,28 @@ class PhaseTrainer:
         self.state, self.schedule = read_phase_checkpoint(
             directory, self.model, self.optimizer, self.scaler, self.device
         )
+        self.guard = SpikeGuard(self.settings.spike_guard, self.state.spike_guard)
         self._saved_at = (self.state.epoch, self.state.cursor, self.state.step)
 
     def _rollback(self, target: Path | None = None) -> None:
         """Restore `target` if it is valid, else the newest valid checkpoint of the phase."""
-        skipped: list[ckpt.SkippedCheckpoint] = []
-        reason = ckpt.verify_checkpoint(target) if target is not None else "none requested"
-        if target is not None and reason is None:
-            found: Path | None = target
-        else:
-            if target is not None:
-                skipped.append(ckpt.SkippedCheckpoint(target, reason or "invalid"))
-            found, newer = ckpt.newest_valid_checkpoint(self.checkpoint_root)
-            skipped += newer
+        root = self.checkpoint_root
+        found, skipped = rollback_target(root, target)
         if found is None:
-            raise StopPhase(
-                "faulted", f"rollback requested but no valid checkpoint in {self.checkpoint_root}"
-            )
+            raise StopPhase("faulted", f"rollback requested but no valid checkpoint in {root}")
         self._restore(found)
         self.progress.reset_to(self.state.examples_seen)
-        self._emit(
-            RolledBack(**self._where(), checkpoint=str(found), skipped_checkpoints=[str(s) for s in skipped])
-        )
-        self.log.warning(
-            "rolled back", checkpoint=str(found), step=self.state.step, skipped=[str(s) for s in skipped]
-        )
+        passed_over = [str(item) for item in skipped]
+        self._emit(RolledBack(**self._where(), checkpoint=str(found), skipped_checkpoints=passed_over))
+        self.log.warning("rolled back", checkpoint=str(found), step=self.state.step, skipped=passed_over)
 
     # ---------------------------------------------------------------------------------------- finish
 
     def _finish(self, status: PhaseStatus, reason: str) -> PhaseResult:
-        checkpoints = ckpt.list_checkpoints(self.checkpoint_root)
-        best = ckpt.best_checkpoint(self.checkpoint_root)
-        result = PhaseResult(
-            specialist=self.plan.specialist,
-            phase=self.plan.phase,
-            status=status,
-            reason=reason,
-            steps=self.state.step,
-            epochs_completed=self.state.epoch,
-            phase_dir=self.plan.phase_dir,
-            final_checkpoint=checkpoints[-1] if checkpoints else None,
-            best_checkpoint=best,
-            best_exact_match=ckpt.read_state(best)["exact_match"] if best else None,
-            last_eval=EpochEval.model_validate(self.state.evals[-1]) if self.state.evals else None,
-            evals=[EpochEval.model_validate(item) for item in self.state.evals],
-            step_losses=[float(loss) for _, _, loss in self.state.step_losses],
-            resumed_from=self.resumed_from,
-            skipped_checkpoints=self.skipped,
-            overlong_train=overlong_summary(self.overlong_train),
-            overlong_val=overlong_summary(self.overlong_val),
-            wall_time_s=time.perf_counter() - self.started,
-            train_time_s=self._train_time,
-            train_tokens=self._train_tokens,
-        )
+        result = summarise_phase(
+            self.plan, self.state, status, reason, self.resumed_from, self.skipped,
+            self.data, (time.perf_counter() - self.started, self._train_time), self._train_tokens,
+        )  # fmt: skip
         if status in ("completed", "skipped"):
             ckpt.write_json_atomic(self.plan.phase_dir / PHASE_DONE, result.model_dump(mode="json"))
         self._emit(PhaseEnded(**self._where(), status=status, reason=reason))
@@ -492,10 +443,12 @@ class PhaseTrainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
+    def _who(self) -> dict[str, Any]:
+        return {"specialist": self.plan.specialist, "phase": self.plan.phase}
+
     def _where(self, epoch: int | None = None, step: int | None = None) -> dict[str, Any]:
         return {
-            "specialist": self.plan.specialist,
-            "phase": self.plan.phase,
+            **self._who(),
             "epoch": self.state.epoch if epoch is None else epoch,
             "step": self.state.step if step is None else step,
         }
@@ -507,16 +460,8 @@ class PhaseTrainer:
         now = time.monotonic()
         if force or now - self._last_beat >= self.settings.heartbeat_interval_s:
             self._last_beat = now
-            where = (
-                self._where()
-                if hasattr(self, "state")
-                else {
-                    "specialist": self.plan.specialist,
-                    "phase": self.plan.phase,
-                    "epoch": 0,
-                    "step": 0,
-                }
-            )
+            # Before setup has built the counters, the heartbeat is at epoch 0, step 0.
+            where = self._where() if hasattr(self, "state") else {**self._who(), "epoch": 0, "step": 0}
             self.hooks.on_event(Heartbeat(**where, stage=stage))  # type: ignore[arg-type]
 
 

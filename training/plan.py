@@ -21,6 +21,7 @@ STATE_FIELDS = (
     "examples_seen",
     "step_losses",
     "evals",
+    "spike_guard",
 )
 
 
@@ -62,13 +63,17 @@ class TrainState:
     """[epoch, step, loss] of every applied step."""
     evals: list[dict[str, Any]] = field(default_factory=list)
     """EpochEval events as JSON, in order."""
+    spike_guard: dict[str, Any] = field(default_factory=dict)
+    """The spike guard's windows and skip count (SpikeGuard.state_dict), as of the checkpoint."""
 
     def to_payload(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in STATE_FIELDS}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> TrainState:
-        return cls(**{name: payload[name] for name in STATE_FIELDS})
+        # Checkpoints written before the spike guard existed have no window: it starts empty.
+        required = {name: payload[name] for name in STATE_FIELDS if name != "spike_guard"}
+        return cls(**required, spike_guard=payload.get("spike_guard", {}))
 
 
 class StopPhase(Exception):

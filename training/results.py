@@ -56,6 +56,8 @@ class PhaseResult(BaseModel):
     """Wall time spent in optimizer steps and checkpoint saves in this call (evaluation excluded)."""
     train_tokens: int
     """Tokens processed by optimizer steps in this call."""
+    spike_skipped_steps: int = 0
+    """Steps the spike guard skipped in this phase (across resumes)."""
 
 
 class TrainResult(BaseModel):

@@ -18,13 +18,16 @@ from training.faults import SimulatedOOM
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What one step did. applied=False means a non-finite loss or gradient norm: no update happened."""
+    """What one step did. applied=False means no update happened: a non-finite loss or gradient norm, or
+    (with `veto` set) the veto's answer."""
 
     loss: float
     grad_norm: float
     applied: bool
     tokens: int
     seconds: float
+    veto: Any = None
+    """What `veto` answered when it refused the update (None otherwise)."""
 
 
 @dataclass
@@ -48,10 +51,14 @@ def optimizer_step(
     learning_rate: float,
     poison_loss: bool = False,
     simulated_oom: str | None = None,
+    loss_factor: float = 1.0,
+    veto: Callable[[float, float], Any] | None = None,
 ) -> StepOutcome:
     """Accumulate gradients over micro-batches, clip, and step. The loss is normalised by the response
     tokens of the whole step, so the result does not depend on how the step is split into micro-batches.
-    Exceptions (OOM included) propagate with the gradients zeroed and the weights untouched."""
+    Exceptions (OOM included) propagate with the gradients zeroed and the weights untouched.
+    `loss_factor` scales every micro-batch's loss (fault injection: a spike). `veto(loss, grad_norm)` is
+    asked before a finite update; a non-None answer drops the update like a non-finite value would."""
     started = time.perf_counter()
     optimizer, scaler = context.optimizer, context.scaler
     target_tokens = max(sum(example.target_tokens for example in examples), 1)
@@ -69,6 +76,8 @@ def optimizer_step(
             loss = response_loss_sum(output.logits, batch["labels"]) / target_tokens
             if poison_loss and position == 0:
                 loss = loss * float("nan")
+            if loss_factor != 1.0:
+                loss = loss * loss_factor
             value = float(loss.detach())
             loss_total += value
             if not math.isfinite(value):
@@ -88,6 +97,12 @@ def optimizer_step(
         if scaler is not None and math.isfinite(loss_total):
             scaler.update()  # an fp16 overflow: let the scaler lower its scale as it normally would
         return StepOutcome(loss_total, grad_norm, False, tokens, time.perf_counter() - started)
+    refusal = veto(loss_total, grad_norm) if veto is not None else None
+    if refusal is not None:
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.update()  # unscale_ ran; update() closes this iteration of the scaler
+        return StepOutcome(loss_total, grad_norm, False, tokens, time.perf_counter() - started, refusal)
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
     if scaler is not None:
