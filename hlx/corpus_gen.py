@@ -14,7 +14,7 @@ from hlx.corpus_io import (
     estimated_tokens,
     write_corpus,
 )
-from hlx.tasks_common import CorpusSpec, Draft, Family, Redraw
+from hlx.tasks_common import CorpusSpec, Draft, Family, Redraw, wider_values
 from hlx.tasks_corpora import CORPUS_SPECS
 
 DEFAULT_SEED = 20240601
@@ -22,6 +22,10 @@ DEFAULT_TRAIN_SIZE = 2000
 SPLITS: tuple[str, ...] = ("train", "val")
 # Draws per example before giving up: the value spaces are large, so running out means a maker is broken.
 MAX_ATTEMPTS = 400
+# Draws from the small value space before a slot widens it (hlx.tasks_common.wider_values). The shipped
+# corpora never need more than 6 in a row, so they are drawn from the small space alone; a big --size
+# exhausts some small spaces (428 texts, 620 handle names) and goes on in the wide one.
+WIDEN_AFTER = 50
 
 @dataclass
 class SplitStats:
@@ -63,10 +67,11 @@ def val_size_for(train_size: int) -> int:
 def _draw(rng: random.Random, family: Family, slot: int, seen: set[str], max_tokens: int,
           stats: SplitStats) -> Draft:
     shape, makers = family.slots[slot]
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         maker = rng.choice(makers)
         try:
-            draft = maker(rng, shape)
+            with wider_values(attempt >= WIDEN_AFTER):
+                draft = maker(rng, shape)
         except Redraw:
             stats.redraws += 1
             continue

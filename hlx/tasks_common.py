@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from hlx.ls import CONTRACTS
@@ -31,6 +33,16 @@ WORDS: tuple[str, ...] = (
 SHORT_NAMES: tuple[str, ...] = ("a", "b", "n", "x", "y", "id", "age", "name", "size", "mode", "kind", "seq")
 TEXT_EXTRAS: tuple[str, ...] = ("héllo", "日本", "a\"b", "line\nnext", "tab\there", "ok!", "π=3", "")
 CONTRACT_IDS: tuple[int, ...] = tuple(CONTRACTS)
+# The wide value space adds these words, three-word texts and two-digit name suffixes (see wider_values).
+MORE_WORDS: tuple[str, ...] = (
+    "apple", "batch", "cloud", "delta", "echo", "field", "green", "house", "index", "joint", "kite", "lemon",
+    "model", "north", "ocean", "pixel", "query", "river", "stone", "table", "unit", "value", "water", "yield",
+    "zone", "amber", "brick", "coral", "drift", "ember", "frost", "grain", "haze", "ivory", "jade", "knot",
+    "lunar", "maple", "nova", "orbit", "pearl", "quartz", "rust", "sand", "tide", "umber", "vivid", "wind",
+    "xenon", "young",
+)
+WIDE_WORDS: tuple[str, ...] = WORDS + MORE_WORDS
+_wide_values: ContextVar[bool] = ContextVar("wide_values", default=False)
 
 
 class Redraw(Exception):
@@ -74,8 +86,21 @@ class CorpusSpec:
     families: tuple[Family, ...]
 
 
+@contextmanager
+def wider_values(wide: bool = True) -> Iterator[None]:
+    """Inside this block (when `wide`) the makers draw words, texts and handle names from the wide space.
+
+    The small space keeps the shipped corpora easy for a tiny model; the generator widens a slot only once
+    its small space is used up, so a big --size still finds fresh examples."""
+    token = _wide_values.set(wide)
+    try:
+        yield
+    finally:
+        _wide_values.reset(token)
+
+
 def word(rng: random.Random) -> str:
-    return rng.choice(WORDS)
+    return rng.choice(WIDE_WORDS if _wide_values.get() else WORDS)
 
 
 def small_int(rng: random.Random) -> int:
@@ -98,6 +123,8 @@ def small_float(rng: random.Random) -> float:
 
 def small_text(rng: random.Random) -> str:
     roll = rng.random()
+    if _wide_values.get() and roll < 0.5:
+        return " ".join(word(rng) for _ in range(3))
     if roll < 0.6:
         return word(rng)
     if roll < 0.8:
@@ -115,7 +142,7 @@ def handle_name(rng: random.Random) -> str:
         return word(rng)
     if roll < 0.75:
         return f"{word(rng)}_{word(rng)}"
-    return f"{word(rng)}{rng.randint(0, 9)}"
+    return f"{word(rng)}{rng.randint(0, 99 if _wide_values.get() else 9)}"
 
 
 def handle(rng: random.Random) -> Handle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,10 @@ from hlx.corpus_gen import (
 )
 from hlx.corpus_io import DEFAULT_MAX_TOKENS, canonical_instruction, estimated_tokens
 from hlx.corpus_validate import validate_paths
-from hlx.tasks_common import CorpusSpec, Draft, family
+from hlx.formats import render
+from hlx.tasks_common import MORE_WORDS, TEXT_EXTRAS, WORDS, CorpusSpec, Draft, family
 from hlx.tasks_corpora import CORPUS_NAMES, CORPUS_SPECS
+from hlx.tasks_values import make_parse
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = 220
@@ -161,3 +164,23 @@ def test_a_maker_with_no_fresh_examples_fails_loudly() -> None:
     spec = CorpusSpec("tiny", None, (family("convert", (("scalar",), (same,))),))
     with pytest.raises(GenerationError, match=r"task 'convert' shape 'scalar': no fresh example within 400"):
         generate_corpus(spec, seed=1, train_size=10)
+
+
+def _small_texts() -> set[str]:
+    """The 428 texts of the small value space: a word, two words, or an extra."""
+    return {*WORDS, *(f"{a} {b}" for a in WORDS for b in WORDS), *TEXT_EXTRAS}
+
+
+def test_a_slot_past_its_small_value_space_draws_from_the_wide_one() -> None:
+    # `--size 30000` used to stop at `task 'parse' shape 'text'`: LC-R parse prompts of a text are only
+    # 428, and this spec asks for 550 of them.
+    spec = CorpusSpec("wide", None, (family("parse", (("text",), (partial(make_parse, sources=("lc-r",)),))),))
+    corpus = generate_corpus(spec, seed=3, train_size=500)
+    examples = corpus.splits["val"] + corpus.splits["train"]
+    texts = [example.instruction.removeprefix("Parse LC-R into HLXL: ") for example in examples]
+    assert len(set(texts)) == len(texts) == 550
+    small = {render(text, "lc-r") for text in _small_texts()}
+    assert all(text in small for text in texts[:50]), "the small space comes first"
+    wide = [text for text in texts if text not in small]
+    assert len(wide) >= 550 - len(small)
+    assert any(word in text for text in wide for word in MORE_WORDS)
