@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from actors.notify import NotifySection
 from agents.llm_grader import LLMGraderConfig
 from agents.rubric import RubricThresholds
 from policies.limits import PolicyLimits
@@ -98,6 +99,8 @@ class RunConfig(RecipeConfig):
     """The supervisor's own settings."""
     inbox: InboxSection = Field(default_factory=InboxSection)
     """Continuous training after the night's plan (`overnight run --watch`)."""
+    notify: NotifySection = Field(default_factory=NotifySection)
+    """The morning notification: a webhook told when the night ends or a specialist is aborted (off)."""
 
 
 def load_run_config(path: str | Path = DEFAULT_CONFIG) -> RunConfig:

@@ -21,6 +21,7 @@ from actors.continuous import ContinuousTraining
 from actors.control_watcher import ControlWatcher
 from actors.decision_book import NOT_APPLIED, DecisionBook, as_decision
 from actors.job_queue import queue_rows
+from actors.notify import Notifier
 from actors.promotion import best_of_phase, promote
 from actors.run_files import DECISIONS_FILE
 from actors.run_state import (
@@ -105,6 +106,7 @@ class Supervisor:
         self.control_watcher = ControlWatcher(
             self.run_dir, self.state.run, self.user_controls.apply, self.stop_loop
         )
+        self.notifier = Notifier(self.config.notify, self.run_dir)
         log.info("supervisor ready", run=self.state.run, resumed=self.resumed, decisions=len(self.book))
 
     def _fresh_state(self, config_path: str) -> RunState:
@@ -764,6 +766,7 @@ class Supervisor:
             write_report(self.run_dir)
         except Exception:
             log.exception("the morning report could not be written; the run itself goes on")
+        self.notifier.night_ended(self.state.model_dump(mode="json"))  # its own thread; never fails the run
 
     def _finish(self) -> None:
         self.state.status = "finished"
@@ -786,6 +789,8 @@ class Supervisor:
         spec.eta_s = 0.0
         self.save()
         log.info("specialist ended", specialist=name, state=state, reason=reason)
+        if state == "aborted":
+            self.notifier.aborted(self.state.model_dump(mode="json"), name, reason)
 
     # ---------------------------------------------------------------------------------- plumbing
 
