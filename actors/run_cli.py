@@ -22,10 +22,12 @@ Rerunning with the same --run-name resumes: finished phases are not retrained.
 Output: <output-dir>/<run-name>/ holds decisions.jsonl, run_state.json, events/, checkpoints and the report.
 --watch: the inbox is <output-dir>/<run-name>/inbox/ (config inbox.dir); drop JSONL files into its high/,
 normal/ or low/ folder or use `overnight submit`; `overnight queue list` shows the jobs. Ctrl-C stops
-watching (a detached supervisor on a shared cluster keeps watching); rerunning resumes the queue.
+watching on a private cluster; on a shared one it ends only this driver and the detached supervisor keeps
+watching: `overnight ctl stop-run --run NAME` ends it. Rerunning resumes the queue.
 """
 
 RAY_ADDRESS_FILE = "ray_address"
+RUN_CONFIG_FILE = "config.yaml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -125,6 +127,16 @@ def check_before_start(config: Any) -> list[str]:
     return problems
 
 
+def keep_config_copy(run_dir: Path, config_path: Path) -> Path:
+    """The run's own copy of its config (made on its first start), which the run state and report name:
+    under `ray job submit` the given path lies in Ray's temporary working-dir copy, gone by morning."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    copy = run_dir / RUN_CONFIG_FILE
+    if not copy.exists():
+        shutil.copyfile(config_path, copy)
+    return copy
+
+
 def recorded_address(run_dir: Path) -> str | None:
     """The address of the cluster that ran `run_dir` (its `ray_address` file), when that cluster still
     answers; tools use it so that, with several clusters on one machine, they reach the run's own."""
@@ -217,9 +229,7 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     run_dir = config.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "config.yaml").exists():
-        shutil.copyfile(args.config, run_dir / "config.yaml")
+    keep_config_copy(run_dir, Path(args.config))
     print(f"run: {config.run.name} -> {run_dir}")
     live = recorded_address(run_dir)
     if live is not None and args.address not in (None, live):
@@ -247,12 +257,17 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
     owns_cluster = connect_ray(args.address)
     # Tools (and the chaos tests) attach to exactly this cluster, not to whichever one `auto` finds first.
     (run_dir / RAY_ADDRESS_FILE).write_text(ray.get_runtime_context().gcs_address + "\n")
-    supervisor = spawn_supervisor(config, config_data, str(run_dir), str(Path(args.config).resolve()))
+    supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
     state = ray.get(supervisor.status.remote())
+    if state["run"] != config.run.name and state["status"] != "running":
+        # A finished run's supervisor left on the cluster (its driver was gone): it gives way to this run.
+        kill_run_actors(list(state["specialists"]))
+        supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
+        state = ray.get(supervisor.status.remote())
     if state["run"] != config.run.name:
         print(
             f"error: the cluster's supervisor is running run {state['run']!r}; wait for it to finish, "
-            "or end it with `overnight ctl stop SPECIALIST` for each of its specialists",
+            f"or end it with `overnight ctl stop-run --run {state['run']}`",
             file=sys.stderr,
         )
         return 2
@@ -263,6 +278,11 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
         state = watch(supervisor, quiet=args.quiet, on_plan_done=on_plan_done)
     except KeyboardInterrupt:
         print("\nrun: interrupted; the supervisor keeps its state on disk. Rerun the same command to resume.")
+        if not owns_cluster:
+            print(
+                "run: this cluster outlives the driver, so the detached supervisor goes on (training, or "
+                f"watching the inbox); `overnight ctl stop-run --run {config.run.name}` ends it"
+            )
         return 130
     names = list(state["specialists"])
     kill_run_actors(names)
@@ -307,7 +327,7 @@ def watching_hint(run_dir: Path, config: Any) -> None:
     print(
         f"run: watching {inbox}/{{high,normal,low}}/ for JSONL files (or `overnight submit FILE "
         f"--specialist NAME --run {run_dir.name}`); `overnight queue list` and `overnight status` show the "
-        "jobs; Ctrl-C stops"
+        f"jobs; `overnight ctl stop-run --run {run_dir.name}` ends the run"
     )
 
 

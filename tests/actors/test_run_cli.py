@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from actors.run_cli import RAY_ADDRESS_FILE, recorded_address
+from actors.run_cli import RAY_ADDRESS_FILE, keep_config_copy, recorded_address
 
 
 def test_no_address_file_means_no_recorded_cluster(tmp_path: Path) -> None:
@@ -32,3 +32,16 @@ def test_a_cluster_that_is_gone_is_not_used(tmp_path: Path) -> None:
 def test_a_garbled_address_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / RAY_ADDRESS_FILE).write_text("not an address\n")
     assert recorded_address(tmp_path) is None
+
+
+def test_the_run_keeps_its_own_copy_of_the_config(tmp_path: Path) -> None:
+    given = tmp_path / "runtime_resources" / "working_dir" / "night.yaml"  # Ray's copy, gone by morning
+    given.parent.mkdir(parents=True)
+    given.write_text("run: {name: night}\n")
+    run_dir = tmp_path / "checkpoints" / "night"
+    copy = keep_config_copy(run_dir, given)
+    assert copy == run_dir / "config.yaml"
+    assert copy.read_text() == "run: {name: night}\n"
+    given.unlink()
+    assert keep_config_copy(run_dir, given) == copy, "a rerun (resume) keeps the night's first copy"
+    assert copy.read_text() == "run: {name: night}\n"
