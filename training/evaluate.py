@@ -1,4 +1,5 @@
-"""Per-epoch evaluation: val loss, and greedy generation graded by the HLX answer checker."""
+"""Per-epoch evaluation: val loss, and greedy generation (under the answer format's grammar when asked)
+graded by the HLX answer checker."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
 from hlx.checker import check
 from hlx.corpus_io import Example, prompt_text
+from training.constrained import GrammarLogitsProcessor, grammar_book
 from training.data import EncodedExample, collate, response_loss_sum
 from training.events import EpochEval, EvalSample, TaskScore
 
@@ -96,8 +98,12 @@ def generate_answers(
     max_new_tokens: int,
     device: torch.device,
     beat: Callable[[], None],
+    constrained: bool = False,
 ) -> list[str]:
-    """Greedy, batched, left-padded generation with the KV cache; returns the decoded answers."""
+    """Greedy, batched, left-padded generation with the KV cache; returns the decoded answers.
+
+    With `constrained`, each answer in a value format is decoded under that format's grammar
+    (training.constrained), so it parses whatever the weights; other answers are generated freely."""
     ordered = sorted(range(len(examples)), key=lambda i: len(examples[i].instruction))
     by_index: dict[int, str] = {}
     previous_side = tokenizer.padding_side
@@ -111,6 +117,11 @@ def generate_answers(
             ]
             budget = min(max_new_tokens, max(len(ids) for ids in references) + REFERENCE_SLACK_TOKENS)
             batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            processors = LogitsProcessorList()
+            if constrained:
+                book = grammar_book(tokenizer, model.config.vocab_size)
+                formats = [examples[i].format for i in indices]
+                processors.append(GrammarLogitsProcessor(book, formats, [budget] * len(indices)))
             output = model.generate(
                 **batch,
                 max_new_tokens=budget,
@@ -118,6 +129,7 @@ def generate_answers(
                 use_cache=True,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
+                logits_processor=processors,
             )
             new_tokens = output[:, batch["input_ids"].shape[1] :]
             for index, text in zip(
@@ -173,8 +185,10 @@ def evaluate(
     device: torch.device,
     autocast: Callable[[], object],
     beat: Callable[[], None],
+    constrained: bool = False,
 ) -> EvalResult:
-    """Val loss on the whole val split; exact match and format validity on a balanced subset."""
+    """Val loss on the whole val split; exact match and format validity on a balanced subset (answers in a
+    value format decoded under its grammar with `constrained`)."""
     started = time.perf_counter()
     was_training = model.training
     model.eval()
@@ -184,7 +198,9 @@ def evaluate(
         subset = graded_subset(val_examples, subset_size)
         if not subset:
             return EvalResult(val_loss, None, None, 0, {}, [], time.perf_counter() - started)
-        answers = generate_answers(model, tokenizer, subset, batch_size, max_new_tokens, device, beat)
+        answers = generate_answers(
+            model, tokenizer, subset, batch_size, max_new_tokens, device, beat, constrained
+        )
         per_task, samples = grade(subset, answers)
     finally:
         model.train(was_training)

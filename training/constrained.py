@@ -1,0 +1,171 @@
+"""Decode answers under their format's grammar: a logits processor with one xgrammar matcher per batch row.
+
+Rows whose format has a grammar (hlx.grammar) may only emit tokens the grammar allows, and end-of-text only
+where the answer is complete. Each row also has a token budget. Decoding is greedy, so the processor can see
+the token a row is about to pick: when taking it would leave too few tokens to finish the answer, the row is
+steered onto the shortest known completion (training.grammar_close) instead, so a budget never cuts an
+answer off. Rows without a grammar (diagnostics, free text) are left alone.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+import torch
+import xgrammar as xgr
+from transformers import LogitsProcessor, PreTrainedTokenizerBase
+
+from hlx.grammar import grammar_text, has_grammar
+from training.grammar_close import lcb_closing, text_closing
+
+_BOOKS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, GrammarBook]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class GrammarViolation(RuntimeError):
+    """A row emitted a token its grammar does not allow (another processor or sampling overrode the mask)."""
+
+
+class GrammarBook:
+    """The grammars compiled for one tokenizer and logits width, each compiled on first use."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
+        eos = tokenizer.eos_token_id
+        if eos is None:
+            raise ValueError("grammar-constrained decoding needs a tokenizer with an eos_token_id")
+        self.tokenizer = tokenizer
+        self.eos_id: int = eos
+        self.vocab_size = vocab_size
+        self.info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=[eos])
+        self.compiler = xgr.GrammarCompiler(self.info)
+        self._compiled: dict[str, xgr.CompiledGrammar] = {}
+        self.token_bytes: list[bytes] = list(self.info.decoded_vocab)
+        # Every byte as one token, for completions that end a multi-byte character (byte-level vocabularies).
+        self.byte_token: dict[int, int] = {
+            piece[0]: token for token, piece in enumerate(self.token_bytes)
+            if len(piece) == 1 and token not in self.info.special_token_ids
+        }
+
+    def matcher(self, fmt: str) -> xgr.GrammarMatcher:
+        normal = fmt.strip().lower()
+        if normal not in self._compiled:
+            self._compiled[normal] = self.compiler.compile_grammar(grammar_text(normal))
+        return xgr.GrammarMatcher(self._compiled[normal])
+
+    def tokens_of(self, data: bytes) -> list[int] | None:
+        """Token ids that spell `data` exactly, or None when the vocabulary cannot."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            if b"".join(self.token_bytes[token] for token in ids) == data:
+                return ids
+        if all(byte in self.byte_token for byte in data):
+            return [self.byte_token[byte] for byte in data]
+        return None
+
+
+def grammar_book(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> GrammarBook:
+    """The tokenizer's GrammarBook for this logits width, built once and reused while the tokenizer lives."""
+    books = _BOOKS.setdefault(tokenizer, {})
+    if vocab_size not in books:
+        books[vocab_size] = GrammarBook(tokenizer, vocab_size)
+    return books[vocab_size]
+
+
+class _Row:
+    """One constrained row: its matcher, the bytes written so far and a forced completion, if any."""
+
+    def __init__(self, book: GrammarBook, fmt: str, budget: int) -> None:
+        self.book = book
+        self.fmt = fmt.strip().lower()
+        self.budget = budget
+        self.matcher = book.matcher(self.fmt)
+        self.written = bytearray()
+        self.plan: list[int] = []
+
+    def accept(self, token: int) -> None:
+        if self.matcher.is_terminated():
+            return  # generate pads a finished row
+        if self.plan:
+            self.plan.pop(0)
+        if not self.matcher.accept_token(token):
+            shown = self.book.token_bytes[token] if token < len(self.book.token_bytes) else token
+            raise GrammarViolation(
+                f"token {token} ({shown!r}) breaks the {self.fmt} grammar after {bytes(self.written)!r}; "
+                "grammar-constrained decoding needs greedy decoding with no processor after it"
+            )
+        self.written += self.book.token_bytes[token]
+
+    def closing_tokens(self, matcher: xgr.GrammarMatcher, written: bytes) -> list[int] | None:
+        """Tokens that finish the answer from `matcher`'s state (end-of-text not included: an answer cut
+        by its budget right after them is complete)."""
+        if self.fmt == "lc-b":
+            closing = lcb_closing(matcher, written.decode("ascii"))
+        else:
+            closing = text_closing(matcher)
+        return None if closing is None else self.book.tokens_of(closing)
+
+    def steer(self, scores: torch.Tensor, bitmask: torch.Tensor, index: int, remaining: int) -> None:
+        """Mask `scores` (this row's logits) to the grammar, or to the next token of the completion."""
+        if self.plan:
+            _force(scores, self.plan[0])
+            return
+        self.matcher.fill_next_token_bitmask(bitmask, index)
+        xgr.apply_token_bitmask_inplace(scores.unsqueeze(0), bitmask[index : index + 1].to(scores.device))
+        choice = int(scores.argmax())
+        if choice == self.book.eos_id or self._fits_after(choice, remaining - 1):
+            return
+        closing = self.closing_tokens(self.matcher, bytes(self.written))
+        if closing is not None:
+            self.plan = [*closing, self.book.eos_id]
+            _force(scores, self.plan[0])
+
+    def _fits_after(self, token: int, remaining: int) -> bool:
+        probe = self.matcher.fork()
+        if not probe.accept_token(token):
+            return False
+        closing = self.closing_tokens(probe, bytes(self.written) + self.book.token_bytes[token])
+        return closing is not None and len(closing) <= remaining
+
+
+def _force(scores: torch.Tensor, token: int) -> None:
+    kept = scores[token].clone()
+    scores.fill_(float("-inf"))
+    scores[token] = kept if torch.isfinite(kept) else 0.0
+
+
+class GrammarLogitsProcessor(LogitsProcessor):
+    """Per row of a generate batch: the answer format (None: unconstrained) and the row's token budget."""
+
+    def __init__(self, book: GrammarBook, formats: Sequence[str | None], budgets: Sequence[int]) -> None:
+        if len(formats) != len(budgets):
+            raise ValueError(f"{len(formats)} formats but {len(budgets)} budgets; give one of each per row")
+        self.book = book
+        self.rows = [
+            _Row(book, fmt, budget) if has_grammar(fmt) else None
+            for fmt, budget in zip(formats, budgets, strict=True)
+        ]
+        self.bitmask = xgr.allocate_token_bitmask(len(self.rows), book.vocab_size)
+        self.prompt_length: int | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[0] != len(self.rows):
+            raise ValueError(
+                f"batch of {input_ids.shape[0]} rows, but formats were given for {len(self.rows)}"
+            )
+        if self.prompt_length is None:
+            self.prompt_length = input_ids.shape[1]
+        generated = input_ids.shape[1] - self.prompt_length
+        for index, row in enumerate(self.rows):
+            if row is None:
+                continue
+            if generated:
+                row.accept(int(input_ids[index, -1]))
+            if not row.matcher.is_terminated():
+                row.steer(scores[index], self.bitmask, index, row.budget - generated)
+        return scores
