@@ -164,6 +164,7 @@ def standing_exact_match(
         result = evaluate(
             model, tokenizer, examples, encoded, settings.eval_subset, settings.eval_batch_size,
             settings.max_new_tokens, device, lambda: _autocast(device, dtype), beat,
+            constrained=settings.constrained_decoding,
         )  # fmt: skip
     finally:
         del model

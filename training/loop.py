@@ -342,7 +342,7 @@ class PhaseTrainer:
         result = evaluate(
             self.model, self.tokenizer, self.data.val_examples, self.data.val, settings.eval_subset,
             settings.eval_batch_size, settings.max_new_tokens, self.device, self._autocast,
-            lambda: self._beat("eval"),
+            lambda: self._beat("eval"), constrained=settings.constrained_decoding,
         )  # fmt: skip
         losses = [loss for e, _, loss in self.state.step_losses if int(e) == epoch]
         event = result.to_event(self._where(epoch=epoch), sum(losses) / len(losses) if losses else None)
