@@ -142,14 +142,17 @@ def _serve_command(args: argparse.Namespace) -> int:
 def servable_run(output_dir: str | Path, run: str | None) -> Path:
     """The run directory to serve, checked without loading a model; raises RouterError saying what to do."""
     root = Path(output_dir).expanduser()
+    outside = RunFileError(
+        f"--run {run!r} is outside --output-dir {output_dir}: name a run in it, or pass the --output-dir "
+        "that holds the run"
+    )
     try:
+        # `--run ../../etc` or `--run /etc`: nothing outside the runs' directory is looked at or served.
+        if run is not None and not (root / run).resolve().is_relative_to(root.resolve()):
+            raise outside
         run_dir = resolve_run_dir(root, run)
         if not run_dir.resolve().is_relative_to(root.resolve()):
-            # `--run ../../etc` or `--run /etc`: nothing outside the runs' directory is read or served.
-            raise RunFileError(
-                f"--run {run!r} is outside --output-dir {output_dir}: name a run in it, or pass the "
-                "--output-dir that holds the run"
-            )
+            raise outside
         promoted = read_promoted(run_dir)
     except RunFileError as err:
         raise RouterError(str(err)) from err

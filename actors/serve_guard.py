@@ -159,9 +159,11 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replay
 
 
-async def _respond(send: Any, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+async def _respond(
+    send: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
     payload = json.dumps(body).encode("utf-8")
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})

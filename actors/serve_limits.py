@@ -98,7 +98,7 @@ def json_problem(body: bytes) -> str | None:
     try:
         json.loads(text)
     except json.JSONDecodeError as err:
-        return f"JSON decode error: {err.msg} at line {err.lineno} column {err.colno}"
+        return f"JSON decode error: {err.msg} (line {err.lineno}, column {err.colno})"
     except RecursionError:
         return "JSON decode error: the body nests arrays or objects deeper than the server parses"
     except ValueError as err:  # e.g. an integer of more than 4300 digits

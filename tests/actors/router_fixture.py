@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+import uvicorn
 import yaml
 from safetensors.torch import load_file, save_file
 
@@ -146,3 +150,24 @@ def private_run(trained_run: TrainedRun, tmp_path: Path) -> TrainedRun:
 
 def read_promoted_json(trained: TrainedRun) -> dict[str, Any]:
     return json.loads(trained.promoted_path.read_text(encoding="utf-8"))
+
+
+class LiveServer:
+    """A uvicorn server for `app` on an ephemeral 127.0.0.1 port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start in 10 s"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.socket.close()

@@ -156,8 +156,12 @@ def test_requests_outside_the_limits_are_refused(router: Router) -> None:
     assert too_long.value.status == 413
     with pytest.raises(
         RequestError, match="no expert 'nobody'; choose one of auto, ascii, coordinator, runic"
-    ):
+    ) as unknown:
         router.submit(REQUESTS["ascii"], expert="nobody")
+    assert unknown.value.field == "expert"  # the field the request named it in, not OpenAI's `model`
+    with pytest.raises(RequestError, match=r"prompt holds a lone surrogate U\+D800 at character 17") as bad:
+        router.submit("Convert to LC-R: \ud800")
+    assert bad.value.field == "prompt"
 
 
 def test_a_prompt_beyond_the_context_fails_alone(router: Router) -> None:
@@ -341,3 +345,47 @@ def test_a_full_weights_specialist_is_served_by_its_own_model(private_run: Train
     assert answers[1]["text"] == standalone_answer(
         private_run, REQUESTS["ascii"], private_run.adapters["ascii"]["loud1"]
     )
+
+
+def test_a_long_prompt_never_shrinks_another_rows_budget(private_run: TrainedRun) -> None:
+    private_run.promote(LOUD)
+    served = Router(private_run.run_dir, settings(batch_wait_ms=300))
+    try:
+        tokenizer = load_tokenizer(private_run.base_dir)
+        context = served.context_tokens
+        long_prompt = "Convert to HLXL: [1]"
+        while (
+            len(tokenizer(prompt_text(long_prompt + ", 1"), add_special_tokens=False)["input_ids"])
+            < context - 1
+        ):
+            long_prompt += ", 1"
+        long_tokens = len(tokenizer(prompt_text(long_prompt), add_special_tokens=False)["input_ids"])
+        assert context - 16 < long_tokens < context  # accepted, but leaves under 16 tokens of room
+        # Sent together: one batch. The short row keeps its own 40 tokens; the long one gets what fits.
+        short = served.submit(REQUESTS["runic"], 40)
+        long = served.submit(long_prompt, 40)
+        short_answer, long_answer = short.result(), long.result()
+        assert served.stats()["max_batch_size"] == 2
+    finally:
+        served.close()
+    expected = standalone_answer(private_run, REQUESTS["runic"], private_run.adapters["runic"]["loud1"], 40)
+    assert short_answer["text"] == expected
+    assert short_answer["completion_tokens"] > context - long_tokens  # more than the long prompt leaves
+    assert long_answer["completion_tokens"] <= context - long_tokens
+    room_used = long_answer["completion_tokens"] == context - long_tokens
+    assert long_answer["finish_reason"] == ("length" if room_used else "stop")
+
+
+def test_free_text_answers_are_reported_unchecked(loud_router: Router) -> None:
+    answer = loud_router.generate(REQUESTS["coordinator"], expert="runic")
+    assert answer["format"] == "text" and answer["text"].strip()
+    assert (answer["valid"], answer["canonical"]) == (None, None)
+    assert answer["check_error"] == "not checked: free text has no grammar to check it against"
+
+
+def test_router_batches_are_counted(router: Router) -> None:
+    before = router.stats()
+    router.generate_many([REQUESTS["ascii"]] * 3)
+    after = router.stats()
+    assert after["requests"] - before["requests"] == 3
+    assert 1 <= after["batches"] - before["batches"] <= 3

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import socket
 import threading
 import time
@@ -14,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 
 from actors.router import Router, RouterSettings
 from actors.router_cli import register
 from actors.serve_app import ApiKey, LocalRouterClient, build_app
+from tests.actors.router_fixture import LiveServer
 
 if TYPE_CHECKING:
     from tests.actors.router_fixture import TrainedRun
@@ -29,27 +31,6 @@ KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 LOUD = {"ascii": "loud1", "runic": "loud1"}
 GOOD = {"prompt": "Convert to HLXL: {C:14,0=42}", "max_new_tokens": 8}
-
-
-class LiveServer:
-    """A uvicorn server for `app` on an ephemeral 127.0.0.1 port, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start in 10 s"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
 
 
 @pytest.fixture
@@ -164,6 +145,30 @@ def test_models_list_experts_adapters_and_checkpoints(
         ("/v1/generate", {"prompt": 5}, 422, "prompt", "prompt: Input should be a valid string"),
         ("/v1/generate", {**GOOD, "temperature": 1}, 422, "temperature", "temperature: Extra inputs"),
         ("/v1/generate", {**GOOD, "max_new_tokens": "many"}, 422, "max_new_tokens", "max_new_tokens: Input"),
+        # Strict integers: no coercion of a boolean, a numeric string or a float.
+        ("/v1/generate", {**GOOD, "max_new_tokens": True}, 422, "max_new_tokens", "max_new_tokens: Input"),
+        ("/v1/generate", {**GOOD, "max_new_tokens": "10"}, 422, "max_new_tokens", "max_new_tokens: Input"),
+        ("/v1/generate", {**GOOD, "max_new_tokens": 10.0}, 422, "max_new_tokens", "max_new_tokens: Input"),
+        ("/v1/completions", {"prompt": "x", "max_tokens": True}, 422, "max_tokens", "max_tokens: Input"),
+        ("/v1/completions", {"prompt": "x", "max_tokens": "10"}, 422, "max_tokens", "max_tokens: Input"),
+        # Unparsable bodies: the documented 422 on field `body`, never FastAPI's 400.
+        ("/v1/generate", b'{"prompt": "\xff"}', 422, "body", "body: the body is not valid UTF-8 (byte 12"),
+        ("/v1/generate", b"[" * 100_000, 422, "body", "body: JSON decode error: the body nests"),
+        (
+            "/v1/generate",
+            b'{"prompt": "x", "max_new_tokens": ' + b"9" * 5000 + b"}",
+            422,
+            "body",
+            "body: JSON decode error: Exceeds the limit",
+        ),
+        ("/v1/generate", {**GOOD, "expert": "nobody"}, 404, "expert", "no expert 'nobody'; choose one of"),
+        (
+            "/v1/generate",
+            {"prompt": "Convert to LC-R: \ud800"},
+            422,
+            "prompt",
+            "prompt holds a lone surrogate U+D800 at character 17",
+        ),
         (
             "/v1/generate",
             {**GOOD, "max_new_tokens": 0},
@@ -223,7 +228,9 @@ def test_bad_requests_get_their_status_and_field(
     if isinstance(body, bytes):
         response = client.post(path, headers={**AUTH, "Content-Type": "application/json"}, content=body)
     else:
-        response = client.post(path, headers=AUTH, json=body)
+        # Sent as JSON text written here (json.dumps would refuse a lone surrogate in `prompt`).
+        content = json.dumps(body, ensure_ascii=True).encode("ascii")
+        response = client.post(path, headers={**AUTH, "Content-Type": "application/json"}, content=content)
     assert response.status_code == status, response.text
     assert error_of(response)["field"] == field
     assert error_of(response)["message"].startswith(message) or message in error_of(response)["message"]
@@ -371,7 +378,8 @@ def test_ray_serve_refuses_without_the_key_and_answers_with_it(
     import ray
     from ray import serve
 
-    from actors.router_cli import ROUTER_NAME, deploy_http, notify_router, running_router, start_router_actor
+    from actors.router_cli import ROUTER_NAME, notify_router, running_router, start_router_actor
+    from actors.serve_cli import deploy_http
 
     port_probe = socket.socket()
     port_probe.bind(("127.0.0.1", 0))
@@ -420,3 +428,66 @@ def test_a_stopped_router_is_reported_not_crashed(served: tuple[TrainedRun, Rout
         "message": "the router is closed; start a new one",
         "field": None,
     }
+
+
+def test_ask_refuses_runs_outside_the_output_dir(
+    trained_run: TrainedRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["ask", "--local", "--output-dir", str(trained_run.output_dir)]
+    climb_to_etc = os.path.relpath("/etc", trained_run.output_dir)  # ../../../etc: a directory that exists
+    for outside in (climb_to_etc, "/etc", "../not-there"):
+        assert run_cli([*base, "--run", outside, "Convert to LC-R: 1"]) == 2
+        error = capsys.readouterr().err
+        assert (
+            f"--run '{outside}' is outside --output-dir {trained_run.output_dir}: name a run in it" in error
+        )
+
+
+def test_ask_reads_the_prompt_from_stdin_or_a_file(
+    trained_run: TrainedRun,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["ask", "--local", "--json", "--output-dir", str(trained_run.output_dir), "--max-new-tokens", "4"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Convert to LC-R: {14: {@0: 42}}\n"))
+    assert run_cli([*base, "-"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["expert"], answer["format"]) == ("runic", "lc-r")  # routed by the text read from stdin
+    request = tmp_path / "request.txt"
+    request.write_text("Convert to HLXL: [1, 2]\n", encoding="utf-8")
+    assert run_cli([*base, "--prompt-file", str(request)]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "hlxl"
+    assert run_cli([*base, "--prompt-file", str(request), "Convert to LC-R: 1"]) == 2
+    assert (
+        "give the request as an argument, `-` to read it from stdin, or --prompt-file"
+        in capsys.readouterr().err
+    )
+
+
+def test_ask_refuses_an_empty_prompt_before_looking_for_ray(
+    trained_run: TrainedRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connects: list[Any] = []
+    monkeypatch.setattr(
+        "actors.router_cli._connect_existing_ray", lambda *args: connects.append(args) or False
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    for prompt in ("   ", "-"):
+        assert run_cli(["ask", "--output-dir", str(trained_run.output_dir), prompt]) == 2
+        assert "error: prompt must be a non-empty string" in capsys.readouterr().err
+    assert connects == []
+
+
+def test_ask_says_free_text_was_not_checked(
+    private_run: TrainedRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private_run.promote(LOUD)  # a loud adapter answers with text, so there is an answer to (not) check
+    base = ["ask", "--local", "--output-dir", str(private_run.output_dir), "--max-new-tokens", "6"]
+    assert run_cli([*base, "--expert", "runic", "Explain contract: {14: {@0: 1}}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "format   text"
+    assert lines[4] == "valid    not checked: free text has no grammar to check it against"
+    assert run_cli([*base, "--json", "--expert", "runic", "Explain contract: {14: {@0: 1}}"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["text"].strip() and answer["valid"] is None and answer["canonical"] is None
