@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from actors.inbox import IntakeRules, arrivals, assess, carry_out, finish_file, make_inbox
+from actors.inbox import IntakeRules, arrivals, assess, carry_out, decision_key, finish_file, make_inbox
 from actors.job_queue import Job, JobQueue, JobResult, locked_queue, outranks, read_queue
 from actors.promotion import PROMOTED_FILE
 from actors.run_state import SpecialistState
@@ -71,7 +71,7 @@ class ContinuousTraining:
             Trigger.inbox(f"{intake.source} in {arrival.priority}/ (sha256 {intake.sha256[:12]})"),
             action,
             f"{intake.source}: {intake.reason}",
-            key=("inbox", intake.sha256, intake.source, arrival.priority),
+            key=decision_key(intake),
         )
         moved = carry_out(intake, self.root, queue)
         self.supervisor.book.outcome(decision_id, True, f"moved to {moved}")

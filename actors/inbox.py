@@ -43,6 +43,10 @@ class Arrival:
 
     path: Path
     priority: Priority
+    copy: str = field(default="", compare=False)
+    """This copy on disk: device, inode and inode change time. A new drop, copy, move or submit (even of the
+    same bytes under the same name) gives a new one; it stays the same while the file waits, so a restarted
+    supervisor retakes the same decision instead of a second one."""
 
 
 def arrivals(root: Path, settle_s: float, now: float | None = None) -> list[Arrival]:
@@ -56,9 +60,10 @@ def arrivals(root: Path, settle_s: float, now: float | None = None) -> list[Arri
         for path in folder.iterdir():
             if path.name.startswith(".") or path.name.endswith(SIDECAR_SUFFIX) or not path.is_file():
                 continue
-            modified = path.stat().st_mtime
-            if now - modified >= settle_s:
-                found.append((modified, Arrival(path, priority)))  # type: ignore[arg-type]
+            stat = path.stat()
+            if now - stat.st_mtime >= settle_s:
+                copy = f"{stat.st_dev}:{stat.st_ino}:{stat.st_ctime_ns}"
+                found.append((stat.st_mtime, Arrival(path, priority, copy)))  # type: ignore[arg-type]
     return [arrival for _, arrival in sorted(found, key=lambda item: (item[0], str(item[1].path)))]
 
 
@@ -95,14 +100,10 @@ def assess(arrival: Arrival, run_dir: Path, queue: JobQueue, rules: IntakeRules)
     """Validate one file and decide: a job (with its train/val split), a rejection, or a duplicate skip.
     Reads only; the job id is reserved in `queue`."""
     path = arrival.path
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    earlier = queue.get(queue.seen[digest]) if digest in queue.seen else None
-    # A file whose job failed or was removed may be dropped again: that is a retry, not a duplicate.
-    if earlier is not None and earlier.state not in ("failed", "removed"):
-        reason = (
-            f"same content (sha256 {digest[:12]}) as {earlier.id} from {earlier.source} ({earlier.state})"
-        )
-        return Intake("skipped", arrival, digest, reason, earlier.specialist)
+    digest = file_digest(path)
+    earlier = accepted_before(queue, digest)
+    if earlier is not None:
+        return Intake("skipped", arrival, digest, duplicate_reason(digest, earlier), earlier.specialist)
     problems, meta = _problems_and_meta(path)
     specialist, epochs, examples = None, rules.epochs, []
     if not problems:
@@ -130,6 +131,30 @@ def assess(arrival: Arrival, run_dir: Path, queue: JobQueue, rules: IntakeRules)
     )
     reason = f"{len(train)} train / {len(val)} val examples for {specialist}, {epochs} epochs; {note}"
     return Intake("accepted", arrival, digest, reason, specialist, job, train=train, val=val)
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's bytes: what makes two files the same data."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def accepted_before(queue: JobQueue, digest: str) -> Job | None:
+    """The job that already holds this content, or None. A job that failed or was removed does not count:
+    dropping its file again is a retry, not a duplicate."""
+    earlier = queue.get(queue.seen[digest]) if digest in queue.seen else None
+    return earlier if earlier is not None and earlier.state not in ("failed", "removed") else None
+
+
+def duplicate_reason(digest: str, earlier: Job) -> str:
+    return f"same content (sha256 {digest[:12]}) as {earlier.id} from {earlier.source} ({earlier.state})"
+
+
+def decision_key(intake: Intake) -> tuple[str, str, str, str, str]:
+    """The decision-log key of taking in one arrival. Content, name and folder alone are not enough: the
+    same file dropped (or submitted) again after its first copy moved on is a new event that needs its own
+    `skip_duplicate` (or retry) decision, so the key names the copy on disk as well."""
+    arrival = intake.arrival
+    return ("inbox", intake.sha256, intake.source, arrival.priority, arrival.copy)
 
 
 def carry_out(intake: Intake, root: Path, queue: JobQueue) -> Path:

@@ -112,6 +112,7 @@ def submit_command(args: argparse.Namespace) -> int:
             more = len(blocking) - 20
             print(f"  ... and {more} more (`overnight corpus validate {source}`)", file=sys.stderr)
         return 2
+    _warn_if_accepted_before(source, run_dir)
     folder = config.inbox.root(run_dir) / args.priority
     folder.mkdir(parents=True, exist_ok=True)
     target = _free_name(folder, source.name)
@@ -127,6 +128,26 @@ def submit_command(args: argparse.Namespace) -> int:
     print(f"submitted {source} -> {target} ({args.specialist}, {args.priority}, {epochs} epochs)")
     print(_watch_hint(run_dir))
     return 0
+
+
+def _warn_if_accepted_before(source: Path, run_dir: Path) -> None:
+    """Warn (stderr) when a job already holds this content: the inbox will skip the file as a duplicate."""
+    from actors.inbox import accepted_before, duplicate_reason, file_digest
+    from actors.job_queue import read_queue
+
+    digest = file_digest(source)
+    try:
+        earlier = accepted_before(read_queue(run_dir), digest)
+    except RuntimeError as err:
+        print(f"warning: cannot check {source} for duplicates: {err}", file=sys.stderr)
+        return
+    if earlier is not None:
+        print(
+            f"warning: {source} has the {duplicate_reason(digest, earlier)}; the inbox will skip it (a "
+            f"skip_duplicate decision in the log). To train it again, `overnight queue remove {earlier.id}` "
+            "first, or change the data.",
+            file=sys.stderr,
+        )
 
 
 def _free_name(folder: Path, name: str) -> Path:

@@ -132,6 +132,19 @@ def test_a_duplicate_file_is_skipped(watching: Any) -> None:
     assert job_by_source(config.run_dir(), "same-again.jsonl") is None
 
 
+def test_the_same_file_under_the_same_name_again_leaves_its_own_skip_decision(watching: Any) -> None:
+    # Issue 12 §5: the second drop's decision key used to equal the first drop's queue_job key, so the log
+    # kept no trace of the skip.
+    _, _, config, inbox = watching
+    records = [record for record in tiny_records() if record["track"] == "ascii"][:12]
+    finished_job(config.run_dir(), "ascii-more.jsonl")
+    drop(inbox, "normal", "ascii-more.jsonl", records, specialist="ascii")
+    wait_for((inbox / "skipped" / "ascii-more.jsonl").is_file, "the skip", JOB_TIMEOUT_S)
+    mine = [line for line in decisions(config.run_dir()) if line["reason"].startswith("ascii-more.jsonl: ")]
+    assert [line["action"] for line in mine] == ["queue_job", "skip_duplicate"]
+    assert "same content" in mine[1]["reason"] and "as job-" in mine[1]["reason"]
+
+
 def test_a_high_file_preempts_a_normal_one_and_both_finish(watching: Any) -> None:
     supervisor, _, config, inbox = watching
     run_dir = config.run_dir()

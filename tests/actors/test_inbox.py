@@ -18,6 +18,7 @@ from actors.inbox import (
     arrivals,
     assess,
     carry_out,
+    decision_key,
     finish_file,
     make_inbox,
 )
@@ -403,6 +404,26 @@ def test_a_skip_names_the_earlier_jobs_state(inbox: Path) -> None:
     queue.get("job-0001").state = "completed"
     again = drop(inbox, "normal", "a.jsonl", RECORDS, specialist="ascii")
     assert judge(inbox, again, queue).reason.endswith("as job-0001 from a.jsonl (completed)")
+
+
+def test_a_file_dropped_again_gets_its_own_decision_key(inbox: Path) -> None:
+    # Same bytes, same name, same folder: the log must still keep a `skip_duplicate` decision for the second
+    # drop, so its key differs from the first drop's `queue_job` key (issue 12 §5).
+    queue = JobQueue()
+    drop(inbox, "normal", "a.jsonl", RECORDS, specialist="ascii")
+    [arrival] = arrivals(inbox, settle_s=0.0)
+    [seen_again] = arrivals(inbox, settle_s=0.0)
+    first = assess(arrival, run_dir(inbox), queue, RULES)
+    # Seen twice before it moved (a restarted supervisor): one event, one key.
+    assert decision_key(first) == decision_key(assess(seen_again, run_dir(inbox), JobQueue(), RULES))
+    carry_out(first, inbox, queue)
+    drop(inbox, "normal", "a.jsonl", RECORDS, specialist="ascii")
+    [again] = arrivals(inbox, settle_s=0.0)
+    skipped = assess(again, run_dir(inbox), queue, RULES)
+    assert (first.outcome, skipped.outcome) == ("accepted", "skipped")
+    same_file = ("inbox", first.sha256, "a.jsonl", "normal")
+    assert decision_key(skipped)[:4] == decision_key(first)[:4] == same_file
+    assert decision_key(skipped) != decision_key(first)
 
 
 @pytest.mark.parametrize("earlier", ["failed", "removed"])

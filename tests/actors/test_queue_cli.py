@@ -73,6 +73,31 @@ def test_submit_twice_keeps_both_files(run_dir: Path, tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_submit_warns_when_a_job_already_holds_the_content(
+    run_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    source = good_file(tmp_path)
+    assert main(cli(run_dir, "submit", str(source), "--specialist", "ascii")) == 0
+    assert capsys.readouterr().err == ""
+    take_in_all(run_dir)  # job-0001 now holds it
+    assert main(cli(run_dir, "submit", str(source), "--specialist", "ascii")) == 0
+    captured = capsys.readouterr()
+    digest = read_queue(run_dir).get("job-0001").sha256
+    assert captured.err == (
+        f"warning: {source} has the same content (sha256 {digest[:12]}) as job-0001 from new.jsonl (queued); "
+        "the inbox will skip it (a skip_duplicate decision in the log). To train it again, `overnight queue "
+        "remove job-0001` first, or change the data.\n"
+    )
+    assert "submitted" in captured.out and (run_dir / "inbox" / "normal" / "new.jsonl").is_file()
+    take_in_all(run_dir)
+    assert (run_dir / "inbox" / "skipped" / "new.jsonl").is_file()
+    # A removed job's content may be trained again: no warning then.
+    assert main(cli(run_dir, "queue", "remove", "job-0001")) == 0
+    capsys.readouterr()
+    assert main(cli(run_dir, "submit", str(source), "--specialist", "ascii")) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_submit_refuses_a_bad_file_and_copies_nothing(run_dir: Path, tmp_path: Path, capsys: Any) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(tiny_records()[0]) + "\n{oops\n")
