@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.report_marks import fallback_lines, placed_marks, run_config_path
 from actors.report_plots import finite, plot_grades, plot_loss
+from actors.report_targets import targets_section
 from actors.run_files import (
     RUN_STATE_FILE,
     RunFileError,
@@ -27,6 +29,7 @@ from actors.views import (
     NO_VALUE,
     action_text,
     changed_params,
+    display_epoch,
     format_number,
     format_time,
     humanize_seconds,
@@ -199,7 +202,7 @@ def build_summary(data: RunData, files: dict[str, Any] | None = None) -> dict[st
         {
             "run": data.run,
             "status": state.get("status", "unknown"),
-            "config_path": state.get("config_path"),
+            "config_path": run_config_path(data.run_dir, state.get("config_path")),
             "started_at": state.get("started_at"),
             "finished_at": state.get("finished_at"),
             "wall_time_s": run_wall_time(data),
@@ -242,11 +245,6 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{key} {value}" for key, value in counts.items())
 
 
-def _source_text(grade: dict[str, Any]) -> str:
-    source = str(grade.get("source") or NO_VALUE)
-    return f"{source} (LLM fell back: {grade['fallback_reason']})" if grade.get("fallback_reason") else source
-
-
 def _overview(data: RunData, summary: dict[str, Any]) -> list[str]:
     totals = summary["totals"]
     names = ", ".join(spec.name for spec in data.specialists) or "none"
@@ -277,12 +275,14 @@ def _overview(data: RunData, summary: dict[str, Any]) -> list[str]:
 
 def _grades_section(data: RunData) -> list[str]:
     rows = [
-        [spec.name, g.get("phase"), g.get("epoch"), g.get("score"), g.get("letter"), _source_text(g)]
+        [spec.name, g.get("phase"), display_epoch(g.get("epoch")), g.get("score"), g.get("letter"),
+         f"{g.get('source') or NO_VALUE} (LLM fell back)" if g.get("fallback_reason") else g.get("source")]
         for spec in data.specialists
         for g in spec.grades
-    ]
+    ]  # fmt: skip
     lines = ["## Grades", ""]
     lines += _table(["specialist", "phase", "epoch", "score", "letter", "source"], rows) if rows else []
+    lines += fallback_lines([g for spec in data.specialists for g in spec.grades])
     ungraded = [spec.name for spec in data.specialists if not spec.grades]
     if ungraded:
         lines += [f"No data: no grades yet for {', '.join(ungraded)}.", ""]
@@ -298,11 +298,11 @@ def _metrics_section(data: RunData, summary: dict[str, Any]) -> list[str]:
             [
                 spec.name,
                 item["state"] + (f" ({item['reason']})" if item["reason"] else ""),
-                f"{final['phase']}/{final['epoch']}" if final else "no data",
+                f"{final['phase']}/{display_epoch(final['epoch'])}" if final else "no data",
                 final["val_loss"] if final else None,
                 final["exact_match"] if final else None,
                 final["format_validity"] if final else None,
-                f"{format_number(best['exact_match'])} ({best['phase']}/{best['epoch']})"
+                f"{format_number(best['exact_match'])} ({best['phase']}/{display_epoch(best['epoch'])})"
                 if best
                 else "no data",
                 item["interventions"]["total"],
@@ -359,7 +359,8 @@ def _interventions_section(data: RunData) -> list[str]:
 
 
 def _where(decision: dict[str, Any]) -> str:
-    where = f"{decision.get('phase') or NO_VALUE}/{decision.get('epoch', NO_VALUE)}"
+    epoch = decision.get("epoch")
+    where = f"{decision.get('phase') or NO_VALUE}/{display_epoch(epoch) if epoch is not None else NO_VALUE}"
     return where + (f", step {decision['step']}" if decision.get("step") is not None else "")
 
 
@@ -417,6 +418,7 @@ def render_markdown(data: RunData, summary: dict[str, Any], paths: ReportPaths) 
         _overview(data, summary),
         _grades_section(data),
         _metrics_section(data, summary),
+        targets_section(data.run_dir, summary["specialists"]),
         _interventions_section(data),
         _figures_section(data, paths),
         _adapters_section(data),
@@ -438,7 +440,8 @@ def write_report(run_dir: Path) -> ReportPaths:
         loss_pngs={spec.name: run_dir / f"loss_{file_stem(spec.name)}.png" for spec in data.specialists},
     )
     for spec in data.specialists:
-        figure = plot_loss(spec.name, data.run, spec.steps, spec.epochs, spec.interventions)
+        marks = placed_marks(spec.interventions, spec.steps)
+        figure = plot_loss(spec.name, data.run, spec.steps, spec.epochs, marks)
         write_bytes_atomic(paths.loss_pngs[spec.name], figure)
     grades = {spec.name: spec.grades for spec in data.specialists}
     context = {spec.name: [*spec.steps, *spec.epochs] for spec in data.specialists}

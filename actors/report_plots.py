@@ -31,7 +31,17 @@ ACTION_COLORS = {
     "flag_for_review": "#bcbd22",
     "skip_phase": "#7f7f7f",
     "abort_specialist": "#000000",
+    "pause": "#fdae6b",
+    "resume": "#31a354",
+    "stop_run": "#636363",
+    "start_job": "#6baed6",
+    "preempt_job": "#9e9ac8",
+    "resume_job": "#3182bd",
 }
+# The legend names what kind of event a mark is: the policies' interventions, a user's controls, or a job's.
+MARK_KINDS = {"pause": "user", "resume": "user", "stop_run": "user", "queue_job": "job", "start_job": "job",
+              "preempt_job": "job", "resume_job": "job", "promote_job": "job", "keep_unpromoted": "job",
+              "fail_job": "job"}  # fmt: skip
 OTHER_ACTION_COLORS = ("#e377c2", "#637939", "#7b4173", "#843c39")
 SPECIALIST_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -104,7 +114,10 @@ def _mark_interventions(axes_list: list[Axes], decisions: Sequence[Event]) -> li
             fontsize=8,
             color=color,
         )
-    return [Line2D([], [], color=c, linestyle="--", label=f"intervention: {a}") for a, c in colors.items()]
+    return [
+        Line2D([], [], color=c, linestyle="--", label=f"{MARK_KINDS.get(a, 'intervention')}: {a}")
+        for a, c in colors.items()
+    ]
 
 
 def _mark_phases(axes: Axes, steps: Sequence[Event]) -> None:
@@ -126,7 +139,8 @@ def plot_loss(
     name: str, run: str, steps: Sequence[Event], epochs: Sequence[Event], interventions: Sequence[Event]
 ) -> bytes:
     """PNG: train loss over steps (raw, smoothed, points undone by a rollback in grey, non-finite ones as red
-    crosses) with phase changes and interventions marked; val loss, exact match and format validity below."""
+    crosses) with phase changes, interventions, user controls (pause, resume, stop) and jobs marked; val loss,
+    exact match and format validity below."""
     figure = Figure(figsize=(11, 7.5), layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     figure.suptitle(f"{name}: training loss (run {run})")
@@ -265,7 +279,8 @@ def plot_grades(
         for phase, offset in offsets.items():
             if offset:
                 boundaries[offset + 0.5] = phase
-        xs = [offsets.get(str(g.get("phase")), 0) + int(g.get("epoch") or 0) for g in rows]
+        spread = spread_offset(index, len(points))
+        xs = [offsets.get(str(g.get("phase")), 0) + int(g.get("epoch") or 0) + spread for g in rows]
         axes.plot(xs, [g["score"] for g in rows], color=color, linewidth=1.5, alpha=0.8)
         for x, grade in zip(xs, rows, strict=True):
             hollow = grade.get("source") == "rubric" and bool(grade.get("fallback_reason"))
@@ -317,5 +332,14 @@ def plot_grades(
             label="rubric (LLM fell back)",
         ),
     ]
-    axes.legend(handles=handles, loc="lower right", fontsize=9)
+    # Outside the axes, so no grade point can hide under it.
+    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize=9, borderaxespad=0)
     return png_bytes(figure)
+
+
+def spread_offset(index: int, count: int, width: float = 0.3) -> float:
+    """How far specialist `index` of `count` is shifted along the epoch axis, so that two specialists graded
+    at the same epoch with the same score stay visible side by side (centred on the epoch, `width` wide)."""
+    if count <= 1:
+        return 0.0
+    return -width / 2 + width * index / (count - 1)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from actors.run_files import RUN_CONFIG_FILE
+
 RUN_EPILOG = """\
 examples:
   python overnight.py                                    the demo (configs/demo.yaml), on a local Ray
@@ -27,7 +29,6 @@ watching: `overnight ctl stop-run --run NAME` ends it. Rerunning resumes the que
 """
 
 RAY_ADDRESS_FILE = "ray_address"
-RUN_CONFIG_FILE = "config.yaml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 RUN_STATE_FILE = "run_state.json"
+RUN_CONFIG_FILE = "config.yaml"
+"""The run's own copy of its config, made at its first start (Ray's working-dir copy is gone by morning)."""
 DECISIONS_FILE = "decisions.jsonl"
 PROMOTED_FILE = "promoted.json"
 EVENTS_DIR = "events"

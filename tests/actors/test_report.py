@@ -104,10 +104,14 @@ def test_report_md_names_every_specialist_intervention_and_figure(
     assert "| halve_lr | lr 2.0e-04 → 1.0e-04 |" in interventions
     shrink = "| oom: CUDA out of memory | shrink_batch (from last_good) | grad_accum 4 → 8, micro_batch 4 → 2"
     assert shrink in interventions
-    assert "| phase2_specialist/4, step 150 | non_finite: loss is nan | rollback (from last_good) |" in (
+    # Epochs count from 1 here too: the event's epoch 4 is the fifth.
+    assert "| phase2_specialist/5, step 150 | non_finite: loss is nan | rollback (from last_good) |" in (
         interventions
     )
-    assert "rubric (LLM fell back: LLM timed out after 20 s)" in text
+    # Each fallback reason is said once, under the grade table, not on every row.
+    assert "The LLM grader fell back to the rubric 2×: LLM timed out after 20 s (1×); no ANTHROPIC_API_KEY " \
+        "set (1×)." in text
+    assert "| rubric (LLM fell back) |" in text and text.count("no ANTHROPIC_API_KEY set") == 1
     assert f'overnight ask --run {fake.run} "' in text
     assert str(fake.run_dir / "ascii" / "phase2_specialist" / "best") in text
 
