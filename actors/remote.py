@@ -99,8 +99,12 @@ class RayWorkers:
             num_cpus=0,
             max_restarts=3,
             max_task_retries=2,
+            # Grades run side by side (the grader is thread-safe): a slow one never queues the next.
+            max_concurrency=4,
         )
-        return actor.remote(specialist, self.config.grader.model_dump(mode="json"))
+        # The run directory holds the LLM budget ledger that every watchdog shares, across restarts too.
+        grader = self.config.grader.model_dump(mode="json")
+        return actor.remote(specialist, grader, str(self.config.run_dir()))
 
     def start(self, specialist: str, job: dict[str, Any] | None = None) -> None:
         self.train_refs[specialist] = self._trainer(specialist).train.remote(job)

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from actors.config import GraderSection
+from agents.budget import BUDGET_FILE, Budget, BudgetState
 from agents.llm_grader import LLMGrader
 from agents.metrics import MetricWindow
 
 
 class Watchdog:
-    """Thin: one LLMGrader (which falls back to the rubric by itself) with a per-run budget."""
+    """Thin: one LLMGrader (which falls back to the rubric by itself, within its deadline).
 
-    def __init__(self, specialist: str, grader_data: dict[str, Any]) -> None:
+    With `run_dir`, its budget is the run's ledger (<run dir>/llm_budget.json), shared with every other
+    watchdog of the run and kept across restarts; without, the budget is this watchdog's own (tests).
+    Grades may run concurrently (the grader is thread-safe), so a slow one never queues the next behind it.
+    """
+
+    def __init__(self, specialist: str, grader_data: dict[str, Any], run_dir: str | None = None) -> None:
         self.specialist = specialist
         section = GraderSection.model_validate(grader_data)
-        self.grader = LLMGrader(section.llm, section.rubric)
+        budget = None if run_dir is None else Budget(section.llm.budget_usd, Path(run_dir) / BUDGET_FILE)
+        self.grader = LLMGrader(section.llm, section.rubric, budget=budget)
 
     def grade(self, window_data: dict[str, Any]) -> dict[str, Any]:
         """The grade of a window, as JSON-ready data; it never raises for a misbehaving LLM."""
@@ -23,5 +31,10 @@ class Watchdog:
         return self.grader.grade(window).model_dump(mode="json")
 
     def spent_usd(self) -> float:
-        """What the LLM grader has spent so far this run."""
+        """What the LLM grader has spent so far this run (every watchdog's, when the ledger is the run's)."""
         return self.grader.budget.spent_usd
+
+    def budget(self) -> dict[str, Any]:
+        """The budget ledger as JSON-ready data (spent, reserved, calls, refused, anomalies)."""
+        state: BudgetState = self.grader.budget.snapshot()
+        return state.model_dump(mode="json")
