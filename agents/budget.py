@@ -168,13 +168,21 @@ class Budget:
             if self.path is None:
                 yield self._memory
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path.with_name(self.path.name + ".lock"), "a+b") as lock_file:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                lock_file = open(self.path.with_name(self.path.name + ".lock"), "a+b")  # noqa: SIM115
+            except OSError as error:
+                raise self._storage_error("opened", error) from error
+            with lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 state = self._read()
                 yield state
                 if write:
                     self._write(state)
+
+    def _storage_error(self, verb: str, error: OSError) -> BudgetError:
+        return BudgetError(bounded(f"budget ledger {self.path} cannot be {verb} ({error}); the LLM grader "
+                                   f"stays off until it can"))
 
     def _read(self) -> BudgetState:
         assert self.path is not None
@@ -190,13 +198,16 @@ class Budget:
 
     def _write(self, state: BudgetState) -> None:
         assert self.path is not None
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        except OSError as error:
+            raise self._storage_error("written", error) from error
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(state.model_dump_json(indent=1))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
-        except BaseException:
+        except OSError as error:
             Path(temporary).unlink(missing_ok=True)
-            raise
+            raise self._storage_error("written", error) from error

@@ -55,9 +55,10 @@ class LLMGraderConfig(BaseModel):
                              description="Longest one attempt may take, its whole body included, in seconds.")
     max_retries: int = Field(default=2, ge=0, le=10,
                              description="Retries on 429, 408, 409, 5xx, timeouts and network errors.")
-    deadline_s: float = Field(default=60.0, gt=0.0, le=600.0,
+    deadline_s: float = Field(default=60.0, gt=0.0, le=240.0,
                               description="Hard wall-clock bound on one grade's API work: attempts, waits "
-                                          "between them and slow bodies; then the rubric's grade is used.")
+                                          "between them and slow bodies; then the rubric's grade is used. At "
+                                          "most 240 s, under the supervisor's 300 s wait for a grade.")
     max_retry_after_s: float = Field(default=30.0, ge=0.0,
                                      description="Longest `retry-after` honoured; a longer (or infinite) "
                                                  "one ends the call with the rubric's grade.")
@@ -161,6 +162,8 @@ class LLMGrader:
         except TimeoutError as error:
             raise AnswerRejected(f"deadline: no answer within the grade's deadline of {cfg.deadline_s:g} s "
                                  f"(the call was abandoned)") from error
+        except BudgetError as error:
+            raise AnswerRejected(str(error)) from error
         return answer_from_message(message)
 
     def _reserve(self, worst_case: float) -> str:

@@ -89,3 +89,15 @@ def test_a_stuck_grade_does_not_hold_the_next_one(tmp_path: Path, window: dict[s
     assert next_grade["source"] == "llm"
     assert stuck_grade["fallback_reason"].startswith("deadline: no answer within the grade's deadline of 3 s")
     assert 3.0 <= stuck_s < 4.0
+
+
+def test_a_ledger_that_cannot_be_opened_leaves_the_rubric_grade(tmp_path: Path,
+                                                                  window: dict[str, Any]) -> None:
+    not_a_directory = tmp_path / "run"
+    not_a_directory.write_text("a file where the run directory should be")
+    with HostileMessagesServer() as server:
+        grade = Watchdog("ascii", grader_data(server.url), str(not_a_directory)).grade(window)
+        assert server.arrivals == []
+    assert grade["source"] == "rubric"
+    assert grade["fallback_reason"].startswith(f"budget ledger {not_a_directory / BUDGET_FILE} cannot be "
+                                               f"opened ([Errno 17] File exists")

@@ -104,3 +104,10 @@ def test_processes_sharing_the_ledger_never_pass_the_cap(tmp_path: Path) -> None
     state = Budget(limit_usd=1.0, path=path).snapshot()
     assert (len(state.reservations), state.refused) == (10, 30)
     assert state.committed_usd == pytest.approx(1.0)
+
+
+def test_a_ledger_in_a_place_that_is_not_a_directory_is_a_budget_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "run"
+    blocker.write_text("not a directory")
+    with pytest.raises(BudgetError, match=r"llm_budget.json cannot be opened .*the LLM grader stays off"):
+        Budget(limit_usd=1.0, path=blocker / BUDGET_FILE).reserve(0.1)
