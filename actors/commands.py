@@ -13,7 +13,7 @@ BEST_CHECKPOINT = "best"
 """A rollback target the trainer replaces with its phase's best checkpoint by val exact match."""
 
 CommandName = Literal[
-    "set_lr", "set_batch", "rollback", "pause", "resume", "stop", "skip_phase", "checkpoint"
+    "set_lr", "set_batch", "set_epochs", "rollback", "pause", "resume", "stop", "skip_phase", "checkpoint"
 ]
 
 
@@ -26,6 +26,8 @@ class TrainerCommand(BaseModel):
     lr: float | None = None
     micro_batch: int | None = None
     grad_accum: int | None = None
+    epochs: int | None = None
+    """set_epochs only: the epochs the current phase now trains (stop early, extend)."""
     checkpoint: str | None = None
     """rollback only: a checkpoint directory; None means the newest valid one."""
     reason: str = ""
@@ -36,6 +38,8 @@ class TrainerCommand(BaseModel):
             hooks.set_lr(self.lr)
         elif self.name == "set_batch" and self.micro_batch is not None and self.grad_accum is not None:
             hooks.set_batch(self.micro_batch, self.grad_accum)
+        elif self.name == "set_epochs" and self.epochs is not None:
+            hooks.set_epochs(self.epochs)
         elif self.name == "rollback":
             hooks.rollback(self.checkpoint)
         elif self.name == "pause":
@@ -69,6 +73,8 @@ def parameter_commands(decision: Decision, after_rollback: bool = False) -> list
                 reason=decision.reason,
             )
         )
+    if after.epochs is not None and after.epochs != before.epochs:
+        commands.append(TrainerCommand(name="set_epochs", epochs=after.epochs, reason=decision.reason))
     return commands
 
 

@@ -19,7 +19,16 @@ from actors.commands import commands_for, fault_action_for, parameter_commands
 from actors.config import RunConfig
 from actors.continuous import ContinuousTraining
 from actors.control_watcher import ControlWatcher
-from actors.decision_book import NOT_APPLIED, DecisionBook, as_decision
+from actors.decision_book import NOT_APPLIED, DecisionBook
+from actors.grading import (
+    evaluations_left,
+    grade_line,
+    history_of,
+    params_of,
+    planned_epochs,
+    seconds_left,
+    with_evidence,
+)
 from actors.job_queue import queue_rows
 from actors.notify import Notifier
 from actors.promotion import best_of_phase, promote
@@ -35,10 +44,12 @@ from actors.run_state import (
 from actors.telemetry import append_event, event_line, rollbacks_in
 from actors.tracker import SpecialistTracker
 from actors.user_controls import UserControls
+from actors.views import changed_params
 from agents.grade import Grade
+from agents.metrics import MetricWindow
 from policies.decide import decide
-from policies.decisions import Action, Decision, TrainParams, Trigger
-from policies.history import History, PastDecision
+from policies.decisions import Action, Decision, PhasePosition, TrainParams, Trigger
+from policies.history import History
 from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
 from training.hooks import FaultAction
 
@@ -293,10 +304,12 @@ class Supervisor:
                     task: {"exact_match": score["exact_match"], "format_validity": score["format_validity"]}
                     for task, score in event["per_task"].items()
                 }
-                fields = ("val_loss", "exact_match", "format_validity")
+                fields = ("val_loss", "exact_match", "format_validity", "n_graded")
                 self._append_event(specialist, event_line("epoch", event, *fields, per_task=per_task))
                 if self._grading_due(specialist, event["phase"], event["epoch"]):
                     window = tracker.take_window()
+            elif kind == "step_skipped":
+                self._on_skip(specialist, tracker, event)
             elif kind == "checkpoint":
                 tracker.on_checkpoint(event)
             elif kind == "rollback":
@@ -323,10 +336,14 @@ class Supervisor:
             elif kind == "phase_end":
                 self._on_phase_end(specialist, spec, tracker, event)
                 window = tracker.take_window()
+            if window is not None:
+                last = window.epochs[-1].epoch
+                ends = phase_ended or not evaluations_left(last, self._epochs_of(specialist, window.phase),
+                                                           self._eval_every(specialist, window.phase))
+                window = with_evidence(window, self._history(specialist), self.config.policies, ends)
+                self.pending_grades += 1
             self.save(throttle=kind in ("step", "heartbeat"))
         if window is not None:
-            with self.lock:
-                self.pending_grades += 1
             threading.Thread(
                 target=self._grade,
                 args=(specialist, window.model_dump(mode="json"), phase_ended, self._rollbacks(specialist)),
@@ -338,6 +355,10 @@ class Supervisor:
     ) -> None:
         tracker.start_phase(event["phase"])
         spec.phase = event["phase"]
+        planned = self._epochs_of(name, event["phase"])
+        if event.get("resumed_from") and planned != self._epochs_of(name, event["phase"], configured=True):
+            # A restarted trainer reads its epochs from the config: a stop-early or extension still holds.
+            self.workers.send(name, {"name": "set_epochs", "epochs": planned, "reason": "resumed phase"})
         phases = self._phase_names(name)
         spec.phase_index = phases.index(event["phase"]) if event["phase"] in phases else 0
         spec.epochs_total = self._epochs_of(name, event["phase"])
@@ -396,9 +417,6 @@ class Supervisor:
             detail = f"{fault['fault']} at step {fault['step']}: {fault['message']}"
             tracker.hard_faults.append(detail)
             if fault["fault"] == "oom":
-                tracker.memory_pressure.append(
-                    f"OOM at step {fault['step']} (micro-batch {fault['micro_batch']})"
-                )
                 trigger = Trigger.oom(detail=detail, step=fault["step"], epoch=fault["epoch"])
             elif fault["fault"] == "non_finite":
                 trigger = Trigger.non_finite(detail=detail, step=fault["step"], epoch=fault["epoch"])
@@ -429,7 +447,7 @@ class Supervisor:
                 decision_id,
                 True,
                 f"trainer told to {action.value}"
-                + (f" with {self._param_text(decision)}" if parameter_commands(decision) else ""),
+                + (f" with {changed_params(*params_of(decision))}" if parameter_commands(decision) else ""),
             )
             after_rollback = action is FaultAction.ROLLBACK
             commands = [c.model_dump() for c in parameter_commands(decision, after_rollback=after_rollback)]
@@ -548,37 +566,27 @@ class Supervisor:
         except Exception as err:
             log.exception("watchdog failed; this window goes ungraded", specialist=name, error=str(err))
             return
-        last = window["epochs"][-1]
+        graded = MetricWindow.model_validate(window)
+        epoch = graded.epochs[-1].epoch
         with self.lock:
             spec = self.state.specialists[name]
             spec.last_grade = LastGrade(score=grade.score, letter=grade.letter, source=grade.source)
-            self._append_event(
-                name,
-                {
-                    "type": "grade",
-                    "time": time.time(),
-                    "phase": window["phase"],
-                    "epoch": last["epoch"],
-                    "step": spec.step,
-                    "score": grade.score,
-                    "letter": grade.letter,
-                    "source": grade.source,
-                    "fallback_reason": grade.fallback_reason,
-                },
-            )
-            trigger = Trigger.grade(
-                letter=grade.letter, score=grade.score, step=spec.step, epoch=last["epoch"]
-            )
+            self._append_event(name, grade_line(grade, graded, spec.step))
+            trigger = Trigger.grade(grade.letter, grade.score, spec.step, epoch, graded.evidence,
+                                    self._position(name, graded.phase, epoch, phase_ended))
             decision_id, decision = self._decide_and_log(
                 name,
                 trigger,
                 # An epoch graded again after a rollback is a new grade, not a retry of the old one.
-                key=("grade", window["phase"], last["epoch"], *((rollbacks,) if rollbacks else ())),
+                key=("grade", graded.phase, epoch, *((rollbacks,) if rollbacks else ())),
                 grade=grade,
-                phase=window["phase"],
+                phase=graded.phase,
             )
-            phase_over = window["phase"] != spec.phase or window["phase"] in spec.finished_phases
-            if spec.state in TERMINAL_STATES or phase_ended or phase_over:
+            phase_over = graded.phase != spec.phase or graded.phase in spec.finished_phases
+            if decision.action == Action.SELECT_BEST:
+                self.book.outcome(decision_id, True, "the phase's best checkpoint by val exact match is the "
+                                  "one promoted at its end (promoted.json)")
+            elif spec.state in TERMINAL_STATES or phase_ended or phase_over:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
                 self.book.outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
             else:
@@ -612,34 +620,8 @@ class Supervisor:
     # ------------------------------------------------------------------------------- decisions
 
     def _history(self, name: str) -> History:
-        tracker = self.trackers[name]
         spec = self.state.specialists[name]
-        params = tracker.params or TrainParams(
-            lr=spec.lr or self.config.training.learning_rate,
-            micro_batch=spec.micro_batch or self.config.training.micro_batch_size,
-            grad_accum=spec.grad_accum or self.config.training.grad_accum_steps,
-        )
-        current_phase = tracker.phase or spec.phase
-        # A decision from before a supervisor restart counts as seeing every checkpoint: the cool-down holds.
-        past = [
-            PastDecision(
-                phase=r.phase,
-                decision=as_decision(r),
-                checkpoints_seen=self.book.checkpoints_seen.get(
-                    decision_id, len(tracker.checkpoints) if r.phase == current_phase else 0
-                ),
-            )
-            for decision_id, r in self.book.applied(name)
-            if spec.job is None or r.phase == spec.job
-        ]
-        return History(
-            specialist=name,
-            phase=tracker.phase or spec.phase or "main",
-            params=params,
-            decisions=past,
-            checkpoints=list(tracker.checkpoints),
-            memory_pressure=list(tracker.memory_pressure),
-        )
+        return history_of(name, self.trackers[name], spec, self.book, self.config.training)
 
     def _decide_and_log(
         self,
@@ -683,6 +665,8 @@ class Supervisor:
         if decision.action == Action.ABORT_SPECIALIST:
             self.state.specialists[name].reason = decision.reason
             self.state.specialists[name].state = "aborted"
+        if decision.params_after.epochs:  # stopped early or extended
+            self.state.specialists[name].epochs_total = decision.params_after.epochs
         detail = ", ".join(c.name for c in commands) or "nothing to change"
         self.book.outcome(decision_id, True, f"sent to trainer:{name}: {detail}")
 
@@ -707,14 +691,6 @@ class Supervisor:
         )
         self.book.write(decision_id, decision, specialist=name, phase=phase)
         return decision_id
-
-    @staticmethod
-    def _param_text(decision: Decision) -> str:
-        before, after = decision.params_before, decision.params_after
-        return (
-            f"lr {before.lr:.3g} -> {after.lr:.3g}, micro-batch {before.micro_batch}x{before.grad_accum} -> "
-            f"{after.micro_batch}x{after.grad_accum}"
-        )
 
     # ------------------------------------------------------------------------- promotion and end
 
@@ -813,13 +789,53 @@ class Supervisor:
             return ["general"]
         return [phase.name for phase in self.config.specialists[name].phases]
 
-    def _epochs_of(self, name: str, phase: str) -> int:
+    def _phase_config(self, name: str, phase: str) -> Any:
+        if name == FOUNDATION:
+            return self.config.foundation
+        return next((item for item in self.config.specialists[name].phases if item.name == phase), None)
+
+    def _epochs_of(self, name: str, phase: str, configured: bool = False) -> int:
+        """The epochs `phase` trains: as configured, or as a stop-early or extend decision set them."""
         job_epochs = self.continuous.epochs_of(name, phase)
         if job_epochs is not None:
             return job_epochs
-        if name == FOUNDATION:
-            return self.config.foundation.epochs
-        for item in self.config.specialists[name].phases:
-            if item.name == phase:
-                return item.epochs
-        return 1
+        item = self._phase_config(name, phase)
+        epochs = item.epochs if item is not None else 1
+        if configured:
+            return epochs
+        return planned_epochs((r for _, r in self.book.applied(name)), phase, epochs)
+
+    def _eval_every(self, name: str, phase: str) -> int:
+        item = self._phase_config(name, phase)
+        settings = self.config.settings_for(item) if item is not None else self.config.training
+        return settings.eval_every_epochs
+
+    def _position(self, name: str, phase: str, epoch: int, phase_ended: bool) -> PhasePosition:
+        """Where the graded `epoch` stands: in its phase's plan, and against the night's deadline."""
+        planned = self._epochs_of(name, phase)
+        left = 0 if phase_ended else evaluations_left(epoch, planned, self._eval_every(name, phase))
+        now = time.time()
+        return PhasePosition(
+            epochs_planned=planned,
+            evaluations_left=left,
+            seconds_per_epoch=self.trackers[name].seconds_per_epoch(epoch + 1, now),
+            seconds_left=seconds_left(self.state.started_at, self.config.policies.night_hours, now),
+        )
+
+    def _on_skip(self, name: str, tracker: SpecialistTracker, event: dict[str, Any]) -> None:
+        """A step the spike guard skipped; enough of them within the policy window make a decision."""
+        fields = ("reason", "value", "median", "robust_z", "skipped_in_phase")
+        self._append_event(name, event_line("skip", event, *fields))
+        limits = self.config.policies
+        skips = tracker.on_skip(event["step"], limits.spike_window_steps)
+        if skips < limits.spike_skips:
+            return
+        detail = f"last: {event['reason']} {event['value']:.4g}, robust z {event['robust_z']:.1f}"
+        trigger = Trigger.spikes(skips, detail, step=event["step"], epoch=event["epoch"])
+        decision_id, decision = self._decide_and_log(
+            name, trigger, key=("spikes", event["phase"], event["step"], event["time"])
+        )
+        tracker.skipped_steps.clear()  # the same skips never make a second decision
+        if decision.action == Action.ROLLBACK:
+            tracker.on_rollback()
+        self._apply(name, decision_id, decision)

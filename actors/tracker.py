@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,29 +21,36 @@ class SpecialistTracker:
     params: TrainParams | None = None
     step_losses: list[float] = field(default_factory=list)
     """Step losses since the last grading (the window the watchdog sees)."""
+    step_grad_norms: list[float] = field(default_factory=list)
+    """Gradient norms of the same steps."""
     epochs: list[EpochRecord] = field(default_factory=list)
     """Epoch evaluations since the last grading."""
+    graded_epochs: list[EpochRecord] = field(default_factory=list)
+    """The phase's evaluations already graded, in the order they came (the evidence's trajectory)."""
+    skipped_steps: list[int] = field(default_factory=list)
+    """Steps the spike guard skipped since the phase start or the last decision about them."""
+    phase_started_at: float | None = None
     hard_faults: list[str] = field(default_factory=list)
     divergence_losses: list[float] = field(default_factory=list)
     """Finite step losses since the phase start or the last rollback (the divergence window)."""
     checkpoints: list[CheckpointInfo] = field(default_factory=list)
-    memory_pressure: list[str] = field(default_factory=list)
     last_val_loss: float = math.inf
     last_epoch: int = 0
 
-    def start_phase(self, phase: str) -> None:
-        """A new phase: windows start empty."""
+    def start_phase(self, phase: str, now: float | None = None) -> None:
+        """A new phase: windows start empty. A resumed phase keeps its start: epochs are timed from it."""
         if phase != self.phase:
             self.phase = phase
-            self.step_losses.clear()
-            self.epochs.clear()
-            self.hard_faults.clear()
-            self.divergence_losses.clear()
-            self.checkpoints.clear()
+            self.phase_started_at = time.time() if now is None else now
+            for items in (self.step_losses, self.step_grad_norms, self.epochs, self.graded_epochs,
+                          self.hard_faults, self.divergence_losses, self.checkpoints, self.skipped_steps):
+                items.clear()
 
     def on_step(self, event: dict[str, Any]) -> None:
         loss = float(event["loss"])
         self.step_losses.append(loss)
+        if event.get("grad_norm") is not None:
+            self.step_grad_norms.append(float(event["grad_norm"]))
         if math.isfinite(loss):
             self.divergence_losses.append(loss)
         self.params = TrainParams(
@@ -63,6 +71,7 @@ class SpecialistTracker:
                 exact_match=event["exact_match"] or 0.0,
                 format_validity=event["format_validity"] or 0.0,
                 lr=lr,
+                n=event.get("n_graded"),
             )
         )
 
@@ -75,6 +84,18 @@ class SpecialistTracker:
                 exact_match=event.get("exact_match"),
             )
         )
+
+    def on_skip(self, step: int, window_steps: int) -> int:
+        """Record a step the spike guard skipped; the skips within the last `window_steps` steps."""
+        self.skipped_steps.append(step)
+        self.skipped_steps[:] = [s for s in self.skipped_steps if s > step - window_steps]
+        return len(self.skipped_steps)
+
+    def seconds_per_epoch(self, epochs_done: int, now: float) -> float | None:
+        """Wall seconds per epoch of this phase so far (evaluations and checkpoints included)."""
+        if self.phase_started_at is None or epochs_done < 1 or now <= self.phase_started_at:
+            return None
+        return (now - self.phase_started_at) / epochs_done
 
     def on_rollback(self) -> None:
         """Losses before a rollback no longer describe the weights being trained."""
@@ -101,10 +122,12 @@ class SpecialistTracker:
             specialist=self.specialist,
             phase=self.phase or "main",
             epochs=list(self.epochs),
+            earlier_epochs=list(self.graded_epochs),
             step_losses=list(self.step_losses),
+            step_grad_norms=list(self.step_grad_norms),
             hard_faults=list(self.hard_faults),
         )
-        self.epochs.clear()
-        self.step_losses.clear()
-        self.hard_faults.clear()
+        self.graded_epochs.extend(self.epochs)
+        for items in (self.epochs, self.step_losses, self.step_grad_norms, self.hard_faults):
+            items.clear()
         return window

@@ -1,7 +1,9 @@
-"""The LLM grader's prompt: the rubric's rules and thresholds, the window summary, the rubric's grade."""
+"""The LLM grader's prompt: the rubric's rules and thresholds, the window summary, the rubric's grade, the
+evidence about the trajectory and the actions the policies allow (the LLM recommends among them only)."""
 
 from __future__ import annotations
 
+from agents.evidence_model import Evidence
 from agents.grade import Grade
 from agents.llm_answer import TOOL_NAME
 from agents.metrics import MetricWindow
@@ -41,10 +43,31 @@ def system_prompt(thresholds: RubricThresholds, max_score_delta: int, max_ration
         rubric_rules(thresholds),
         f"Your total may differ from the deterministic score by at most {max_score_delta} points; larger "
         "moves are clamped. A window with a hard fault is graded F whatever you answer.",
+        "Interventions are not decided by the letter: a fixed policy table acts on the evidence about the "
+        "trajectory (improving, plateaued, regressing beyond the noise intervals, unstable, inconclusive). "
+        "If you give a recommendation, it must start with exactly one of the allowed actions listed with the "
+        "window, then say why in a sentence; the policy table still decides.",
         f"Answer only by calling the {TOOL_NAME} tool. score must equal the sum of the component points and "
         f"letter must match score. Keep the rationale under {max_rationale_chars} characters and quote the "
         "numbers you rely on.",
     ])
+
+
+def evidence_lines(evidence: Evidence) -> list[str]:
+    """The evidence in words: the verdict with its reasons, and each measured number with its interval."""
+    lines = [f"Evidence: {evidence.verdict} ({evidence.evaluations} evaluation(s) on the trajectory)"]
+    lines += [f"- {reason}" for reason in evidence.reasons]
+    named = (("exact match", evidence.exact_match), ("best exact match before", evidence.best_exact_match),
+             ("validity", evidence.validity), ("best validity before", evidence.best_validity))
+    lines += [f"- {name}: {interval.text()}" for name, interval in named if interval is not None]
+    if evidence.trend is not None:
+        se = evidence.trend.standard_error
+        error = f" ± {se:.3g} (standard error)" if se is not None else " (two points: no error estimate)"
+        lines.append(f"- val loss slope per evaluation: {evidence.trend.slope:.4g}{error}")
+    if evidence.spikes:
+        worst = max(spike.robust_z for spike in evidence.spikes)
+        lines.append(f"- spikes: {len(evidence.spikes)}, worst robust z {worst:.1f}")
+    return lines
 
 
 def user_prompt(window: MetricWindow, rubric_grade: Grade) -> str:
@@ -60,5 +83,8 @@ def user_prompt(window: MetricWindow, rubric_grade: Grade) -> str:
         f"Deterministic rubric grade: {rubric_grade.score}/100 ({rubric_grade.letter})",
         *component_lines,
         "",
+        *([*evidence_lines(window.evidence), ""] if window.evidence else []),
+        *([f"Allowed actions (recommend only one of these): {', '.join(window.allowed_actions)}", ""]
+          if window.allowed_actions else []),
         f"Call {TOOL_NAME} with your grade.",
     ])

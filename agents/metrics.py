@@ -7,6 +7,8 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agents.evidence_model import Evidence
+
 
 class EpochRecord(BaseModel):
     """One epoch-end evaluation, as the trainer reports it."""
@@ -21,6 +23,9 @@ class EpochRecord(BaseModel):
         ge=0.0, le=1.0, description="Fraction of val answers valid in their format."
     )
     lr: float = Field(gt=0.0, description="Learning rate in force at the end of the epoch.")
+    n: int | None = Field(
+        default=None, ge=0, description="Val examples graded for exact match and validity (the eval subset)."
+    )
 
 
 class MetricWindow(BaseModel):
@@ -32,10 +37,20 @@ class MetricWindow(BaseModel):
     specialist: str = Field(min_length=1)
     phase: str = Field(min_length=1)
     epochs: list[EpochRecord] = Field(min_length=1, description="Epoch evaluations, oldest first.")
+    earlier_epochs: list[EpochRecord] = Field(
+        default_factory=list,
+        description="The phase's evaluations before this window, in the order they came (a rollback replays "
+        "epochs): the trajectory the evidence is judged on.",
+    )
     step_losses: list[float] = Field(default_factory=list, description="Training loss per optimizer step.")
+    step_grad_norms: list[float] = Field(default_factory=list, description="Gradient norm per step.")
     hard_faults: list[str] = Field(
         default_factory=list,
         description="Faults seen in the window, e.g. 'non_finite_loss at step 12'; any one caps the grade.",
+    )
+    evidence: Evidence | None = Field(default=None, description="The supervisor's evidence.")
+    allowed_actions: list[str] = Field(
+        default_factory=list, description="What the policies may do now; the LLM recommends among them."
     )
 
     @model_validator(mode="after")

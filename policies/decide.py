@@ -1,18 +1,26 @@
 """`decide(trigger, history, limits) -> Decision`: the pure, bounded intervention policy.
 
-| trigger                       | decision                                                                  |
-|-------------------------------|---------------------------------------------------------------------------|
-| grade A or B                  | continue                                                                  |
-| grade C                       | continue, flagged for review                                              |
-| grade D                       | halve the LR; with memory pressure, shrink the micro-batch instead        |
-| grade F                       | roll back to the best checkpoint and halve the LR                         |
-| non-finite loss or gradient   | roll back to the last good checkpoint and halve the LR                    |
-| divergence (loss > k × best)  | roll back to the last good checkpoint and halve the LR                    |
-| OOM                           | halve the micro-batch, multiply grad accumulation to keep the effective   |
-|                               | batch, resume from the last good checkpoint                               |
-| stall (no heartbeat for T s)  | restart the trainer from its last good checkpoint                         |
-| crash                         | restart the trainer from its last good checkpoint, up to a limit          |
-| control (a user's request)    | the requested action, within the LR and micro-batch minimums              |
+A grade's letter is for people; the evidence about the trajectory (agents.evidence) decides:
+
+| trigger                                  | decision                                                        |
+|-----------------------------------------|------------------------------------------------------------------|
+| grade, the phase's last evaluation       | select the phase's best checkpoint (nothing is left to train)   |
+| grade on an epoch already acted on       | continue (the same evidence never triggers two interventions)   |
+| grade, improving                         | continue; extend the phase (within max_extra_epochs and the     |
+|                                          | night's deadline) when its next evaluation would be its last    |
+| grade, inconclusive or without evidence  | continue                                                        |
+| grade, plateaued                         | halve the LR; beyond doubt: stop the phase early                |
+| grade, unstable (non-finite, spikes)     | halve the LR                                                    |
+| grade, regressing beyond the intervals   | roll back to the best checkpoint and halve the LR               |
+| spikes (>= spike_skips skipped steps     | halve the LR; the next time in the phase, roll back to the last |
+| within spike_window_steps)               | good checkpoint and halve the LR                                |
+| non-finite loss or gradient              | roll back to the last good checkpoint and halve the LR          |
+| divergence (loss > k × best)             | roll back to the last good checkpoint and halve the LR          |
+| OOM                                      | halve the micro-batch, multiply grad accumulation to keep the   |
+|                                          | effective batch, resume from the last good checkpoint           |
+| stall (no heartbeat for T s)             | restart the trainer from its last good checkpoint               |
+| crash                                    | restart the trainer from its last good checkpoint, up to a limit|
+| control (a user's request)               | the requested action, within the LR and micro-batch minimums    |
 
 Bounds (policies.limits): the LR never goes below `min_lr`, the micro-batch never below `min_micro_batch`,
 policy interventions are capped per specialist and per phase, crash restarts are capped, and the LR is
@@ -67,63 +75,135 @@ def _batch_text(before: TrainParams, after: TrainParams) -> str:
             f"{before.grad_accum} -> {after.grad_accum} (effective batch {after.effective_batch} kept)")
 
 
-def _abort(trigger: Trigger, params: TrainParams, why: str) -> Decision:
-    reason = f"{trigger.describe()}: {why}; abort specialist"
+def _at_min_lr(params: TrainParams, limits: PolicyLimits) -> str:
+    return f"LR {params.lr:.3g} is already at min_lr {limits.min_lr:.3g}"
+
+
+def _abort(trigger: Trigger, params: TrainParams, why: str, described: str | None = None) -> Decision:
+    reason = f"{described or trigger.describe()}: {why}; abort specialist"
     return _decision(Action.ABORT_SPECIALIST, trigger, params, reason)
 
 
 def _rollback_and_halve(trigger: Trigger, history: History, limits: PolicyLimits,
-                        checkpoint: CheckpointChoice) -> Decision:
+                        checkpoint: CheckpointChoice, described: str | None = None) -> Decision:
     params = history.params
+    described = described or trigger.describe()
     where = "the best checkpoint" if checkpoint == "best" else "the last good checkpoint"
     cooldown = history.lr_cooldown(limits.recovery_tolerance)
     if cooldown:
-        return _decision(Action.ROLLBACK, trigger, params, f"{trigger.describe()}: roll back to {where}; LR "
+        return _decision(Action.ROLLBACK, trigger, params, f"{described}: roll back to {where}; LR "
                          f"{params.lr:.3g} kept ({cooldown})", checkpoint=checkpoint)
     new_lr = halved_lr(params.lr, limits)
     if new_lr is None:
-        return _abort(trigger, params, f"LR {params.lr:.3g} is already at min_lr {limits.min_lr:.3g}")
-    return _decision(Action.ROLLBACK, trigger, params, f"{trigger.describe()}: roll back to {where} and "
+        return _abort(trigger, params, _at_min_lr(params, limits), described)
+    return _decision(Action.ROLLBACK, trigger, params, f"{described}: roll back to {where} and "
                      f"{_lr_text(params.lr, new_lr)}", after=params.model_copy(update={"lr": new_lr}),
                      checkpoint=checkpoint)
 
 
-def _grade_d(trigger: Trigger, history: History, limits: PolicyLimits) -> Decision:
+def _halve(trigger: Trigger, history: History, limits: PolicyLimits, described: str) -> Decision:
+    """Halve the LR, or flag for review during the cool-down; abort at min_lr."""
     params = history.params
-    described = trigger.describe()
-    note = ""
-    signs = history.memory_pressure_signs()
-    if signs:
-        smaller = shrunk_batch(params, limits)
-        if smaller is not None:
-            return _decision(Action.SHRINK_BATCH, trigger, params, f"{described} under memory pressure "
-                             f"({'; '.join(signs)}): {_batch_text(params, smaller)}", after=smaller,
-                             checkpoint=None)
-        note = f" (memory pressure, but micro-batch {params.micro_batch} cannot shrink below " \
-               f"{limits.min_micro_batch})"
     cooldown = history.lr_cooldown(limits.recovery_tolerance)
     if cooldown:
         return _decision(Action.FLAG_FOR_REVIEW, trigger, params,
-                         f"{described}: LR {params.lr:.3g} not halved ({cooldown}){note}; flagged for review")
+                         f"{described}: LR {params.lr:.3g} not halved ({cooldown}); flagged for review")
     new_lr = halved_lr(params.lr, limits)
     if new_lr is None:
-        return _abort(trigger, params, f"LR {params.lr:.3g} is already at min_lr {limits.min_lr:.3g}{note}")
-    return _decision(Action.HALVE_LR, trigger, params, f"{described}: {_lr_text(params.lr, new_lr)}{note}",
+        return _abort(trigger, params, _at_min_lr(params, limits), described)
+    return _decision(Action.HALVE_LR, trigger, params, f"{described}: {_lr_text(params.lr, new_lr)}",
                      after=params.model_copy(update={"lr": new_lr}))
 
 
-def _grade(trigger: Trigger, history: History, limits: PolicyLimits) -> Decision:
+def _with_evidence(trigger: Trigger) -> str:
+    evidence = trigger.evidence
+    assert evidence is not None  # the callers checked
+    return f"{trigger.describe()}; evidence {evidence.verdict}: {'; '.join(evidence.reasons)}"
+
+
+def _epochs(trigger: Trigger, params: TrainParams, epochs: int) -> tuple[TrainParams, TrainParams]:
+    """(before, after) parameters of a decision that sets the phase's planned epochs to `epochs`."""
+    planned = trigger.position.epochs_planned if trigger.position else None
+    return params.model_copy(update={"epochs": planned}), params.model_copy(update={"epochs": epochs})
+
+
+def _extension(trigger: Trigger, history: History, limits: PolicyLimits) -> tuple[int, str]:
+    """(epochs the phase may be extended by, why not more), within max_extra_epochs and the deadline."""
+    position = trigger.position
+    assert position is not None  # the caller checked
+    room = limits.max_extra_epochs - history.extra_epochs()
+    why = f"{history.extra_epochs()} of max_extra_epochs {limits.max_extra_epochs} used"
+    if position.seconds_left is None:
+        return max(room, 0), why
+    if position.seconds_per_epoch is None:
+        return 0, "no epoch time measured yet to fit an extension before the night's deadline"
+    fits = math.floor(position.seconds_left / position.seconds_per_epoch)
+    why += (f"; {position.seconds_left:.0f}s left before the night's deadline fit {max(fits, 0)} epoch(s) of "
+            f"{position.seconds_per_epoch:.0f}s")
+    return max(min(room, fits), 0), why
+
+
+def _improving(trigger: Trigger, history: History, limits: PolicyLimits, described: str) -> Decision:
+    """Continue; extend the phase when its next evaluation is its last and the bounds allow it."""
     params = history.params
-    match trigger.letter:
-        case "A" | "B":
-            return _decision(Action.CONTINUE, trigger, params, f"{trigger.describe()}: continue")
-        case "C":
-            return _decision(Action.FLAG_FOR_REVIEW, trigger, params,
-                             f"{trigger.describe()}: continue, flagged for review")
-        case "D":
-            return _grade_d(trigger, history, limits)
-        case _:
-            return _rollback_and_halve(trigger, history, limits, "best")
+    position = trigger.position
+    if position is None or position.evaluations_left != 1:
+        return _decision(Action.CONTINUE, trigger, params, f"{described}: continue")
+    extra, why = _extension(trigger, history, limits)
+    if extra < 1:
+        return _decision(Action.CONTINUE, trigger, params,
+                         f"{described}: the next evaluation ends the phase, not extended ({why}); continue")
+    before, after = _epochs(trigger, params, position.epochs_planned + extra)
+    return _decision(Action.EXTEND_PHASE, trigger, before, f"{described}: still improving as the phase ends; "
+                     f"extend it by {extra} epoch(s), {before.epochs} -> {after.epochs} ({why})", after=after)
+
+
+def _grade(trigger: Trigger, history: History, limits: PolicyLimits) -> Decision:
+    """The letter is for people; the evidence about the trajectory decides (see the module docstring)."""
+    params = history.params
+    evidence = trigger.evidence
+    if evidence is None:
+        return _decision(Action.CONTINUE, trigger, params,
+                         f"{trigger.describe()}: no evidence with the grade, and a letter alone never "
+                         "intervenes; continue")
+    described = _with_evidence(trigger)
+    if trigger.position is not None and trigger.position.evaluations_left == 0:
+        return _decision(Action.SELECT_BEST, trigger, params, f"{described}: the phase's last evaluation, "
+                         "nothing left to train; select its best checkpoint by val exact match",
+                         checkpoint="best")
+    acted = history.acted_on(trigger.epoch)
+    if acted is not None:
+        return _decision(Action.CONTINUE, trigger, params, f"{described}: epoch {trigger.epoch} was already "
+                         f"acted on ({acted.action.value}); not acted on again; continue")
+    match evidence.verdict:
+        case "improving":
+            return _improving(trigger, history, limits, described)
+        case "regressing":
+            return _rollback_and_halve(trigger, history, limits, "best", described)
+        case "unstable":
+            return _halve(trigger, history, limits, described)
+        case "plateaued" if evidence.plateau_beyond_doubt:
+            before, after = _epochs(trigger, params, trigger.epoch + 1)
+            return _decision(Action.STOP_EARLY, trigger, before, f"{described}: plateau beyond doubt; stop "
+                             f"the phase after {after.epochs} epoch(s) (planned {before.epochs})",
+                             after=after)
+        case "plateaued":
+            return _halve(trigger, history, limits, described)
+    return _decision(Action.CONTINUE, trigger, params, f"{described}: continue")
+
+
+def _spikes(trigger: Trigger, history: History, limits: PolicyLimits) -> Decision:
+    """Repeated skipped spikes: the first time halve the LR, then roll back to the last good checkpoint."""
+    described = trigger.describe()
+    skips = trigger.skips or 0
+    if skips < limits.spike_skips:
+        return _decision(Action.CONTINUE, trigger, history.params, f"{described}: fewer than spike_skips "
+                         f"{limits.spike_skips} within spike_window_steps {limits.spike_window_steps}; "
+                         "continue")
+    described += f" (>= spike_skips {limits.spike_skips} within {limits.spike_window_steps} steps)"
+    if history.spike_decisions():
+        return _rollback_and_halve(trigger, history, limits, "last_good", described)
+    return _halve(trigger, history, limits, described)
 
 
 def _diverged(trigger: Trigger, limits: PolicyLimits) -> bool:
@@ -171,6 +251,8 @@ def _propose(trigger: Trigger, history: History, limits: PolicyLimits) -> Decisi
             return _decision(Action.RESTART_TRAINER, trigger, params,
                              f"{described}: restart {restarts + 1} of {limits.max_crash_restarts} from the "
                              "last good checkpoint", checkpoint="last_good")
+        case TriggerKind.SPIKES:
+            return _spikes(trigger, history, limits)
         case TriggerKind.CHECKPOINT_FAILED:
             # Checkpoints are written atomically, so the previous one is intact; the next save tries again.
             return _decision(Action.CONTINUE, trigger, params, f"{described}: the previous checkpoint is "

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.grade import Grade, GradeSource, Letter
+from agents.grade import Component, Grade, GradeSource, Letter
 from policies.decisions import Action, CheckpointChoice, Decision, TrainParams, Trigger
 
 logger = logging.getLogger(__name__)
@@ -31,12 +31,15 @@ class DecisionLogError(ValueError):
 
 
 class GradeRef(BaseModel):
-    """The grade behind a decision, as the log keeps it."""
+    """The grade behind a decision, as the log keeps it: with its components' points, measured numbers and
+    reasons, so the decision is explained from its own line."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     score: int = Field(ge=0, le=100)
     letter: Letter
+    components: list[Component] = Field(default_factory=list)
+    recommendation: str | None = Field(default=None, description="The LLM grader's advice.")
 
 
 class Outcome(BaseModel):
@@ -83,7 +86,8 @@ class DecisionRecord(BaseModel):
             time=time or datetime.now(UTC),
             run=run, specialist=specialist, phase=phase,
             epoch=decision.trigger.epoch, step=decision.trigger.step, trigger=decision.trigger,
-            grade=GradeRef(score=grade.score, letter=grade.letter) if grade else None,
+            grade=GradeRef(score=grade.score, letter=grade.letter, components=grade.components,
+                           recommendation=grade.recommendation) if grade else None,
             grade_source=grade.source if grade else None,
             fallback_reason=grade.fallback_reason if grade else None,
             action=decision.action, params_before=decision.params_before, params_after=decision.params_after,

@@ -80,7 +80,7 @@ class PhasePosition(BaseModel):
     epochs_planned: int = Field(ge=1, description="Epochs the phase trains now (extensions included).")
     evaluations_left: int = Field(ge=0, description="Evaluations scheduled after this one; 0: the last.")
     seconds_per_epoch: float | None = Field(default=None, gt=0, description="Measured in this phase so far.")
-    seconds_left: float | None = Field(default=None, description="Until the night's deadline; None: none set.")
+    seconds_left: float | None = Field(default=None, description="Until the night's deadline; None: none.")
 
 
 class Trigger(BaseModel):
@@ -98,7 +98,7 @@ class Trigger(BaseModel):
     best_loss: float | None = Field(default=None, description="divergence: the window's best loss.")
     seconds_since_heartbeat: float | None = Field(default=None, ge=0, description="stall: silence so far.")
     requested: Action | None = Field(default=None, description="control: the action the user asked for.")
-    evidence: Evidence | None = Field(default=None, description="grade: what the window shows (agents.evidence).")
+    evidence: Evidence | None = Field(default=None, description="grade: what the window shows.")
     position: PhasePosition | None = Field(default=None, description="grade: where it stands in the phase.")
     skips: int | None = Field(default=None, ge=0, description="spikes: steps skipped within the window.")
     detail: str = Field(default="", description="Free text: the exception, which value was non-finite, ...")
@@ -115,8 +115,8 @@ class Trigger(BaseModel):
         cls, letter: Literal["A", "B", "C", "D", "F"], score: float, step: int = 0, epoch: int = 0,
         evidence: Evidence | None = None, position: PhasePosition | None = None,
     ) -> Trigger:
-        return cls(kind=TriggerKind.GRADE, letter=letter, score=score, step=step, epoch=epoch, evidence=evidence,
-                   position=position)
+        return cls(kind=TriggerKind.GRADE, letter=letter, score=score, step=step, epoch=epoch,
+                   evidence=evidence, position=position)
 
     @classmethod
     def spikes(cls, skips: int, detail: str, step: int = 0, epoch: int = 0) -> Trigger:

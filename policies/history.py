@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from policies.decisions import Action, Decision, TrainParams, TriggerKind
 
+PASSIVE = frozenset({Action.CONTINUE, Action.FLAG_FOR_REVIEW, Action.SELECT_BEST})
+"""Actions that change nothing in the training: an epoch decided so was not acted on."""
+
 
 class CheckpointInfo(BaseModel):
     """A checkpoint the trainer saved, with the evaluation it was saved with."""
@@ -44,9 +47,6 @@ class History(BaseModel):
     params: TrainParams
     decisions: list[PastDecision] = Field(default_factory=list, description="Oldest first.")
     checkpoints: list[CheckpointInfo] = Field(default_factory=list, description="Oldest first.")
-    memory_pressure: list[str] = Field(
-        default_factory=list, description="Signs of memory pressure, e.g. 'GPU memory 95% at step 120'."
-    )
 
     def interventions(self, phase: str | None = None) -> int:
         """Policy interventions so far, for the whole specialist or for one phase."""
@@ -63,11 +63,23 @@ class History(BaseModel):
         return next((past.decision for past in self.decisions
                      if past.decision.action is Action.ABORT_SPECIALIST), None)
 
-    def memory_pressure_signs(self) -> list[str]:
-        """Reported signs plus OOMs already handled in the current phase."""
-        ooms = [f"OOM at step {past.decision.trigger.step}" for past in self.decisions
-                if past.phase == self.phase and past.decision.trigger.kind is TriggerKind.OOM]
-        return [*self.memory_pressure, *ooms]
+    def _in_phase(self, kind: TriggerKind) -> list[Decision]:
+        return [past.decision for past in self.decisions
+                if past.phase == self.phase and past.decision.trigger.kind is kind]
+
+    def acted_on(self, epoch: int) -> Decision | None:
+        """The grade decision that already acted on `epoch` of this phase (it is not acted on again)."""
+        return next((d for d in self._in_phase(TriggerKind.GRADE)
+                     if d.trigger.epoch == epoch and d.action not in PASSIVE), None)
+
+    def extra_epochs(self) -> int:
+        """Epochs this phase was extended by so far."""
+        return sum((d.params_after.epochs or 0) - (d.params_before.epochs or 0)
+                   for d in self._in_phase(TriggerKind.GRADE) if d.action is Action.EXTEND_PHASE)
+
+    def spike_decisions(self) -> int:
+        """Decisions this phase already took on repeated spikes (the first halves, later ones roll back)."""
+        return sum(1 for d in self._in_phase(TriggerKind.SPIKES) if d.action is not Action.CONTINUE)
 
     def lr_cooldown(self, recovery_tolerance: float) -> str | None:
         """Why the LR may not be halved now (see policies.limits), or None when it may."""
@@ -97,5 +109,5 @@ class History(BaseModel):
         return self.model_copy(update={"checkpoints": [*self.checkpoints, checkpoint]})
 
     def in_phase(self, phase: str) -> History:
-        """The history as the next phase starts: memory-pressure signs are per phase, decisions are kept."""
-        return self.model_copy(update={"phase": phase, "memory_pressure": []})
+        """The history as the next phase starts: decisions are kept."""
+        return self.model_copy(update={"phase": phase})

@@ -3,12 +3,18 @@
 Cool-down rule: the LR is not halved twice unless a checkpoint taken after the last halving shows
 recovery, i.e. its val loss is finite and at most (1 + `recovery_tolerance`) × the val loss of the last
 checkpoint taken before that halving (any finite val loss counts when there was none before). During the
-cool-down, a grade D is flagged for review instead, and faults that would roll back and halve only roll back.
+cool-down, a grade that would halve is flagged for review instead, and a regression or fault that would roll
+back and halve only rolls back.
+
+Extending a phase: at most `max_extra_epochs` epochs per phase in all, and only as many as fit before the
+night's deadline (`night_hours` after the run started) at the phase's measured seconds per epoch.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from agents.evidence_model import EvidenceThresholds
 
 
 class PolicyLimits(BaseModel):
@@ -29,4 +35,15 @@ class PolicyLimits(BaseModel):
     stall_seconds: float = Field(default=600.0, gt=0.0, description="Stall: heartbeat silence.")
     recovery_tolerance: float = Field(
         default=0.0, ge=0.0, description="Cool-down: how much worse a 'recovered' checkpoint may be."
+    )
+    spike_skips: int = Field(
+        default=3, ge=1, description="Steps skipped as spikes within spike_window_steps that make a decision."
+    )
+    spike_window_steps: int = Field(default=50, ge=1, description="The window those skips are counted in.")
+    max_extra_epochs: int = Field(default=2, ge=0, description="Epochs a phase may be extended by, in all.")
+    night_hours: float | None = Field(
+        default=8.0, gt=0.0, description="The night's deadline after the run started; None: no deadline."
+    )
+    evidence: EvidenceThresholds = Field(
+        default_factory=EvidenceThresholds, description="Thresholds of the evidence's verdict."
     )

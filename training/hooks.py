@@ -32,6 +32,7 @@ class Commands:
     learning_rate: float | None = None
     micro_batch: int | None = None
     grad_accum: int | None = None
+    epochs: int | None = None
     checkpoint: bool = False
     rollback: bool = False
     rollback_to: str | None = None
@@ -46,8 +47,8 @@ class TrainerHooks:
 
     Observe: pass `on_event` (called with every event, in the training thread) or override `on_event`.
     Decide faults: pass `on_fault` or override `decide`; without one, a fault stops the phase.
-    Steer from any thread: pause, resume, stop, skip_phase, set_lr, set_batch, request_checkpoint,
-    rollback. Every request takes effect at the next step boundary.
+    Steer from any thread: pause, resume, stop, skip_phase, set_lr, set_batch, set_epochs,
+    request_checkpoint, rollback. Every request takes effect at the next step boundary.
     """
 
     def __init__(
@@ -127,6 +128,14 @@ class TrainerHooks:
             raise ValueError(f"micro_batch and grad_accum must be >= 1, got {micro_batch} and {grad_accum}")
         with self._lock:
             self._pending = _replace(self._pending, micro_batch=micro_batch, grad_accum=grad_accum)
+
+    def set_epochs(self, epochs: int) -> None:
+        """The current phase now trains `epochs` epochs: more extends it (its LR schedule stretched to the
+        new length); as many as it has done, or fewer, ends it at the next step boundary."""
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        with self._lock:
+            self._pending = _replace(self._pending, epochs=epochs)
 
     def request_checkpoint(self) -> None:
         """Save a checkpoint (reason 'on_demand') at the next step boundary."""

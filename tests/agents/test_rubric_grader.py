@@ -190,3 +190,32 @@ def test_component_rejects_points_above_max_and_multiline_reasons() -> None:
 def test_component_lookup_names_the_existing_components() -> None:
     with pytest.raises(KeyError, match="no component 'speed'; components are \\['loss_convergence'"):
         grade_with_rubric(make_window()).component("speed")
+
+
+TOLERANCE = 2**-6  # exactly representable, so a drop can sit exactly on the regression tolerance
+
+
+@pytest.mark.parametrize(("last", "points"), [(0.5 - TOLERANCE, 20), (0.5 - TOLERANCE - 1e-9, 0)],
+                         ids=["drop-at-tolerance", "drop-just-beyond"])
+def test_regression_tolerance_boundary(last: float, points: int) -> None:
+    window = make_window(exact=[0.5, 0.5, 0.5, last])
+    thresholds = RubricThresholds(regression_tolerance=TOLERANCE)
+    assert grade_with_rubric(window, thresholds).component("progress_consistency").points == points
+
+
+# Epochs 2 and 3 are flat (the plateau), epoch 4 recovers. An LR change counts from the plateau's first epoch
+# (compared with the one before it) to the recovering epoch, and nowhere else.
+PLATEAU_LOSSES = [1.0, 0.8, 0.799, 0.798, 0.6, 0.4]
+A, B = 1e-4, 5e-5
+
+
+@pytest.mark.parametrize(("lrs", "changed"), [
+    ([A, B, B, B, B, B], 0.0),
+    ([A, A, B, B, B, B], 1.0),
+    ([A, A, A, A, B, B], 1.0),
+    ([A, A, A, A, A, B], 0.0),
+], ids=["before-the-plateau", "at-its-first-epoch", "at-the-recovering-epoch", "after-the-recovery"])
+def test_the_lr_change_window_of_a_handled_plateau(lrs: list[float], changed: float) -> None:
+    component = grade_with_rubric(make_window(PLATEAU_LOSSES, lrs=lrs)).component("progress_consistency")
+    assert component.points == 15
+    assert component.measured["lr_changed_after_plateau"] == changed

@@ -10,7 +10,7 @@ from policies.decide import decide, halved_lr, shrunk_batch
 from policies.decisions import Action, TrainParams, Trigger
 from policies.history import CheckpointInfo, History
 from policies.limits import PolicyLimits
-from tests.policies.histories import PARAMS, fresh, restart_after, with_past
+from tests.policies.histories import PARAMS, fresh, graded, position, restart_after, with_past
 
 AT_MIN_LR = PARAMS.model_copy(update={"lr": 1e-6})
 MICRO_ONE = TrainParams(lr=2e-4, micro_batch=1, grad_accum=16)
@@ -22,21 +22,21 @@ def spent(count: int, phase: str = "phase2") -> History:
 
 
 @pytest.mark.parametrize(("trigger", "history", "limits", "reason"), [
-    (Trigger.grade("D", 62), fresh(AT_MIN_LR), PolicyLimits(),
-     "grade D (62/100) at epoch 1: LR 1e-06 is already at min_lr 1e-06; abort specialist"),
-    (Trigger.grade("F", 30), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
+    (graded("plateaued", score=62, epoch=0), fresh(AT_MIN_LR), PolicyLimits(),
+     "grade D (62/100) at epoch 1; evidence plateaued: plateaued by hand: LR 1e-06 is already at min_lr "
+     "1e-06; abort specialist"),
+    (graded("regressing"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
+    (graded("unstable"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
+    (Trigger.spikes(3, "x"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
     (Trigger.non_finite("grad_norm=inf"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr"),
     (Trigger.divergence(50.0, 1.0), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr"),
-    (Trigger.grade("D", 62), fresh(AT_MIN_LR, memory_pressure=["swap"]).model_copy(
-        update={"params": AT_MIN_LR.model_copy(update={"micro_batch": 1, "grad_accum": 16})}), PolicyLimits(),
-     "LR 1e-06 is already at min_lr 1e-06 (memory pressure, but micro-batch 1 cannot shrink below 1)"),
     (Trigger.oom(), fresh(MICRO_ONE), PolicyLimits(), "micro-batch 1 cannot shrink below min_micro_batch 1"),
     (Trigger.oom(), fresh(PARAMS.model_copy(update={"micro_batch": 6})), PolicyLimits(min_micro_batch=4),
      "micro-batch 6 cannot shrink below min_micro_batch 4"),
     (Trigger.stall(900), spent(8, phase="phase1").in_phase("phase2"), PolicyLimits(),
      "intervention limit spent (8 of max_interventions_per_specialist 8 for ascii_specialist); "
      "restart_trainer not taken"),
-    (Trigger.grade("D", 62), spent(4), PolicyLimits(),
+    (graded("plateaued"), spent(4), PolicyLimits(),
      "intervention limit spent (4 of max_interventions_per_phase 4 in phase phase2); halve_lr not taken"),
     (Trigger.oom(), spent(2), PolicyLimits(max_interventions_per_phase=2),
      "2 of max_interventions_per_phase 2"),
@@ -44,7 +44,8 @@ def spent(count: int, phase: str = "phase2") -> History:
      "0 of max_interventions_per_specialist 0"),
     (Trigger.crash("segfault"), with_past(fresh(), [("phase1", restart_after(Trigger.crash("x")))] * 3),
      PolicyLimits(max_interventions_per_specialist=10), "crash restarts spent (3 of max_crash_restarts 3)"),
-], ids=["min-lr-grade-D", "min-lr-grade-F", "min-lr-non-finite", "min-lr-divergence", "min-lr-and-min-batch",
+], ids=["min-lr-plateau", "min-lr-regression", "min-lr-unstable", "min-lr-spikes", "min-lr-non-finite",
+        "min-lr-divergence",
         "min-micro-batch", "min-micro-batch-configured", "per-specialist", "per-phase",
         "per-phase-configured", "zero-budget", "crash-restarts"])
 def test_spent_bound_aborts_with_the_numbers(trigger: Trigger, history: History, limits: PolicyLimits,
@@ -59,11 +60,12 @@ def test_spent_bound_aborts_with_the_numbers(trigger: Trigger, history: History,
 
 def test_interventions_in_other_phases_do_not_count_for_this_phase() -> None:
     history = spent(4, phase="phase1").in_phase("phase2")
-    assert decide(Trigger.grade("D", 62), history).action is Action.HALVE_LR
+    assert decide(graded("plateaued"), history).action is Action.HALVE_LR
 
 
 @pytest.mark.parametrize(("trigger", "action"), [
-    (Trigger.grade("A", 92), Action.CONTINUE), (Trigger.grade("C", 75), Action.FLAG_FOR_REVIEW),
+    (Trigger.grade("A", 92), Action.CONTINUE), (graded("improving"), Action.CONTINUE),
+    (graded("plateaued", where=position(left=0)), Action.SELECT_BEST),
     (Trigger.stall(10), Action.CONTINUE), (Trigger.divergence(1.0, 0.9), Action.CONTINUE),
 ])
 def test_decisions_that_need_no_intervention_are_not_blocked_by_spent_budgets(trigger: Trigger,
@@ -125,25 +127,25 @@ def test_shrunk_batch_keeps_the_effective_batch(micro: int, accum: int, min_micr
 def halved_once(checkpoints: list[CheckpointInfo]) -> History:
     """A history where the LR was halved for a grade D after `checkpoints`."""
     history = fresh(checkpoints=checkpoints)
-    return history.after(decide(Trigger.grade("D", 65, step=100), history))
+    return history.after(decide(graded("plateaued", score=65, step=100, epoch=2), history))
 
 
 CKPT_BEFORE = CheckpointInfo(step=90, epoch=3, val_loss=0.80)
 
 
 @pytest.mark.parametrize(("later_checkpoints", "trigger", "action", "lr_after", "reason"), [
-    ([], Trigger.grade("D", 64), Action.FLAG_FOR_REVIEW, 1e-4,
+    ([], graded("plateaued"), Action.FLAG_FOR_REVIEW, 1e-4,
      "LR 0.0001 not halved (cool-down: LR was halved to 0.0001 at step 100 and no checkpoint has been saved "
      "since); flagged for review"),
-    ([CheckpointInfo(step=110, epoch=4, val_loss=0.85)], Trigger.grade("D", 64), Action.FLAG_FOR_REVIEW, 1e-4,
+    ([CheckpointInfo(step=110, epoch=4, val_loss=0.85)], graded("plateaued"), Action.FLAG_FOR_REVIEW, 1e-4,
      "no checkpoint since shows recovery (best val loss 0.85 > 0.8 before it)"),
-    ([CheckpointInfo(step=110, epoch=4, val_loss=math.nan)], Trigger.grade("D", 64), Action.FLAG_FOR_REVIEW,
+    ([CheckpointInfo(step=110, epoch=4, val_loss=math.nan)], graded("plateaued"), Action.FLAG_FOR_REVIEW,
      1e-4, "no checkpoint has been saved since"),
-    ([], Trigger.grade("F", 30), Action.ROLLBACK, 1e-4,
+    ([], graded("regressing"), Action.ROLLBACK, 1e-4,
      "roll back to the best checkpoint; LR 0.0001 kept (cool-down: LR was halved"),
     ([], Trigger.non_finite("loss=nan"), Action.ROLLBACK, 1e-4,
      "roll back to the last good checkpoint; LR 0.0001 kept (cool-down"),
-    ([CheckpointInfo(step=110, epoch=4, val_loss=0.79)], Trigger.grade("D", 64), Action.HALVE_LR, 5e-5,
+    ([CheckpointInfo(step=110, epoch=4, val_loss=0.79)], graded("plateaued"), Action.HALVE_LR, 5e-5,
      "halve LR 0.0001 -> 5e-05"),
     ([CheckpointInfo(step=110, epoch=4, val_loss=0.80)], Trigger.non_finite("x"), Action.ROLLBACK, 5e-5,
      "and halve LR 0.0001 -> 5e-05"),
@@ -162,17 +164,17 @@ def test_cooldown(later_checkpoints: list[CheckpointInfo], trigger: Trigger, act
 
 def test_cooldown_tolerance_comes_from_the_limits() -> None:
     history = halved_once([CKPT_BEFORE]).with_checkpoint(CheckpointInfo(step=110, epoch=4, val_loss=0.83))
-    assert decide(Trigger.grade("D", 64), history).action is Action.FLAG_FOR_REVIEW
+    assert decide(graded("plateaued"), history).action is Action.FLAG_FOR_REVIEW
     tolerant = PolicyLimits(recovery_tolerance=0.05)
-    assert decide(Trigger.grade("D", 64), history, tolerant).action is Action.HALVE_LR
+    assert decide(graded("plateaued"), history, tolerant).action is Action.HALVE_LR
 
 
 def test_cooldown_orders_by_checkpoints_not_steps_so_a_rollback_does_not_confuse_it() -> None:
     # The rollback rewinds steps: the recovered checkpoint has a smaller step than the halving.
     history = halved_once([CKPT_BEFORE]).with_checkpoint(CheckpointInfo(step=95, epoch=3, val_loss=0.7))
-    assert decide(Trigger.grade("D", 64), history).action is Action.HALVE_LR
+    assert decide(graded("plateaued"), history).action is Action.HALVE_LR
 
 
 def test_without_any_checkpoint_before_the_halving_any_finite_checkpoint_shows_recovery() -> None:
     history = halved_once([]).with_checkpoint(CheckpointInfo(step=120, epoch=5, val_loss=3.0))
-    assert decide(Trigger.grade("D", 64), history).action is Action.HALVE_LR
+    assert decide(graded("plateaued"), history).action is Action.HALVE_LR

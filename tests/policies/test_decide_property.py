@@ -13,6 +13,7 @@ from policies.decide import decide
 from policies.decisions import Action, TrainParams, Trigger, TriggerKind
 from policies.history import CheckpointInfo, History
 from policies.limits import PolicyLimits
+from tests.policies.histories import graded, position
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,6 @@ class NewCheckpoint:
 @dataclass(frozen=True)
 class NewPhase:
     name: str
-
-
-@dataclass(frozen=True)
-class MemoryPressure:
-    sign: str
 
 
 losses = st.one_of(st.floats(min_value=0.0, max_value=100.0), st.sampled_from([math.nan, math.inf]))
@@ -41,6 +37,12 @@ triggers = st.one_of(
     st.builds(Trigger.stall, st.floats(min_value=0.0, max_value=5000.0), st.integers(0, 10_000)),
     st.builds(Trigger.crash, st.just("RuntimeError"), st.integers(0, 10_000)),
     st.builds(Trigger.control, st.sampled_from(list(Action))),
+    st.builds(graded, st.sampled_from(["improving", "plateaued", "regressing", "unstable", "inconclusive"]),
+              epoch=st.integers(0, 12), beyond_doubt=st.booleans(),
+              where=st.builds(position, planned=st.integers(1, 12), left=st.integers(0, 3),
+                              per_epoch=st.one_of(st.none(), st.floats(1.0, 1000.0)),
+                              seconds_left=st.one_of(st.none(), st.floats(-100.0, 10_000.0)))),
+    st.builds(Trigger.spikes, st.integers(0, 6), st.just("loss spike"), st.integers(0, 10_000)),
 )
 
 events = st.lists(
@@ -48,7 +50,6 @@ events = st.lists(
         triggers, triggers, triggers,
         st.builds(NewCheckpoint, losses),
         st.builds(NewPhase, st.sampled_from(["phase1", "phase2", "phase3"])),
-        st.builds(MemoryPressure, st.just("GPU memory 96%")),
     ),
     max_size=60,
 )
@@ -63,6 +64,8 @@ limits_strategy = st.builds(
     divergence_k=st.floats(min_value=1.5, max_value=5.0),
     stall_seconds=st.floats(min_value=1.0, max_value=1000.0),
     recovery_tolerance=st.floats(min_value=0.0, max_value=0.2),
+    spike_skips=st.integers(1, 5),
+    max_extra_epochs=st.integers(0, 4),
 )
 
 
@@ -74,8 +77,6 @@ def apply(event: object, history: History) -> History:
                                                           val_loss=val_loss))
         case NewPhase(name=name):
             return history.in_phase(name)
-        case MemoryPressure(sign=sign):
-            return history.model_copy(update={"memory_pressure": [*history.memory_pressure, sign]})
     raise AssertionError(f"not an event: {event!r}")
 
 
@@ -115,4 +116,5 @@ def test_no_sequence_of_events_breaks_a_bound(events: list[object], limits: Poli
         assert history.crash_restarts() <= limits.max_crash_restarts
         # The cool-down: two policy halvings always have a checkpoint between them.
         assert halvings_since_checkpoint <= 1
+        assert history.extra_epochs() <= limits.max_extra_epochs
         assert decision.reason

@@ -1,4 +1,5 @@
-"""Table-driven tests of `decide`: one row per trigger of the issue's table, on a fresh specialist."""
+"""Table-driven tests of `decide`: one row per rule of the policy table, on a fresh specialist; every
+threshold has a row at its exact boundary."""
 
 from __future__ import annotations
 
@@ -10,27 +11,46 @@ from policies.decide import decide
 from policies.decisions import Action, TrainParams, Trigger
 from policies.history import History
 from policies.limits import PolicyLimits
-from tests.policies.histories import PARAMS, fresh
+from tests.policies.histories import PARAMS, fresh, graded, position
 
 HALVED = PARAMS.model_copy(update={"lr": 1e-4})
 SHRUNK = PARAMS.model_copy(update={"micro_batch": 4, "grad_accum": 4})
-PRESSURED = fresh(memory_pressure=["GPU memory 95% at step 40"])
+EVIDENCE = "grade D (64/100) at epoch 4; evidence"
 
 
 @pytest.mark.parametrize(("trigger", "history", "action", "after", "checkpoint", "reason"), [
     (Trigger.grade("A", 95, epoch=3), fresh(), Action.CONTINUE, PARAMS, None,
-     "grade A (95/100) at epoch 4: continue"),
-    (Trigger.grade("B", 80, epoch=3), fresh(), Action.CONTINUE, PARAMS, None,
-     "grade B (80/100) at epoch 4: continue"),
-    (Trigger.grade("C", 72, epoch=3), fresh(), Action.FLAG_FOR_REVIEW, PARAMS, None,
-     "grade C (72/100) at epoch 4: continue, flagged for review"),
-    (Trigger.grade("D", 64, epoch=3), fresh(), Action.HALVE_LR, HALVED, None,
-     "grade D (64/100) at epoch 4: halve LR 0.0002 -> 0.0001"),
-    (Trigger.grade("D", 64, epoch=3), PRESSURED, Action.SHRINK_BATCH, SHRUNK, None,
-     "grade D (64/100) at epoch 4 under memory pressure (GPU memory 95% at step 40): shrink micro-batch "
-     "8 -> 4, grad accum 2 -> 4 (effective batch 16 kept)"),
-    (Trigger.grade("F", 41, epoch=3), fresh(), Action.ROLLBACK, HALVED, "best",
-     "grade F (41/100) at epoch 4: roll back to the best checkpoint and halve LR 0.0002 -> 0.0001"),
+     "grade A (95/100) at epoch 4: no evidence with the grade, and a letter alone never intervenes; "
+     "continue"),
+    (Trigger.grade("F", 41, epoch=3), fresh(), Action.CONTINUE, PARAMS, None,
+     "grade F (41/100) at epoch 4: no evidence with the grade"),
+    (graded("improving", letter="F", score=41), fresh(), Action.CONTINUE, PARAMS, None,
+     "grade F (41/100) at epoch 4; evidence improving: improving by hand: continue"),
+    (graded("inconclusive"), fresh(), Action.CONTINUE, PARAMS, None,
+     f"{EVIDENCE} inconclusive: inconclusive by hand: continue"),
+    (graded("plateaued"), fresh(), Action.HALVE_LR, HALVED, None,
+     f"{EVIDENCE} plateaued: plateaued by hand: halve LR 0.0002 -> 0.0001"),
+    (graded("plateaued", beyond_doubt=True), fresh(), Action.STOP_EARLY,
+     PARAMS.model_copy(update={"epochs": 4}), None,
+     f"{EVIDENCE} plateaued: plateaued by hand: plateau beyond doubt; stop the phase after 4 epoch(s) "
+     "(planned 6)"),
+    (graded("unstable"), fresh(), Action.HALVE_LR, HALVED, None,
+     f"{EVIDENCE} unstable: unstable by hand: halve LR 0.0002 -> 0.0001"),
+    (graded("regressing"), fresh(), Action.ROLLBACK, HALVED, "best",
+     f"{EVIDENCE} regressing: regressing by hand: roll back to the best checkpoint and halve LR 0.0002 -> "
+     "0.0001"),
+    (graded("regressing", where=position(left=0)), fresh(), Action.SELECT_BEST, PARAMS, "best",
+     f"{EVIDENCE} regressing: regressing by hand: the phase's last evaluation, nothing left to train; "
+     "select its best checkpoint by val exact match"),
+    (graded("improving", where=position(left=1)), fresh(), Action.EXTEND_PHASE,
+     PARAMS.model_copy(update={"epochs": 8}), None,
+     f"{EVIDENCE} improving: improving by hand: still improving as the phase ends; extend it by 2 epoch(s), "
+     "6 -> 8 (0 of max_extra_epochs 2 used)"),
+    (Trigger.spikes(3, "loss 9.1", step=40), fresh(), Action.HALVE_LR, HALVED, None,
+     "3 step(s) skipped as spikes by step 40 (loss 9.1) (>= spike_skips 3 within 50 steps): halve LR"),
+    (Trigger.spikes(2, "loss 9.1", step=40), fresh(), Action.CONTINUE, PARAMS, None,
+     "2 step(s) skipped as spikes by step 40 (loss 9.1): fewer than spike_skips 3 within "
+     "spike_window_steps 50; continue"),
     (Trigger.non_finite("loss=nan", step=120), fresh(), Action.ROLLBACK, HALVED, "last_good",
      "non-finite loss or gradient at step 120 (loss=nan): roll back to the last good checkpoint and halve LR "
      "0.0002 -> 0.0001"),
@@ -38,16 +58,18 @@ PRESSURED = fresh(memory_pressure=["GPU memory 95% at step 40"])
      "loss 9.5 at step 80 against window best 3: roll back to the last good checkpoint and halve LR"),
     (Trigger.divergence(math.inf, 3.0, step=80), fresh(), Action.ROLLBACK, HALVED, "last_good",
      "loss inf at step 80 against window best 3: roll back"),
-    (Trigger.divergence(8.9, 3.0, step=80), fresh(), Action.CONTINUE, PARAMS, None,
-     "loss 8.9 at step 80 against window best 3: within divergence_k 3 x best; continue"),
+    (Trigger.divergence(9.0, 3.0, step=80), fresh(), Action.CONTINUE, PARAMS, None,
+     "loss 9 at step 80 against window best 3: within divergence_k 3 x best; continue"),
+    (Trigger.divergence(9.000001, 3.0, step=80), fresh(), Action.ROLLBACK, HALVED, "last_good",
+     "loss 9 at step 80 against window best 3: roll back"),
     (Trigger.oom("CUDA out of memory", step=7), fresh(), Action.SHRINK_BATCH, SHRUNK, "last_good",
      "out of memory at step 7 (CUDA out of memory): shrink micro-batch 8 -> 4, grad accum 2 -> 4 (effective "
      "batch 16 kept); resume from the last good checkpoint"),
-    (Trigger.stall(601, step=9), fresh(), Action.RESTART_TRAINER, PARAMS, "last_good",
-     "no heartbeat for 601s at step 9 (stall_seconds 600): restart the trainer from the last good "
+    (Trigger.stall(600, step=9), fresh(), Action.RESTART_TRAINER, PARAMS, "last_good",
+     "no heartbeat for 600s at step 9 (stall_seconds 600): restart the trainer from the last good "
      "checkpoint"),
-    (Trigger.stall(599, step=9), fresh(), Action.CONTINUE, PARAMS, None,
-     "no heartbeat for 599s at step 9: within stall_seconds 600; continue"),
+    (Trigger.stall(599.999, step=9), fresh(), Action.CONTINUE, PARAMS, None,
+     "no heartbeat for 600s at step 9: within stall_seconds 600; continue"),
     (Trigger.crash("RuntimeError: CUDA error", step=3), fresh(), Action.RESTART_TRAINER, PARAMS, "last_good",
      "trainer crashed at step 3 (RuntimeError: CUDA error): restart 1 of 3 from the last good checkpoint"),
     (Trigger.checkpoint_failed("OSError: [Errno 28] No space left on device", step=30), fresh(),
@@ -68,8 +90,11 @@ PRESSURED = fresh(memory_pressure=["GPU memory 95% at step 40"])
      "user control rollback: rollback from the last good checkpoint"),
     (Trigger.control(Action.RESTART_TRAINER), fresh(), Action.RESTART_TRAINER, PARAMS, "last_good",
      "user control restart_trainer: restart_trainer from the last good checkpoint"),
-], ids=["grade-A", "grade-B", "grade-C", "grade-D", "grade-D-memory-pressure", "grade-F", "non-finite",
-        "divergence", "divergence-inf", "below-divergence-k", "oom", "stall", "heartbeat-within-limit",
+], ids=["letter-A-alone", "letter-F-alone", "improving-F", "inconclusive", "plateaued",
+        "plateau-beyond-doubt", "unstable", "regressing", "last-evaluation", "improving-at-the-end", "spikes",
+        "spikes-below", "non-finite",
+        "divergence", "divergence-inf", "at-divergence-k", "just-above-divergence-k", "oom",
+        "stall-at-stall-seconds", "heartbeat-just-within-limit",
         "crash", "checkpoint-failed",
         "control-skip-phase", "control-abort", "control-flag", "control-halve", "control-shrink",
         "control-rollback", "control-restart"])
@@ -77,25 +102,13 @@ def test_decision_per_trigger(trigger: Trigger, history: History, action: Action
                               checkpoint: str | None, reason: str) -> None:
     decision = decide(trigger, history, PolicyLimits())
     assert decision.action is action
-    assert decision.params_before == PARAMS
+    # Only decisions that change the phase's epochs record them.
+    assert decision.params_before == PARAMS.model_copy(update={"epochs": decision.params_before.epochs})
+    assert (decision.params_before.epochs is None) == (after.epochs is None)
     assert decision.params_after == after
     assert decision.checkpoint == checkpoint
     assert decision.reason.startswith(reason), decision.reason
     assert decision.trigger == trigger
-
-
-def test_an_oom_already_handled_in_the_phase_counts_as_memory_pressure() -> None:
-    history = fresh()
-    history = history.after(decide(Trigger.oom(step=5), history))
-    decision = decide(Trigger.grade("D", 61), history)
-    assert decision.action is Action.SHRINK_BATCH
-    assert "under memory pressure (OOM at step 5)" in decision.reason
-    assert decision.params_after.effective_batch == PARAMS.effective_batch
-
-
-def test_memory_pressure_does_not_carry_into_the_next_phase() -> None:
-    history = fresh(memory_pressure=["GPU memory 97%"]).in_phase("phase3")
-    assert decide(Trigger.grade("D", 61), history).action is Action.HALVE_LR
 
 
 def test_divergence_k_comes_from_the_limits() -> None:
@@ -112,9 +125,9 @@ def test_stall_seconds_come_from_the_limits() -> None:
 def test_decide_is_pure() -> None:
     history = fresh()
     before = history.model_dump()
-    decide(Trigger.grade("F", 10), history)
+    decide(graded("regressing"), history)
     assert history.model_dump() == before
 
 
 def test_default_limits_are_used_when_none_are_given() -> None:
-    assert decide(Trigger.grade("D", 61), fresh()).params_after.lr == pytest.approx(1e-4)
+    assert decide(graded("plateaued"), fresh()).params_after.lr == pytest.approx(1e-4)

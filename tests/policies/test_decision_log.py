@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.evidence import assess
 from agents.rubric import grade_with_rubric
 from policies.decide import decide
 from policies.decision_log import (
@@ -31,11 +32,13 @@ FIELDS = ["kind", "decision_id", "time", "run", "specialist", "phase", "epoch", 
           "reason", "outcome"]
 
 
-def record(decision_id: str = "d1", faults: list[str] | None = None) -> DecisionRecord:
-    """The record of a grade-D window (65/100), or of an F one when `faults` are given."""
-    grade = grade_with_rubric(make_window(exact=0.5, validity=0.9, faults=faults)).model_copy(
+def record(decision_id: str = "d1", faults: list[str] | None = None, step: int = 400) -> DecisionRecord:
+    """The record of a plateaued window graded F (55/100), with hard faults when `faults` are given."""
+    window = make_window([1.0, 0.999, 0.998], exact=0.5, validity=0.9, faults=faults)
+    grade = grade_with_rubric(window).model_copy(
         update={"fallback_reason": "timeout: no answer within 20.0s per attempt after 3 attempt(s)"})
-    decision = decide(Trigger.grade(grade.letter, grade.score, step=400, epoch=4), fresh())
+    trigger = Trigger.grade(grade.letter, grade.score, step=step, epoch=4, evidence=assess(window))
+    decision = decide(trigger, fresh())
     return DecisionRecord.from_decision(decision, run="run-1", specialist="ascii_specialist", phase="phase2",
                                         grade=grade, decision_id=decision_id,
                                         time=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
@@ -50,12 +53,21 @@ def test_a_record_is_one_json_line_with_every_documented_field(tmp_path: Path) -
     assert data["time"] == "2025-01-02T03:04:05Z"
     assert (data["epoch"], data["step"], data["action"], data["checkpoint"]) == (4, 400, "halve_lr", None)
     assert data["trigger"]["kind"] == "grade"
-    assert data["grade"] == {"score": 65, "letter": "D"}
+    grade = data["grade"]
+    assert (grade["score"], grade["letter"], grade["recommendation"]) == (55, "F", None)
+    # The grade is explained from the line alone: every component with its points, numbers and reason.
+    assert [(c["name"], c["points"]) for c in data["grade"]["components"]] == [
+        ("loss_convergence", 30), ("validation_accuracy", 10), ("format_correctness", 5),
+        ("progress_consistency", 10)]
+    assert data["grade"]["components"][3]["measured"]["trailing_flat_epochs"] == 2
+    assert data["grade"]["components"][3]["reason"].startswith("stall: last 2 epoch(s)")
+    assert data["trigger"]["evidence"]["verdict"] == "plateaued"
     assert data["grade_source"] == "rubric"
     assert data["fallback_reason"].startswith("timeout")
-    assert data["params_before"] == {"lr": 2e-4, "micro_batch": 8, "grad_accum": 2}
-    assert data["params_after"] == {"lr": 1e-4, "micro_batch": 8, "grad_accum": 2}
-    assert data["reason"] == "grade D (65/100) at epoch 5: halve LR 0.0002 -> 0.0001"
+    assert data["params_before"] == {"lr": 2e-4, "micro_batch": 8, "grad_accum": 2, "epochs": None}
+    assert data["params_after"] == {"lr": 1e-4, "micro_batch": 8, "grad_accum": 2, "epochs": None}
+    assert data["reason"] == ("grade F (55/100) at epoch 5; evidence plateaued: no gain beyond noise over "
+                              "the last 3 evaluations: halve LR 0.0002 -> 0.0001")
     assert data["outcome"] is None
 
 
@@ -76,10 +88,10 @@ def test_a_decision_written_twice_is_kept_once_and_the_last_outcome_wins(tmp_pat
     log = tmp_path / "decisions.jsonl"
     append_record(log, record("d1"))
     append_outcome(log, "d1", ok=False, detail="trainer did not answer")
-    append_record(log, record("d1", faults=["oom at step 3"]))
+    append_record(log, record("d1", faults=["oom at step 3"], step=999))
     append_outcome(log, "d1", ok=True, detail="retried after supervisor restart")
     (merged,) = read_log(log)
-    assert merged.trigger.letter == "D"
+    assert merged.step == 400
     assert merged.outcome is not None
     assert merged.outcome.detail == "retried after supervisor restart"
 
