@@ -15,9 +15,9 @@ Rules (thresholds in `EvidenceThresholds`; z is the interval width in standard e
 - regressing: the last exact match (or validity) interval lies wholly below the best earlier one's:
   last.high < best.low.
 - improving, over the latest `trend_evals` evaluations: the last val loss is below the best before it by
-  more than `plateau_tolerance` (relative); or the val-loss slope per evaluation is below zero by more
-  than z standard errors (three points or more); or the last exact match (or validity) interval lies
-  wholly above the first one's.
+  more than `plateau_tolerance` (relative); or, with three points or more, even the pessimistic slope,
+  slope + z × se, gains more than `plateau_tolerance` of the mean val loss per evaluation; or the last
+  exact match (or validity) interval lies wholly above the first one's.
 - plateaued: none of the above, with at least `plateau_evals` evaluations in the trend. The plateau is
   beyond doubt with at least `early_stop_evals` of them when even the most optimistic slope,
   slope - z × se, gains less than `plateau_tolerance` of the mean val loss per evaluation.
@@ -154,11 +154,13 @@ def _improvements(trend_records: list[EpochRecord], trend: Trend | None, t: Evid
                 f"> plateau_tolerance {t.plateau_tolerance:.2%})"
             )
     if trend is not None and trend.standard_error is not None:
-        upper = trend.slope + t.z * trend.standard_error
-        if upper < 0:
+        pessimistic = -(trend.slope + t.z * trend.standard_error) / max(abs(trend.mean_loss), 1e-12)
+        if pessimistic > t.plateau_tolerance:
             reasons.append(
-                f"val loss slope {trend.slope:.4g} ± {t.z:g} × {trend.standard_error:.3g} per "
-                "evaluation is below zero"
+                f"val loss slope {trend.slope:.4g} ± {t.z:g} × {trend.standard_error:.3g} per evaluation: "
+                f"even "
+                f"the pessimistic slope gains {pessimistic:.2%} of the val loss (> plateau_tolerance "
+                f"{t.plateau_tolerance:.2%})"
             )
     first = trend_records[0]
     last = trend_records[-1]
