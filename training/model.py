@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from training.config import ModelSection
-from training.quiet import quiet_transformers
+from training.quiet import peft_without_alias_warning, quiet_transformers
 
 Method = Literal["full", "lora", "qlora"]
 WEIGHTS_FULL = "model"
@@ -86,7 +86,8 @@ def load_for_training(
     )
     # Adapter initialisation draws random numbers; seed it so a phase start is reproducible.
     torch.manual_seed(init_seed)
-    return get_peft_model(model, lora)
+    with peft_without_alias_warning():
+        return get_peft_model(model, lora)
 
 
 def weights_subdir(method: Method) -> str:
@@ -155,7 +156,8 @@ def load_for_inference(weights_dir: Path, base_dir: Path | None = None) -> PreTr
             return AutoModelForCausalLM.from_pretrained(str(weights_dir)).to(device).eval()
         base = base_dir or _recorded_base(weights_dir)
         model = AutoModelForCausalLM.from_pretrained(str(base)).to(device)
-        return PeftModel.from_pretrained(model, str(weights_dir)).eval()
+        with peft_without_alias_warning():
+            return PeftModel.from_pretrained(model, str(weights_dir)).eval()
 
 
 def _recorded_base(adapter_dir: Path) -> Path:
