@@ -340,7 +340,7 @@ def watch(
     from rich.console import Console
     from rich.live import Live
 
-    from actors.views import live_view
+    from actors.views import display_epoch, live_view
 
     console = Console()
     state = ray.get(supervisor.status.remote())
@@ -356,7 +356,7 @@ def watch(
         while state["status"] == "running":
             plan_check(state)
             line = "  ".join(
-                f"{n}:{s['state']}:{s.get('phase') or '-'}:e{s['epoch']}:s{s['step']}"
+                f"{n}:{s['state']}:{s.get('phase') or '-'}:e{display_epoch(s['epoch'])}:s{s['step']}"
                 for n, s in state["specialists"].items()
             )
             jobs = " ".join(f"{job['id']}:{job['priority']}:{job['state']}" for job in state.get("queue", []))
