@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import math
 import os
@@ -72,6 +73,9 @@ class PhaseTrainer:
         self._saved_at: tuple[int, int, int] | None = None
         self._train_time = 0.0
         self._train_tokens = 0
+        self.resumed_from: Path | None = None
+        self.skipped: list[str] = []
+        """Corrupt checkpoints passed over while resuming."""
 
     # ----------------------------------------------------------------------------------------- setup
 
@@ -114,8 +118,6 @@ class PhaseTrainer:
         ckpt.seed_everything(plan.seed)
 
         # Resume: the newest checkpoint that passes its checksums; corrupt newer ones are skipped.
-        self.resumed_from: Path | None = None
-        self.skipped: list[str] = []
         if resume:
             found, skipped = ckpt.newest_valid_checkpoint(self.checkpoint_root)
             self.skipped = [str(item) for item in skipped]
@@ -172,6 +174,15 @@ class PhaseTrainer:
         step_size = self.state.micro_batch * self.state.grad_accum
         return order[self.state.cursor : self.state.cursor + step_size]
 
+    def _set_epochs(self, epochs: int) -> None:
+        """Stop early or extend: the phase now trains `epochs` epochs, its LR schedule stretched to match."""
+        self.log.info("set epochs", before=self.plan.epochs, after=epochs, done=self.state.epoch)
+        self.plan = dataclasses.replace(self.plan, epochs=epochs)
+        self.total_examples = epochs * len(self.train_data)
+        if self.state.epoch >= epochs:
+            self.save_checkpoint("phase_end")
+            raise StopPhase("completed", f"stopped early after {self.state.epoch} epoch(s)")
+
     def _step_boundary(self) -> None:
         """Apply the hooks' requests (all take effect here), and wait while paused."""
         while True:
@@ -190,6 +201,8 @@ class PhaseTrainer:
                     after=(commands.micro_batch, commands.grad_accum),
                 )
                 self.state.micro_batch, self.state.grad_accum = commands.micro_batch, commands.grad_accum
+            if commands.epochs is not None:
+                self._set_epochs(commands.epochs)
             if commands.checkpoint:
                 self.save_checkpoint("on_demand")
             if commands.stop is not None:
