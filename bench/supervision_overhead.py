@@ -102,23 +102,22 @@ def logs_to_stderr() -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
-def supervised_round(
-    data: dict[str, Any], specialist: str, run_name: str, timeout_s: float
-) -> dict[str, Any]:
-    """A whole `overnight run` of the specialist on a private local Ray: supervisor, trainer and watchdog
-    actors, every event streamed, every epoch graded and decided on."""
+def supervised_night(config: RunConfig, timeout_s: float) -> tuple[dict[str, Any], float]:
+    """Run `config`'s night on a private local Ray until its supervisor stops running: (its last status,
+    wall seconds including Ray's start and shutdown)."""
     import ray
 
     from actors.remote import NAMESPACE, kill_run_actors, spawn_supervisor
-    from policies.decision_log import read_log
 
-    config = named(data, run_name)
     run_dir = config.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     ray.init(address="local", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
     try:
-        supervisor = spawn_supervisor(config, config.model_dump(mode="json"), str(run_dir), "bench")
+        # Only the keys given, as `overnight run` passes its file (a dumped default can be invalid to restate:
+        # model.tiny with a local base).
+        data = config.model_dump(mode="json", exclude_unset=True)
+        supervisor = spawn_supervisor(config, data, str(run_dir), "bench")
         ray.get(supervisor.start.remote())
         deadline = time.monotonic() + timeout_s
         state = ray.get(supervisor.status.remote())
@@ -132,7 +131,19 @@ def supervised_round(
     finally:
         kill_run_actors([*config.specialists, FOUNDATION])
         ray.shutdown()
-    round_wall = time.perf_counter() - started
+    return state, time.perf_counter() - started
+
+
+def supervised_round(
+    data: dict[str, Any], specialist: str, run_name: str, timeout_s: float
+) -> dict[str, Any]:
+    """A whole `overnight run` of the specialist on a private local Ray: supervisor, trainer and watchdog
+    actors, every event streamed, every epoch graded and decided on."""
+    from policies.decision_log import read_log
+
+    config = named(data, run_name)
+    run_dir = config.run_dir()
+    state, round_wall = supervised_night(config, timeout_s)
     spec = state["specialists"][specialist]
     if spec["state"] != "finished":
         raise RuntimeError(f"the supervised {specialist} ended {spec['state']}: {spec['reason']}")
