@@ -174,7 +174,8 @@ def _small_texts() -> set[str]:
 def test_a_slot_past_its_small_value_space_draws_from_the_wide_one() -> None:
     # `--size 30000` used to stop at `task 'parse' shape 'text'`: LC-R parse prompts of a text are only
     # 428, and this spec asks for 550 of them.
-    spec = CorpusSpec("wide", None, (family("parse", (("text",), (partial(make_parse, sources=("lc-r",)),))),))
+    lc_r_parses = (("text",), (partial(make_parse, sources=("lc-r",)),))
+    spec = CorpusSpec("wide", None, (family("parse", lc_r_parses),))
     corpus = generate_corpus(spec, seed=3, train_size=500)
     examples = corpus.splits["val"] + corpus.splits["train"]
     texts = [example.instruction.removeprefix("Parse LC-R into HLXL: ") for example in examples]
