@@ -129,9 +129,11 @@ def test_an_injected_spike_is_skipped_counted_and_leaves_the_weights_as_a_skippe
 
     # The same step dropped by the NaN path (skip decision): same counters, same schedule, same weights.
     nan_config = with_guard(make_config, {"nan_at_step": 9})
-    dropped = train_specialist(
-        nan_config, "ascii", hooks=Recorder(on_fault=lambda fault: FaultAction.SKIP_STEP), resume=False
-    )
+    nan_recorder = Recorder(on_fault=lambda fault: FaultAction.SKIP_STEP)
+    dropped = train_specialist(nan_config, "ascii", hooks=nan_recorder, resume=False)
+    # The NaN path stays the NaN path with the guard armed: a fault for the hooks to decide, not a skip.
+    assert [(f.fault, f.step) for f in nan_recorder.of_kind("fault")] == [("non_finite", 9)]
+    assert nan_recorder.of_kind("step_skipped") == []
     assert dropped.phases[0].steps == spiked.phases[0].steps == 12
     assert dropped.phases[0].step_losses == spiked.phases[0].step_losses
     weights_spiked = load_file(str(spiked.final_checkpoint / "adapter" / "adapter_model.safetensors"))
