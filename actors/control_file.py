@@ -132,7 +132,8 @@ def wait_for_result(run_dir: Path, request_id: str, timeout_s: float, poll_s: fl
 
 def write_heartbeat(run_dir: Path, run: str, now: float | None = None) -> None:
     payload = {"run": run, "pid": os.getpid(), "time": time.time() if now is None else now}
-    write_text_atomic(run_dir / HEARTBEAT_FILE, json.dumps(payload))
+    # Never creates the run directory: a removed run must stay removed, not come back as a heartbeat.
+    write_text_atomic(run_dir / HEARTBEAT_FILE, json.dumps(payload), make_parents=False)
 
 
 def supervisor_seen_at(run_dir: Path, state: dict[str, Any]) -> float | None:

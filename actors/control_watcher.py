@@ -52,6 +52,9 @@ class ControlWatcher:
 
     def _run(self) -> None:
         while not self.stop.is_set():
+            if not self.run_dir.is_dir():
+                log.warning("control watcher: the run directory is gone; it stops", run_dir=str(self.run_dir))
+                return
             try:
                 self.poll_once()
             except OSError:

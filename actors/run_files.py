@@ -187,9 +187,11 @@ def resolve_run_dir(output_dir: Path, run: str | None) -> Path:
     raise RunFileError(f"no run {run!r} in {output_dir}; available runs: {_available(output_dir)}")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that a reader sees the old content or the new, never half of either."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_bytes_atomic(path: Path, data: bytes, make_parents: bool = True) -> None:
+    """Write a file so that a reader sees the old content or the new, never half of either. Without
+    `make_parents`, a missing folder is a FileNotFoundError instead of being created again."""
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -202,9 +204,9 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, make_parents: bool = True) -> None:
     """`write_bytes_atomic` for UTF-8 text."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"), make_parents)
 
 
 def read_decisions(run_dir: Path) -> list[dict[str, Any]]:

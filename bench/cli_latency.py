@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,9 +37,10 @@ def overnight(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)  # fmt: skip
 
 
-def figures(samples: list[float], target: float) -> dict[str, Any]:
+def figures(samples: list[float], target: float, cpu: list[float] | None = None) -> dict[str, Any]:
     return {
         "samples_s": [round(s, 3) for s in samples],
+        **({"cpu_s": [round(c, 3) for c in cpu]} if cpu is not None else {}),
         "median_s": round(statistics.median(samples), 3),
         "max_s": round(max(samples), 3),
         "target_s": target,
@@ -47,18 +49,22 @@ def figures(samples: list[float], target: float) -> dict[str, Any]:
 
 
 def time_reads(run_dir: Path, repeats: int) -> dict[str, Any]:
-    """Wall time of `status` and `log` on `run_dir`, each run `repeats` times (stdout a pipe)."""
+    """Wall time of `status` and `log` on `run_dir`, each run `repeats` times (stdout a pipe), and the CPU
+    time each took (user + system), which a loaded machine does not inflate."""
     where = ["--output-dir", str(run_dir.parent), "--run", run_dir.name]
     result = {}
     for command in ("status", "log"):
-        samples = []
+        samples, cpu = [], []
         for _ in range(repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             done = overnight(command, *where)
             samples.append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             if done.returncode != 0:
                 raise RuntimeError(f"`overnight {command}` failed: {done.stderr[-2000:]}")
-        result[command] = figures(samples, TARGETS_S[command])
+        result[command] = figures(samples, TARGETS_S[command], cpu)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,15 @@ def test_supervisor_seen_at_is_the_newer_of_the_heartbeat_and_the_state(tmp_path
 ])  # fmt: skip
 def test_staleness_boundary(status: str, seen_at: float | None, expected: str | None) -> None:
     assert staleness(status, seen_at, now=1000.0) == expected
+
+
+def test_the_watcher_stops_when_its_run_directory_is_removed(tmp_path: Path) -> None:
+    run_dir = tmp_path / "night"
+    run_dir.mkdir()
+    thread_watcher = ControlWatcher(run_dir, "night", Applier(), threading.Event(), poll_s=0.01)
+    thread_watcher.start()
+    while run_dir.exists():  # (a heartbeat being written at that moment makes one rmtree fail)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert thread_watcher.thread is not None
+    thread_watcher.thread.join(timeout=5.0)
+    assert not thread_watcher.thread.is_alive()
