@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.report_effects import effect_rows, plan_rows
 from actors.report_marks import fallback_lines, placed_marks, run_config_path
 from actors.report_plots import finite, plot_grades, plot_loss
 from actors.report_targets import targets_section
@@ -276,12 +277,14 @@ def _overview(data: RunData, summary: dict[str, Any]) -> list[str]:
 def _grades_section(data: RunData) -> list[str]:
     rows = [
         [spec.name, g.get("phase"), display_epoch(g.get("epoch")), g.get("score"), g.get("letter"),
-         f"{g.get('source') or NO_VALUE} (LLM fell back)" if g.get("fallback_reason") else g.get("source")]
+         f"{g.get('source') or NO_VALUE} (LLM fell back)" if g.get("fallback_reason") else g.get("source"),
+         (g.get("evidence") or {}).get("verdict") or NO_VALUE]
         for spec in data.specialists
         for g in spec.grades
     ]  # fmt: skip
     lines = ["## Grades", ""]
-    lines += _table(["specialist", "phase", "epoch", "score", "letter", "source"], rows) if rows else []
+    header = ["specialist", "phase", "epoch", "score", "letter", "source", "evidence"]
+    lines += _table(header, rows) if rows else []
     lines += fallback_lines([g for spec in data.specialists for g in spec.grades])
     ungraded = [spec.name for spec in data.specialists if not spec.grades]
     if ungraded:
@@ -358,6 +361,17 @@ def _interventions_section(data: RunData) -> list[str]:
     return [*lines, "None: no decisions were logged.", ""]
 
 
+def _effects_section(data: RunData) -> list[str]:
+    """What each intervention did (the metric before and after, with its interval), and the plan."""
+    lines = ["## What each intervention did", ""]
+    rows = effect_rows(data.specialists)
+    header = ["specialist", "phase/epoch", "action", "before", "after", "change"]
+    lines += _table(header, rows) if rows else ["None: no decision changed the training.", ""]
+    plan = plan_rows(data.specialists)
+    header = ["specialist", "phase", "trained", "plan changes", "interventions", "state"]
+    return [*lines, "## The night against its plan", "", *_table(header, plan)]
+
+
 def _where(decision: dict[str, Any]) -> str:
     epoch = decision.get("epoch")
     where = f"{decision.get('phase') or NO_VALUE}/{display_epoch(epoch) if epoch is not None else NO_VALUE}"
@@ -420,6 +434,7 @@ def render_markdown(data: RunData, summary: dict[str, Any], paths: ReportPaths) 
         _metrics_section(data, summary),
         targets_section(data.run_dir, summary["specialists"]),
         _interventions_section(data),
+        _effects_section(data),
         _figures_section(data, paths),
         _adapters_section(data),
         _damage_section(data),
