@@ -92,7 +92,8 @@ class _Row:
         if self.matcher.is_terminated():
             return  # generate pads a finished row
         if self.plan:
-            self.plan.pop(0)
+            # Greedy decoding takes the forced token; anything else voids the plan (recomputed if needed).
+            self.plan = self.plan[1:] if token == self.plan[0] else []
         if not self.matcher.accept_token(token):
             shown = self.book.token_bytes[token] if token < len(self.book.token_bytes) else token
             raise GrammarViolation(
