@@ -281,30 +281,7 @@ def plot_grades(
                 boundaries[offset + 0.5] = phase
         spread = spread_offset(index, len(points))
         xs = [offsets.get(str(g.get("phase")), 0) + int(g.get("epoch") or 0) + spread for g in rows]
-        axes.plot(xs, [g["score"] for g in rows], color=color, linewidth=1.5, alpha=0.8)
-        for x, grade in zip(xs, rows, strict=True):
-            hollow = grade.get("source") == "rubric" and bool(grade.get("fallback_reason"))
-            marker = SOURCE_MARKERS.get(str(grade.get("source")), "s")
-            axes.scatter(
-                [x],
-                [grade["score"]],
-                marker=marker,
-                s=70,
-                facecolors="white" if hollow else color,
-                edgecolors=color,
-                linewidths=1.8,
-                zorder=3,
-            )
-            axes.annotate(
-                str(grade.get("letter", "?")),
-                (x, grade["score"]),
-                textcoords="offset points",
-                xytext=(0, 9),
-                ha="center",
-                fontsize=10,
-                fontweight="bold",
-                color=color,
-            )
+        _plot_specialist_grades(axes, xs, rows, color)
     for x, phase in sorted(boundaries.items()):
         axes.axvline(x, color="#444", linestyle=":", linewidth=1)
         axes.annotate(
@@ -314,27 +291,37 @@ def plot_grades(
     axes.set_xlabel("epoch (counted across phases)")
     axes.set_ylabel("score (0-100)")
     axes.grid(alpha=0.25)
+    # Outside the axes, so no grade point can hide under it.
+    axes.legend(handles=_grade_legend(points), loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize=9,
+                borderaxespad=0)  # fmt: skip
+    return png_bytes(figure)
+
+
+def _plot_specialist_grades(axes: Axes, xs: Sequence[float], rows: Sequence[Event], color: str) -> None:
+    """One specialist's grades: a line, a marker per grade (by source; hollow for a fallback), its letter."""
+    axes.plot(xs, [g["score"] for g in rows], color=color, linewidth=1.5, alpha=0.8)
+    for x, grade in zip(xs, rows, strict=True):
+        hollow = grade.get("source") == "rubric" and bool(grade.get("fallback_reason"))
+        marker = SOURCE_MARKERS.get(str(grade.get("source")), "s")
+        axes.scatter([x], [grade["score"]], marker=marker, s=70, facecolors="white" if hollow else color,
+                     edgecolors=color, linewidths=1.8, zorder=3)  # fmt: skip
+        axes.annotate(str(grade.get("letter", "?")), (x, grade["score"]), textcoords="offset points",
+                      xytext=(0, 9), ha="center", fontsize=10, fontweight="bold", color=color)  # fmt: skip
+
+
+def _grade_legend(points: Mapping[str, Sequence[Event]]) -> list[Line2D]:
     handles = [
         Line2D([], [], color=SPECIALIST_COLORS[i % len(SPECIALIST_COLORS)], label=name)
         for i, (name, rows) in enumerate(points.items())
         if rows
     ]
-    handles += [
+    return [
+        *handles,
         Line2D([], [], marker="o", color="#333", linestyle="", label="rubric grade"),
         Line2D([], [], marker="^", color="#333", linestyle="", label="LLM grade"),
-        Line2D(
-            [],
-            [],
-            marker="o",
-            color="#333",
-            markerfacecolor="white",
-            linestyle="",
-            label="rubric (LLM fell back)",
-        ),
-    ]
-    # Outside the axes, so no grade point can hide under it.
-    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize=9, borderaxespad=0)
-    return png_bytes(figure)
+        Line2D([], [], marker="o", color="#333", markerfacecolor="white", linestyle="",
+               label="rubric (LLM fell back)"),
+    ]  # fmt: skip
 
 
 def spread_offset(index: int, count: int, width: float = 0.3) -> float:
