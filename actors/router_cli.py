@@ -240,7 +240,8 @@ def start_router_actor(run_dir: str | Path, settings: dict[str, Any] | None = No
         batch_max_size = RouterSettings(**merged).batch_max_size
     except (TypeError, ValueError) as err:
         raise RouterError(f"{run_dir / 'config.yaml'}: router settings: {err}") from err
-    actor = ray.remote(Router).options(
+    # Health and listings get threads of their own, so they answer while every generate slot is busy.
+    actor = ray.remote(concurrency_groups={CONTROL_GROUP: 4})(Router).options(
         name=ROUTER_NAME,
         namespace=NAMESPACE,
         lifetime="detached",
@@ -248,9 +249,8 @@ def start_router_actor(run_dir: str | Path, settings: dict[str, Any] | None = No
         num_cpus=ROUTER_NUM_CPUS,
         num_gpus=gpus,
         # Threaded: concurrent generate calls land in the router's batching queue together, as many as the
-        # HTTP replica admits (two full batches); health and listings have threads of their own.
+        # HTTP replica admits (two full batches).
         max_concurrency=BATCHES_IN_FLIGHT * batch_max_size,
-        concurrency_groups={CONTROL_GROUP: 4},
         # It reloads promoted.json on restart, so a crash costs only the requests in flight.
         max_restarts=3,
         max_task_retries=0,

@@ -1,0 +1,216 @@
+"""`overnight serve` as a user runs it (its own local Ray cluster, Ray Serve on 127.0.0.1), under load and
+attack: batches fill, stalled clients block nobody, a killed router comes back, and the key is nowhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.actors.router_fixture import RUN_NAME, copy_run
+from tests.actors.test_serve_hostile import raw_connection, read_response
+
+if TYPE_CHECKING:
+    from tests.actors.router_fixture import TrainedRun
+
+pytest_plugins = ("tests.actors.router_fixture",)
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "e2e-serve-key-" + "c0ffee4242"  # built so that no source line holds the whole key
+AUTH = {"Authorization": f"Bearer {KEY}"}
+GOOD = {"prompt": "Convert to HLXL: {C:14,0=42}", "max_new_tokens": 8}
+BODY_TIMEOUT_S = 2
+
+
+@dataclass
+class Serving:
+    url: str
+    process: subprocess.Popen[bytes]
+    ray_root: Path
+    output: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_health(serving: Serving, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert serving.process.poll() is None, (serving.output / "serve.err").read_text(errors="replace")[
+            -4000:
+        ]
+        try:
+            if httpx.get(f"{serving.url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(1)
+    raise AssertionError(f"overnight serve did not answer /health in {timeout_s} s")
+
+
+def _gcs_address(serve_pid: int, ray_root: Path) -> str:
+    """host:port of the GCS that `overnight serve` started: its node address from the gcs_server's command
+    line, its port from the file the GCS writes into its session directory (it picks a free one)."""
+    gcs = next(c for c in psutil.Process(serve_pid).children(recursive=True) if c.name() == "gcs_server")
+    args = dict(arg.split("=", 1) for arg in gcs.cmdline()[1:] if arg.startswith("--") and "=" in arg)
+    (port_file,) = Path(args["--session-dir"]).glob("gcs_server_port_*")
+    return f"{args['--node-ip-address']}:{port_file.read_text().strip()}"
+
+
+@pytest.fixture(scope="module")
+def serving(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serving]:
+    import ray
+
+    run = copy_run(trained_run, tmp_path_factory.mktemp("serve_e2e"))
+    run.promote({"ascii": "loud1", "runic": "loud1"})
+    # A short private Ray root: this cluster's logs are all under it, and no other cluster is joined.
+    ray_root = Path(tempfile.mkdtemp(prefix="ovs", dir="/tmp"))
+    output = tmp_path_factory.mktemp("serve_output")
+    env = {**os.environ, "OVERNIGHT_API_KEY": KEY, "RAY_TMPDIR": str(ray_root)}
+    env.pop("RAY_ADDRESS", None)
+    port = _free_port()
+    command = [
+        sys.executable,
+        "overnight.py",
+        "serve",
+        "--output-dir",
+        str(run.output_dir),
+        "--run",
+        RUN_NAME,
+    ]
+    command += ["--port", str(port), "--address", "local", "--body-timeout", str(BODY_TIMEOUT_S)]
+    with open(output / "serve.out", "wb") as out, open(output / "serve.err", "wb") as err:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err)
+    serving = Serving(f"http://127.0.0.1:{port}", process, ray_root, output)
+    try:
+        _wait_for_health(serving)
+        ray.init(address=_gcs_address(process.pid, ray_root), namespace="overnight", log_to_driver=False)
+        yield serving
+    finally:
+        ray.shutdown()
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(ray_root, ignore_errors=True)
+
+
+def _router_stats() -> dict[str, Any]:
+    import ray
+
+    return ray.get(ray.get_actor("router", namespace="overnight").stats.remote(), timeout=60)
+
+
+def test_concurrent_requests_fill_the_routers_batches(serving: Serving) -> None:
+    def ask(_: int) -> int:
+        return httpx.post(f"{serving.url}/v1/generate", headers=AUTH, json=GOOD, timeout=120).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(3):
+            assert list(pool.map(ask, range(16))) == [200] * 16
+    # Ray Serve's default (5 requests per replica) capped every batch at 5.
+    assert _router_stats()["max_batch_size"] >= 8
+
+
+def test_stalled_bodies_and_huge_bodies_block_nobody(serving: Serving) -> None:
+    stalled = [raw_connection(serving.url) for _ in range(8)]
+    head = "POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n"
+    for conn in stalled:
+        conn.sendall(
+            (head.format(KEY) + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n").encode()
+        )
+        conn.sendall(b'{"prompt": ')
+    assert httpx.get(f"{serving.url}/health", timeout=20).status_code == 200
+    assert httpx.post(f"{serving.url}/v1/generate", headers=AUTH, json=GOOD, timeout=60).status_code == 200
+    for conn in stalled:
+        status, body = read_response(conn, timeout=30)
+        assert (status, json.loads(body)["error"]["type"]) == (408, "body_timeout")
+        conn.close()
+    with raw_connection(serving.url) as conn:
+        conn.sendall((head.format(KEY) + "Content-Length: 100000000\r\n\r\n").encode() + b"x" * 1024)
+        status, _ = read_response(conn, timeout=30)
+    assert status == 413
+
+
+def test_a_killed_router_is_recreated_and_meanwhile_answers_503(serving: Serving) -> None:
+    import ray
+
+    seen: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=serving.url, headers=AUTH, timeout=120) as client:
+            while not stop.is_set():
+                response = client.post("/v1/generate", json=GOOD)
+                seen.append((response.status_code, response.headers.get("Retry-After")))
+                time.sleep(0.05)
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    time.sleep(1)
+    ray.kill(ray.get_actor("router", namespace="overnight"), no_restart=True)
+    deadline = time.monotonic() + 300
+    killed_at = len(seen)
+    while not any(status == 200 for status, _ in seen[killed_at + 4 :]):
+        assert time.monotonic() < deadline, f"no answer since the router was killed: {seen[-10:]}"
+        time.sleep(0.5)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    assert {status for status, _ in seen} <= {200, 503}, seen
+    assert all(retry == "5" for status, retry in seen if status == 503)
+    assert serving.process.poll() is None
+    assert "the router actor was gone; started a new one" in (serving.output / "serve.out").read_text()
+
+
+def test_the_key_is_in_no_log_and_no_other_process(serving: Serving) -> None:
+    # Error paths first: wrong keys, a key in the wrong place, a bad body.
+    for headers in ({"Authorization": f"Bearer {KEY}x"}, {"Authorization": f"Basic {KEY}"}, {"X-Key": KEY}):
+        assert (
+            httpx.post(f"{serving.url}/v1/generate", headers=headers, json=GOOD, timeout=30).status_code
+            == 401
+        )
+    bad = httpx.post(f"{serving.url}/v1/generate", headers=AUTH, content=b"\xff", timeout=30)
+    assert bad.status_code == 422
+    time.sleep(2)  # Ray flushes worker logs to files on its own schedule
+    needle = KEY.encode()
+    hits = [
+        str(path)
+        for root in (serving.ray_root, serving.output)
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and needle in path.read_bytes()
+    ]
+    assert hits == []
+    logs = list((serving.ray_root / "ray").glob("session_*/logs/*"))
+    assert len(logs) > 10  # the search really covered the cluster's logs
+    leaked = []
+    for child in psutil.Process(serving.process.pid).children(recursive=True):
+        try:
+            if any(KEY in value for value in child.environ().values()):
+                leaked.append(" ".join(child.cmdline())[:120])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    assert leaked == []
+    assert len(psutil.Process(serving.process.pid).children(recursive=True)) >= 3  # gcs, raylet, workers
