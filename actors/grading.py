@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from actors.decision_book import DecisionBook, as_decision
 from actors.run_state import SpecialistState
@@ -17,10 +17,25 @@ from policies.decision_log import DecisionRecord
 from policies.decisions import Action, Decision, TrainParams
 from policies.history import History, PastDecision
 from policies.limits import PolicyLimits
-from training.config import TrainingSection
+from training.config import FOUNDATION, RecipeConfig, TrainingSection
 
 PHASE_EPOCH_ACTIONS = frozenset({Action.STOP_EARLY, Action.EXTEND_PHASE})
 """Decisions that change how many epochs a phase trains."""
+
+
+class PhaseSettings(NamedTuple):
+    epochs: int
+    """As configured (1 for a phase the config does not name)."""
+    eval_every: int
+
+
+def phase_settings(config: RecipeConfig, name: str, phase: str) -> PhaseSettings:
+    """The configured epochs and evaluation cadence of `name`'s `phase`."""
+    item: Any = config.foundation if name == FOUNDATION else next(
+        (p for p in config.specialists[name].phases if p.name == phase), None)
+    if item is None:
+        return PhaseSettings(1, config.training.eval_every_epochs)
+    return PhaseSettings(item.epochs, config.settings_for(item).eval_every_epochs)
 
 
 def evaluations_left(epoch: int, epochs_planned: int, eval_every: int) -> int:

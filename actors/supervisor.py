@@ -25,6 +25,7 @@ from actors.grading import (
     grade_line,
     history_of,
     params_of,
+    phase_settings,
     planned_epochs,
     seconds_left,
     with_evidence,
@@ -789,26 +790,17 @@ class Supervisor:
             return ["general"]
         return [phase.name for phase in self.config.specialists[name].phases]
 
-    def _phase_config(self, name: str, phase: str) -> Any:
-        if name == FOUNDATION:
-            return self.config.foundation
-        return next((item for item in self.config.specialists[name].phases if item.name == phase), None)
-
     def _epochs_of(self, name: str, phase: str, configured: bool = False) -> int:
         """The epochs `phase` trains: as configured, or as a stop-early or extend decision set them."""
         job_epochs = self.continuous.epochs_of(name, phase)
         if job_epochs is not None:
             return job_epochs
-        item = self._phase_config(name, phase)
-        epochs = item.epochs if item is not None else 1
-        if configured:
-            return epochs
-        return planned_epochs((r for _, r in self.book.applied(name)), phase, epochs)
+        epochs = phase_settings(self.config, name, phase).epochs
+        applied = (record for _, record in self.book.applied(name))
+        return epochs if configured else planned_epochs(applied, phase, epochs)
 
     def _eval_every(self, name: str, phase: str) -> int:
-        item = self._phase_config(name, phase)
-        settings = self.config.settings_for(item) if item is not None else self.config.training
-        return settings.eval_every_epochs
+        return phase_settings(self.config, name, phase).eval_every
 
     def _position(self, name: str, phase: str, epoch: int, phase_ended: bool) -> PhasePosition:
         """Where the graded `epoch` stands: in its phase's plan, and against the night's deadline."""

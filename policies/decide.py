@@ -173,8 +173,8 @@ def _grade(trigger: Trigger, history: History, limits: PolicyLimits) -> Decision
                          checkpoint="best")
     acted = history.acted_on(trigger.epoch)
     if acted is not None:
-        return _decision(Action.CONTINUE, trigger, params, f"{described}: epoch {trigger.epoch} was already "
-                         f"acted on ({acted.action.value}); not acted on again; continue")
+        return _decision(Action.CONTINUE, trigger, params, f"{described}: epoch {trigger.epoch + 1} was "
+                         f"already acted on ({acted.action.value}); not acted on again; continue")
     match evidence.verdict:
         case "improving":
             return _improving(trigger, history, limits, described)

@@ -131,3 +131,16 @@ def test_decide_is_pure() -> None:
 
 def test_default_limits_are_used_when_none_are_given() -> None:
     assert decide(graded("plateaued"), fresh()).params_after.lr == pytest.approx(1e-4)
+
+
+def test_an_epoch_already_acted_on_is_not_acted_on_again() -> None:
+    history = fresh()
+    history = history.after(decide(graded("regressing", epoch=3), history))
+    again = decide(graded("regressing", epoch=3), history)
+    assert again.action is Action.CONTINUE
+    assert again.reason.endswith("epoch 4 was already acted on (rollback); not acted on again; continue")
+    # A passive decision did not act: the epoch may still be acted on.
+    history = fresh().after(decide(graded("improving", epoch=3), fresh()))
+    assert decide(graded("regressing", epoch=3), history).action is Action.ROLLBACK
+    # Another epoch is new evidence.
+    assert decide(graded("plateaued", epoch=5), history).action is Action.HALVE_LR
