@@ -46,6 +46,8 @@ class RouterClient(Protocol):
 
     async def health(self) -> dict[str, Any]: ...
 
+    async def stats(self) -> dict[str, Any]: ...
+
     def limits(self) -> dict[str, Any]: ...
 
 
@@ -66,6 +68,9 @@ class LocalRouterClient:
 
     async def health(self) -> dict[str, Any]:
         return self.router.health()
+
+    async def stats(self) -> dict[str, Any]:
+        return self.router.stats()
 
     def limits(self) -> dict[str, Any]:
         return self.router.limits()
@@ -123,6 +128,9 @@ class ActorRouterClient:
 
     async def health(self) -> dict[str, Any]:
         return await asyncio.wait_for(self._call("health", control=True), timeout=5.0)
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._call("stats", control=True)
 
     def limits(self) -> dict[str, Any]:
         return self._limits
@@ -262,6 +270,10 @@ def _add_model_routes(app: FastAPI, client: RouterClient) -> None:
     @app.get("/models")
     async def models() -> dict[str, Any]:
         return await client.models()
+
+    @app.get("/stats")
+    async def stats() -> dict[str, Any]:
+        return await client.stats()
 
     @app.get("/v1/models")
     async def openai_models() -> dict[str, Any]:

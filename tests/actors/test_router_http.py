@@ -56,6 +56,7 @@ def test_health_needs_no_key_and_everything_else_does(
     calls = [
         ("GET", "/models"),
         ("GET", "/v1/models"),
+        ("GET", "/stats"),
         ("POST", "/models/reload"),
         ("POST", "/v1/generate"),
         ("POST", "/v1/completions"),

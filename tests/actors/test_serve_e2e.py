@@ -37,6 +37,10 @@ KEY = "e2e-serve-key-" + "c0ffee4242"  # built so that no source line holds the 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 GOOD = {"prompt": "Convert to HLXL: {C:14,0=42}", "max_new_tokens": 8}
 BODY_TIMEOUT_S = 2
+KILL_ROUTER = (
+    "import sys, ray; ray.init(address=sys.argv[1], log_to_driver=False); "
+    "ray.kill(ray.get_actor('router', namespace='overnight'), no_restart=True)"
+)
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Serving:
     process: subprocess.Popen[bytes]
     ray_root: Path
     output: Path
+    gcs_address: str = ""
 
 
 def _free_port() -> int:
@@ -79,8 +84,6 @@ def _gcs_address(serve_pid: int, ray_root: Path) -> str:
 
 @pytest.fixture(scope="module")
 def serving(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serving]:
-    import ray
-
     run = copy_run(trained_run, tmp_path_factory.mktemp("serve_e2e"))
     run.promote({"ascii": "loud1", "runic": "loud1"})
     # A short private Ray root: this cluster's logs are all under it, and no other cluster is joined.
@@ -104,10 +107,9 @@ def serving(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -
     serving = Serving(f"http://127.0.0.1:{port}", process, ray_root, output)
     try:
         _wait_for_health(serving)
-        ray.init(address=_gcs_address(process.pid, ray_root), namespace="overnight", log_to_driver=False)
+        serving.gcs_address = _gcs_address(process.pid, ray_root)
         yield serving
     finally:
-        ray.shutdown()
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=120)
@@ -116,10 +118,8 @@ def serving(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -
         shutil.rmtree(ray_root, ignore_errors=True)
 
 
-def _router_stats() -> dict[str, Any]:
-    import ray
-
-    return ray.get(ray.get_actor("router", namespace="overnight").stats.remote(), timeout=60)
+def _router_stats(serving: Serving) -> dict[str, Any]:
+    return httpx.get(f"{serving.url}/stats", headers=AUTH, timeout=60).json()
 
 
 def test_concurrent_requests_fill_the_routers_batches(serving: Serving) -> None:
@@ -130,7 +130,7 @@ def test_concurrent_requests_fill_the_routers_batches(serving: Serving) -> None:
         for _ in range(3):
             assert list(pool.map(ask, range(16))) == [200] * 16
     # Ray Serve's default (5 requests per replica) capped every batch at 5.
-    assert _router_stats()["max_batch_size"] >= 8
+    assert _router_stats(serving)["max_batch_size"] >= 8
 
 
 def test_stalled_bodies_and_huge_bodies_block_nobody(serving: Serving) -> None:
@@ -154,8 +154,6 @@ def test_stalled_bodies_and_huge_bodies_block_nobody(serving: Serving) -> None:
 
 
 def test_a_killed_router_is_recreated_and_meanwhile_answers_503(serving: Serving) -> None:
-    import ray
-
     seen: list[tuple[int, str | None]] = []
     stop = threading.Event()
 
@@ -170,7 +168,14 @@ def test_a_killed_router_is_recreated_and_meanwhile_answers_503(serving: Serving
     for worker in workers:
         worker.start()
     time.sleep(1)
-    ray.kill(ray.get_actor("router", namespace="overnight"), no_restart=True)
+    # From another driver, as an operator would (the cluster wants Ray's token, read when ray is imported).
+    subprocess.run(
+        [sys.executable, "-c", KILL_ROUTER, serving.gcs_address],
+        env={**os.environ, "RAY_AUTH_MODE": "token"},
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     deadline = time.monotonic() + 300
     killed_at = len(seen)
     while not any(status == 200 for status, _ in seen[killed_at + 4 :]):
