@@ -225,11 +225,14 @@ def live_view(state: Mapping[str, Any]) -> Any:
 
 
 def trigger_text(trigger: Any) -> str:
-    """`oom: CUDA out of memory`, `grade`, `control: stop`: the trigger's kind and what it says."""
+    """`oom: CUDA out of memory`, `grade: improving`, `control: stop`: the trigger's kind and what it says (a
+    grade's evidence verdict)."""
     if not isinstance(trigger, Mapping):
         return str(trigger or NO_VALUE)
     text = str(trigger.get("kind") or NO_VALUE)
-    detail = trigger.get("detail") or trigger.get("requested")
+    evidence = trigger.get("evidence")
+    verdict = evidence.get("verdict") if isinstance(evidence, Mapping) else None
+    detail = trigger.get("detail") or trigger.get("requested") or verdict
     return f"{text}: {detail}" if detail else text
 
 

@@ -183,6 +183,8 @@ def test_format_time_reads_timestamps_datetimes_and_iso_strings() -> None:
 def test_trigger_and_outcome_text() -> None:
     assert trigger_text({"kind": "control", "detail": "", "requested": "skip_phase"}) == "control: skip_phase"
     assert trigger_text({"kind": "grade", "detail": ""}) == "grade"
+    graded = {"kind": "grade", "detail": "", "evidence": {"verdict": "plateaued"}}
+    assert trigger_text(graded) == "grade: plateaued"
     assert trigger_text(None) == "—"
     assert outcome_text({"ok": False, "detail": "trainer died"}) == "failed: trainer died"
     assert outcome_text({"ok": True, "detail": ""}) == "ok"
