@@ -585,8 +585,8 @@ class Supervisor:
             )
             phase_over = graded.phase != spec.phase or graded.phase in spec.finished_phases
             if decision.action == Action.SELECT_BEST:
-                self.book.outcome(decision_id, True, "the phase's best checkpoint by val exact match is the "
-                                  "one promoted at its end (promoted.json)")
+                self.book.outcome(decision_id, True, "no intervention: a specialist's phase promotes its "
+                                  "best checkpoint by val exact match when it ends (promoted.json)")
             elif spec.state in TERMINAL_STATES or phase_ended or phase_over:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
                 self.book.outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
