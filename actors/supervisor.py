@@ -30,6 +30,7 @@ from actors.grading import (
     seconds_left,
     with_evidence,
 )
+from actors.heartbeat import stalled_for
 from actors.job_queue import queue_rows
 from actors.notify import Notifier
 from actors.promotion import best_of_phase, promote
@@ -250,16 +251,10 @@ class Supervisor:
         for name, spec in self.state.specialists.items():
             if spec.state != "running":
                 continue
-            if spec.last_heartbeat is None:
-                # Still starting (imports, model load): only a start-up that never ends counts as a stall.
-                grace = max(self.config.supervisor.startup_grace_s, self.config.policies.stall_seconds)
-                if now - (spec.launched_at or now) < grace:
-                    continue
-                silence = now - (spec.launched_at or now)
-            else:
-                silence = now - spec.last_heartbeat
-                if silence < self.config.policies.stall_seconds:
-                    continue
+            limits = self.config.policies.stall_seconds, self.config.supervisor.startup_grace_s
+            silence = stalled_for(spec.last_heartbeat, spec.launched_at, now, *limits)
+            if silence is None:
+                continue
             tracker = self.trackers[name]
             trigger = Trigger.stall(seconds_since_heartbeat=silence, step=spec.step, epoch=spec.epoch)
             decision_id, decision = self._decide_and_log(

@@ -257,3 +257,16 @@ def test_non_finite_values_make_a_window_unstable(bad: dict[str, object]) -> Non
         )
     )  # type: ignore[arg-type]
     assert evidence.verdict == "unstable"
+
+
+@pytest.mark.parametrize(
+    ("trend_evals", "epochs", "beyond_doubt"),
+    [(4, [3, 5, 7, 9], True), (5, [1, 3, 5, 7, 9], False)],
+    ids=["the-flat-four", "the-drop-in-view"],
+)
+def test_the_trend_is_judged_on_the_latest_trend_evals(
+    trend_evals: int, epochs: list[int], beyond_doubt: bool
+) -> None:
+    evidence = assess(window(records([2.0, 1.0, 1.0, 1.0, 1.0])), t(trend_evals=trend_evals))
+    assert evidence.trend is not None and evidence.trend.epochs == epochs
+    assert (evidence.verdict, evidence.plateau_beyond_doubt) == ("plateaued", beyond_doubt)

@@ -144,3 +144,30 @@ def test_an_epoch_already_acted_on_is_not_acted_on_again() -> None:
     assert decide(graded("regressing", epoch=3), history).action is Action.ROLLBACK
     # Another epoch is new evidence.
     assert decide(graded("plateaued", epoch=5), history).action is Action.HALVE_LR
+
+
+@pytest.mark.parametrize(("seconds_left", "per_epoch", "used", "action", "epochs_after"), [
+    (120.0, 60.0, 0, Action.EXTEND_PHASE, 8),
+    (119.9, 60.0, 0, Action.EXTEND_PHASE, 7),
+    (59.9, 60.0, 0, Action.CONTINUE, None),
+    (None, None, 0, Action.EXTEND_PHASE, 8),
+    (10_000.0, None, 0, Action.CONTINUE, None),
+    (None, None, 1, Action.EXTEND_PHASE, 7),
+    (None, None, 2, Action.CONTINUE, None),
+], ids=["two-epochs-fit-exactly", "one-fits", "none-fits", "no-deadline", "no-epoch-time-yet",
+        "one-left-of-max_extra_epochs", "max_extra_epochs-spent"])
+def test_an_extension_fits_max_extra_epochs_and_the_deadline(
+    seconds_left: float | None, per_epoch: float | None, used: int, action: Action, epochs_after: int | None
+) -> None:
+    history = fresh()
+    if used:  # an earlier extension of this phase by `used` epochs
+        earlier = graded("improving", epoch=1, where=position(planned=6 - used, left=1))
+        history = history.after(decide(earlier, history, PolicyLimits(max_extra_epochs=used)))
+        assert history.extra_epochs() == used
+    where = position(planned=6, left=1, per_epoch=per_epoch, seconds_left=seconds_left)
+    decision = decide(graded("improving", where=where), history, PolicyLimits(max_extra_epochs=2))
+    assert decision.action is action, decision.reason
+    if epochs_after is None:
+        assert decision.params_after == decision.params_before == history.params
+    else:
+        assert (decision.params_before.epochs, decision.params_after.epochs) == (6, epochs_after)
