@@ -43,3 +43,30 @@ def test_the_grading_window_is_taken_once() -> None:
     window = tracker.take_window()
     assert window is not None and window.step_losses == [1.0, 0.9] and window.epochs[0].exact_match == 0.5
     assert tracker.take_window() is None
+
+
+@pytest.mark.parametrize(("last", "diverged"), [(3.0, False), (3.0 + 2**-20, True)],
+                         ids=["mean-at-k-times-best", "mean-just-above"])
+def test_divergence_is_a_mean_above_k_times_the_best(last: float, diverged: bool) -> None:
+    # Best mean 1.0 (the first eight steps); the last eight steps average `last`: k = 3 is the boundary.
+    assert (tracker_with([1.0] * 8 + [last] * 8).diverged(k=3.0, min_steps=10) is not None) is diverged
+
+
+def test_the_next_window_carries_the_graded_evaluations_of_the_phase() -> None:
+    tracker = tracker_with([1.0, 0.9])
+    scores = {"exact_match": 0.5, "format_validity": 0.9, "n_graded": 96}
+    tracker.on_epoch({"epoch": 0, "val_loss": 0.8, **scores})
+    tracker.take_window()
+    tracker.on_epoch({"epoch": 1, "val_loss": 0.7, **scores})
+    window = tracker.take_window()
+    assert window is not None and [r.epoch for r in window.earlier_epochs] == [0]
+    assert window.epochs[0].n == 96
+    tracker.start_phase("next")
+    tracker.on_epoch({"epoch": 0, "val_loss": 0.7, "exact_match": 0.6, "format_validity": 0.9})
+    window = tracker.take_window()
+    assert window is not None and window.earlier_epochs == []
+
+
+def test_skipped_steps_are_counted_within_the_window() -> None:
+    tracker = tracker_with([])
+    assert [tracker.on_skip(step, window_steps=50) for step in (10, 20, 60, 61)] == [1, 2, 2, 3]
