@@ -1,5 +1,6 @@
 """Property test: no sequence of events drives the LR below its minimum, the micro-batch below its minimum,
-or the interventions past their limits; the effective batch never changes; an abort is final."""
+the interventions past their limits or a phase's extensions past max_extra_epochs; the effective batch never
+changes; an abort is final."""
 
 from __future__ import annotations
 
