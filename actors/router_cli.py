@@ -326,8 +326,12 @@ def ask_command(args: argparse.Namespace) -> int:
         run_dir = servable_run(args.output_dir, args.run)
         prompt = read_prompt(args.prompt, args.prompt_file)
         settings, _ = run_settings(run_dir)
+        try:
+            limits = RouterSettings(**settings)
+        except (TypeError, ValueError) as err:
+            raise RouterError(f"{run_dir / 'config.yaml'}: router settings: {err}") from err
         # Checked before Ray is even looked for: a bad request costs nothing.
-        check_request(RouterSettings(**settings), prompt, args.max_new_tokens)
+        check_request(limits, prompt, args.max_new_tokens)
         # Library logs (model loading, the router's own) go to stderr: stdout carries only the answer.
         with contextlib.redirect_stdout(sys.stderr):
             answer = _ask(run_dir, prompt, settings, args)
