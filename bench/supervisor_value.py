@@ -221,8 +221,9 @@ def supervised_arm(data: dict[str, Any], run_name: str, timeout_s: float) -> dic
     evals = [line for line in lines if line["type"] == "epoch"]
     decisions = [r for r in read_log(run_dir / "decisions.jsonl") if r.specialist == SPECIALIST]
     actions = [r.action.value for r in decisions if r.action is not Action.CONTINUE]
+    # The event file's evaluations carry n_graded; the config's subset of the val split bounds it otherwise.
     val_lines = (config.run.corpora_dir / "ascii" / "val.jsonl").read_text(encoding="utf-8").splitlines()
-    n = min(config.training.eval_subset, len(val_lines))
+    n = (evals[-1].get("n_graded") if evals else None) or min(config.training.eval_subset, len(val_lines))
     started, finished = spec.get("started_at"), spec.get("finished_at")
     return with_intervals({
         "status": "completed" if spec["state"] == "finished" else f"{spec['state']}: {spec.get('reason')}",
