@@ -12,8 +12,12 @@ Text formats are accepted in canonical spacing only, LC-B as upper-case hex byte
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
+
+from hlx.errors import E_FIELD_ORDER, HLXError
+from hlx.formats import parse
 
 GRAMMAR_DIR = Path(__file__).parent / "grammars"
 # Answer format -> grammar file; the three text formats share the lexemes in common.ebnf.
@@ -26,6 +30,26 @@ GRAMMAR_FORMATS: tuple[str, ...] = tuple(GRAMMAR_FILES)
 MAX_LCB_PAYLOAD = 127
 # A record key of length 13 is written `8D 00`: the byte 0D would read as the record's end tag.
 RECORD_END_LENGTH = 13
+
+
+_STILL_GROWING = re.compile(r"[1-9][0-9]*|[A-Za-z_][A-Za-z0-9_]*")
+
+
+def dead_end(prefix: str, fmt: str) -> bool:
+    """True when `prefix` (which the grammar accepts) can no longer become a value the toolkit parses,
+    because of what the grammar cannot see: a finished field index not above the one before it
+    (E_FIELD_ORDER) or a finished record key that repeats one. An index or an unquoted key that runs to the
+    end of the prefix is still being written and may grow (`1` can become `13`), except the index `0`."""
+    try:
+        parse(prefix, fmt)
+    except HLXError as err:
+        if err.code != E_FIELD_ORDER and "appears twice" not in str(err):
+            return False
+        if fmt == "lc-b":  # the decoder only reads an index or a key once its last byte is there
+            return True
+        growing = _STILL_GROWING.match(prefix, err.offset)
+        return growing is None or growing.end() != len(prefix)
+    return False
 
 
 def has_grammar(fmt: str | None) -> bool:

@@ -4,7 +4,9 @@ Rows whose format has a grammar (hlx.grammar) may only emit tokens the grammar a
 where the answer is complete. Each row also has a token budget. Decoding is greedy, so the processor can see
 the token a row is about to pick: when taking it would leave too few tokens to finish the answer, the row is
 steered onto the shortest known completion (training.grammar_close) instead, so a budget never cuts an
-answer off. Rows without a grammar (diagnostics, free text) are left alone.
+answer off. What a context-free grammar cannot see, a repeated field index or record key, is checked with
+the toolkit on the prefix (hlx.grammar.dead_end) and masked too. Rows without a grammar (diagnostics, free
+text) are left alone.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import torch
 import xgrammar as xgr
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from hlx.grammar import grammar_text, has_grammar
+from hlx.grammar import dead_end, grammar_text, has_grammar
 from training.grammar_close import lcb_closing, text_closing
 
 _BOOKS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, GrammarBook]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+# Tokens tried per step before giving up on avoiding a repeated field index or record key.
+MAX_DEAD_ENDS = 64
 
 
 class GrammarViolation(RuntimeError):
@@ -118,13 +124,24 @@ class _Row:
             return
         self.matcher.fill_next_token_bitmask(bitmask, index)
         xgr.apply_token_bitmask_inplace(scores.unsqueeze(0), bitmask[index : index + 1].to(scores.device))
-        choice = int(scores.argmax())
+        choice = self._first_live_choice(scores)
         if choice == self.book.eos_id or self._fits_after(choice, remaining - 1):
             return
         closing = self.closing_tokens(self.matcher, bytes(self.written))
         if closing is not None:
             self.plan = [*closing, self.book.eos_id]
             _force(scores, self.plan[0])
+
+    def _first_live_choice(self, scores: torch.Tensor) -> int:
+        """The best token left once those that would repeat a field index or record key are masked too
+        (what the grammar cannot see; a key or index still being written may grow out of it)."""
+        for _ in range(MAX_DEAD_ENDS):
+            choice = int(scores.argmax())
+            prefix = (bytes(self.written) + self.book.token_bytes[choice]).decode("utf-8", errors="ignore")
+            if choice == self.book.eos_id or not dead_end(prefix, self.fmt):
+                return choice
+            scores[choice] = float("-inf")
+        return int(scores.argmax())
 
     def _fits_after(self, token: int, remaining: int) -> bool:
         probe = self.matcher.fork()

@@ -13,7 +13,7 @@ from hlx import errors as codes
 from hlx.corpus_io import read_corpus
 from hlx.errors import HLXError
 from hlx.formats import parse, render
-from hlx.grammar import GRAMMAR_FORMATS, MAX_LCB_PAYLOAD, grammar_text, has_grammar
+from hlx.grammar import GRAMMAR_FORMATS, MAX_LCB_PAYLOAD, dead_end, grammar_text, has_grammar
 from hlx.values import Contract, Handle, Record
 from tests.hlx.strategies import values
 
@@ -187,3 +187,33 @@ def test_grammar_lookup() -> None:
     assert not has_grammar(None)
     with pytest.raises(ValueError, match="no grammar for format 'text'; formats with one: hlxl, lc-t"):
         grammar_text("text")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "prefix", "dead"),
+    [
+        ("lc-t", "{C:1,0=1,0", True),  # an index 0 cannot grow
+        ("lc-t", "{C:1,12=1,1", False),  # 1 may still become 13
+        ("lc-t", "{C:1,12=1,1=", True),
+        ("lc-t", "{C:1,0=1,1", False),
+        ("lc-t", "{a:1,a", False),  # the key may still become `ab`
+        ("lc-t", "{a:1,a:", True),
+        ("lc-t", '{a:1,"a"', True),
+        ("hlxl", "{14: {@3: 1, @2", False),
+        ("hlxl", "{14: {@3: 1, @2:", True),
+        ("lc-r", "🐊1🐁5 1🐁5", False),
+        ("lc-r", "🐊1🐁5 1🐁5 ", True),
+        ("lc-b", "07 01 05 00 05", True),
+        ("lc-b", "07 01 05 00 06", False),
+        ("lc-b", "07 01 05 00 0", False),
+        ("lc-b", "0C 01 61 00 01 61", True),
+        ("hlxl", "[1, 2", False),
+    ],
+)
+def test_dead_ends_the_grammar_cannot_see(fmt: str, prefix: str, dead: bool) -> None:
+    assert accepts_prefix(fmt, prefix)
+    assert dead_end(prefix, fmt) is dead
+
+
+def accepts_prefix(fmt: str, text: str) -> bool:
+    return xgr.GrammarMatcher(COMPILED[fmt]).accept_string(text.encode("utf-8"))

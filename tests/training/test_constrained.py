@@ -164,3 +164,17 @@ def test_a_token_outside_the_grammar_is_refused(
 def test_rows_and_budgets_must_match(book: GrammarBook) -> None:
     with pytest.raises(ValueError, match="2 formats but 1 budgets; give one of each per row"):
         GrammarLogitsProcessor(book, ["hlxl", None], [4])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "target"),
+    [("lc-t", "{C:1,0=1,0=1,0=1}"), ("hlxl", "{a: 1, a: 2, a: 3}"), ("lc-r", "🐊1🐁0 1🐁0 1🐂")],
+)
+def test_a_model_set_on_repeating_a_field_index_or_key_still_answers_validly(
+    tokenizer: PreTrainedTokenizerFast, untrained: Qwen3ForCausalLM, book: GrammarBook, fmt: str, target: str
+) -> None:
+    # The grammar alone allows `0=1,0=1` (E_FIELD_ORDER) and repeated keys: context-free, it cannot see them.
+    grammar = GrammarLogitsProcessor(book, [fmt], [24])
+    [answer] = _generate(untrained, tokenizer, [_PreferText(book, target), grammar], 1, 24)
+    assert check(answer, answer, fmt).valid, answer
+    assert answer.startswith(target[:5]), answer  # it did follow the model as far as it could
