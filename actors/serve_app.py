@@ -85,9 +85,9 @@ class ActorRouterClient:
     name). Its request errors arrive wrapped by Ray and are unwrapped here; a dead or restarting actor
     becomes RouterUnavailable."""
 
-    def __init__(self, lookup: Callable[[], Any], limits: dict[str, Any]) -> None:
+    def __init__(self, lookup: Callable[[], Any], limits: dict[str, Any], handle: Any | None = None) -> None:
         self._lookup = lookup
-        self._handle: Any | None = None
+        self._handle = handle
         self._limits = limits
 
     async def _current(self) -> Any:
@@ -371,7 +371,16 @@ def http_application(
         def __serve_build_asgi_app__(self) -> FastAPI:
             import ray
 
-            client = ActorRouterClient(lambda: ray.get_actor(actor_name, namespace=namespace), self.limits)
+            def lookup() -> Any:
+                return ray.get_actor(actor_name, namespace=namespace)
+
+            # Looked up once here, as the replica starts, so the first request does not wait for it (a
+            # router that is down is looked up again by the first request).
+            try:
+                handle = lookup()
+            except ValueError:
+                handle = None
+            client = ActorRouterClient(lookup, self.limits, handle)
             return build_app(
                 client,
                 api_key_sha256=self.key_sha256,
