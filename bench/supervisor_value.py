@@ -280,6 +280,24 @@ def judge(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
     return judged
 
 
+SIZE_NOTES = {
+    "quick": "smoke sizes: the fixture-sized model on a few dozen examples",
+    "full": "the demo's model and recipe on a subset of its corpora (general and ascii): one LoRA specialist "
+    "on a foundation trained once, not the full demo night",
+}
+
+
+def report_text(header: dict[str, Any], results: dict[str, Any], planned: list[str], started: float) -> str:
+    report = {
+        **header,
+        "scenarios": results,
+        "verdicts": judge(results),
+        "complete": list(results) == planned,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
+    return json.dumps(report, indent=2, default=str) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, the fixture-sized model (a smoke run)")
@@ -291,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     unknown = sorted(set(scenarios) - set(SCENARIOS))
-    if unknown:
+    if not scenarios or unknown:
         parser.error(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
     seeds = list(range(args.seeds or (1 if args.quick else 2)))
     if not seeds:
@@ -301,32 +319,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = SIZES[size_name]
     started = time.perf_counter()
     work = (args.work_dir or Path(tempfile.mkdtemp(prefix="supervisor-value-"))).resolve()
+    header = {
+        "size": size_name,
+        "setup": {**size, "specialist": SPECIALIST, "seeds": seeds, "learning_rate": DEMO_LR,
+                  "note": SIZE_NOTES[size_name]},
+        "metrics_of": "the promoted checkpoint (the phase's best val exact match); 'final': the last eval",
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpus": os.cpu_count()},
+        "work_dir": str(work) if args.work_dir else None,
+    }  # fmt: skip
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:
         corpora = write_subsets(work, size)
         base = train_foundation_once(work, corpora, size)
         setup = {"base": base, "corpora": corpora, "work": work, "size": size}
-        results = {scenario: run_scenario(scenario, seeds, setup, args.timeout) for scenario in scenarios}
+        for scenario in scenarios:
+            results[scenario] = run_scenario(scenario, seeds, setup, args.timeout)
+            # Written after every scenario, so an interrupted bench keeps what it measured.
+            text = report_text(header, results, scenarios, started)
+            write_atomically(args.out, text)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    note = (
-        "smoke sizes: the fixture-sized model on a few dozen examples"
-        if args.quick
-        else "the demo's model and recipe on a subset of its corpora (general and ascii): one LoRA "
-        "specialist on a foundation trained once, not the full demo night"
-    )
-    report = {
-        "size": size_name,
-        "setup": {**size, "specialist": SPECIALIST, "seeds": seeds, "learning_rate": DEMO_LR, "note": note},
-        "metrics_of": "the promoted checkpoint (the phase's best val exact match); 'final': the last eval",
-        "scenarios": results,
-        "verdicts": judge(results),
-        "wall_time_s": round(time.perf_counter() - started, 1),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpus": os.cpu_count()},
-        "work_dir": str(work) if args.work_dir else None,
-    }
-    text = json.dumps(report, indent=2, default=str) + "\n"
-    write_atomically(args.out, text)
     print(text, end="")
     return 0
 
