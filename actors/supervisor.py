@@ -579,12 +579,12 @@ class Supervisor:
                 phase=graded.phase,
             )
             phase_over = graded.phase != spec.phase or graded.phase in spec.finished_phases
-            if decision.action == Action.SELECT_BEST:
-                self.book.outcome(decision_id, True, "no intervention: a specialist's phase promotes its "
-                                  "best checkpoint by val exact match when it ends (promoted.json)")
-            elif spec.state in TERMINAL_STATES or phase_ended or phase_over:
+            if spec.state in TERMINAL_STATES or phase_ended or phase_over:
                 # The phase this window graded is over: the grade and decision stay on record for the morning.
                 self.book.outcome(decision_id, True, f"{NOT_APPLIED}: the graded phase had already ended")
+            elif decision.action == Action.SELECT_BEST:
+                self.book.outcome(decision_id, True, "no intervention: a specialist's phase promotes its "
+                                  "best checkpoint by val exact match when it ends (promoted.json)")
             else:
                 self._apply(name, decision_id, decision)
             self.save()
