@@ -38,7 +38,7 @@ TOKENIZER_CORPORA = ("phase1_general", "ascii_specialist", "runic_specialist")
 def brief_training(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, steps: int, seed: int
 ) -> float:
-    """A few hundred AdamW steps on the general corpus, so the model writes answers that look like answers
+    """A few AdamW steps (batch 16) on the general corpus, so the model writes answers that look like answers
     (validity far from 0 or 1 without the grammar). Returns the last step's loss per token."""
     examples = read_corpus(CORPORA / "phase1_general" / "train.jsonl")
     encoded, _ = encode_examples(examples, tokenizer, 256, "drop")
@@ -47,7 +47,7 @@ def brief_training(
     model.train()
     loss = torch.tensor(0.0)
     for _ in range(steps):
-        batch = collate(rng.sample(encoded, 32), tokenizer.pad_token_id)
+        batch = collate(rng.sample(encoded, 16), tokenizer.pad_token_id)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         tokens = int((batch["labels"][:, 1:] != -100).sum())
         loss = response_loss_sum(logits, batch["labels"]) / tokens
@@ -55,7 +55,7 @@ def brief_training(
         loss.backward()
         optimizer.step()
     model.eval()
-    return float(loss)
+    return float(loss.detach())
 
 
 def value_prompts(count: int) -> list[Example]:
@@ -122,7 +122,7 @@ def run(steps: int, prompts: int, max_new_tokens: int, batch_size: int, seed: in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=300, help="brief training steps before measuring")
+    parser.add_argument("--steps", type=int, default=80, help="training steps (batch 16) first")
     parser.add_argument("--prompts", type=int, default=96)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=16)

@@ -114,7 +114,7 @@ class _Row:
         if self.fmt == "lc-b":
             closing = lcb_closing(matcher, written.decode("ascii"))
         else:
-            closing = text_closing(matcher)
+            closing = text_closing(matcher, written, self.fmt)
         return None if closing is None else self.book.tokens_of(closing)
 
     def steer(self, scores: torch.Tensor, bitmask: torch.Tensor, index: int, remaining: int) -> None:

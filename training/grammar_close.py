@@ -12,6 +12,7 @@ from __future__ import annotations
 import xgrammar as xgr
 
 from hlx import lcb
+from hlx.grammar import dead_end
 
 # Closers first; then the pieces that finish a token or a contract/record header; letters finish keywords
 # (null, TRUE...), handle prefixes (&h_) and the low half of a \u surrogate pair.
@@ -24,18 +25,24 @@ IDENT_FILLER = 0x5F  # `_`, the shortest identifier character
 HEX_DIGITS = "0123456789ABCDEF"
 
 
-def text_closing(matcher: xgr.GrammarMatcher) -> bytes | None:
-    """Bytes that complete the matcher's text-format answer, or None if the greedy order gets stuck."""
+def text_closing(matcher: xgr.GrammarMatcher, written: bytes, fmt: str) -> bytes | None:
+    """Bytes that complete the text-format answer `written` (accepted by `matcher`), or None if the greedy
+    order gets stuck. A piece that would finish a repeated field index or record key is passed over, so
+    `{a:1,a` closes as `{a:1,a0:""}` rather than `{a:1,a:""}`."""
     probe = matcher.fork()
     out = bytearray()
     for _ in range(MAX_CLOSING_PIECES):
         if probe.is_completed():
             return bytes(out)
-        # A rejected piece leaves the matcher as it was.
-        piece = next((piece for piece in TEXT_CLOSING_ORDER if probe.accept_string(piece)), None)
-        if piece is None:
+        for piece in TEXT_CLOSING_ORDER:
+            trial = probe.fork()
+            text = (written + out + piece).decode("utf-8", errors="ignore")
+            if trial.accept_string(piece) and not dead_end(text, fmt):
+                probe = trial
+                out += piece
+                break
+        else:
             return None
-        out += piece
     return None
 
 
