@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from actors.streaming import BatchStreamer
+
 
 def row_budget(max_new_tokens: int, prompt_tokens: int, context_tokens: int) -> int:
     """The tokens one row may generate: its own max_new_tokens, cut only by its own prompt's room in the
@@ -65,21 +67,23 @@ def generate_per_adapter(
     adapters: list[str | None],
     kwargs: dict[str, Any],
     pad_id: int,
+    streamer: BatchStreamer | None = None,
 ) -> torch.Tensor:
     """One generate call per adapter (None: the base with adapters off); rows come back in their order,
-    right-padded to the longest output."""
+    right-padded to the longest output. `streamer` (rows in batch order) gets each call's rows."""
     by_adapter: dict[str | None, list[int]] = {}
     for index, adapter in enumerate(adapters):
         by_adapter.setdefault(adapter, []).append(index)
     pieces: dict[int, torch.Tensor] = {}
     for adapter, indices in by_adapter.items():
         sub = {key: value[indices] for key, value in batch.items()}
+        sub_streamer = streamer.subset(indices) if streamer is not None else None
         if adapter is None:
             with model.disable_adapter():
-                out = model.generate(**sub, **kwargs)
+                out = model.generate(**sub, **kwargs, streamer=sub_streamer)
         else:
             model.set_adapter(adapter)
-            out = model.generate(**sub, **kwargs)
+            out = model.generate(**sub, **kwargs, streamer=sub_streamer)
         pieces.update(zip(indices, out, strict=True))
     longest = max(piece.shape[0] for piece in pieces.values())
     return torch.stack(

@@ -20,6 +20,8 @@ from transformers import AutoModelForCausalLM
 
 from actors.answers import verdict_fields
 from actors.batching import BatchStats, cut_answer, generate_per_adapter, left_pad, plan_calls, row_budget
+from actors.metric_samples import answer_samples, batch_samples, reload_samples
+from actors.model_census import parameter_counts
 from actors.routing import (
     COORDINATOR,
     ExpertSpec,
@@ -39,6 +41,8 @@ from actors.routing import (
 )
 from actors.run_files import PROMOTED_FILE, RunFileError, read_promoted
 from actors.safe_logging import failure_fields
+from actors.serve_metrics import SampleSink, record_quietly
+from actors.streaming import DeltaSink, batch_streamer
 from hlx.corpus_io import prompt_text
 from training.model import compute_dtype, load_tokenizer, pick_device
 from training.quiet import quiet_transformers
@@ -80,6 +84,7 @@ class _Pending:
     serving: _Serving
     max_new_tokens: int
     started: float
+    on_delta: DeltaSink | None = None  # gets the answer's text as it is decoded (a streamed request)
     future: Future[dict[str, Any]] = field(default_factory=Future)
 
 
@@ -90,8 +95,14 @@ class Router:
     """Answers HLX requests with the expert HLX_SPEC §7 names. Thread-safe: `submit` from any thread; one
     worker thread batches and generates, so the model is only ever touched by one thread at a time."""
 
-    def __init__(self, run_dir: str | Path, settings: RouterSettings | dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        settings: RouterSettings | dict[str, Any] | None = None,
+        metrics: SampleSink | None = None,
+    ) -> None:
         self.run_dir = Path(run_dir)
+        self._metrics = metrics  # an actors.metrics.MetricsRecorder where Ray runs; None in `ask --local`
         self.settings = (
             settings if isinstance(settings, RouterSettings) else RouterSettings(**(settings or {}))
         )
@@ -225,7 +236,11 @@ class Router:
         raise UnknownExpert(f"no expert {expert!r}; choose one of {known}", field="expert")
 
     def submit(
-        self, prompt: str, max_new_tokens: int | None = None, expert: str | None = None
+        self,
+        prompt: str,
+        max_new_tokens: int | None = None,
+        expert: str | None = None,
+        on_delta: DeltaSink | None = None,
     ) -> Future[dict[str, Any]]:
         """Queue a request; the future resolves to the answer dict (see `generate`). Bad requests raise
         RequestError here, before queueing."""
@@ -237,7 +252,7 @@ class Router:
             name, reason = self._choose(decision, expert)
             serving = self._serving[name]
             serving.in_flight += 1
-            pending = _Pending(prompt, decision, reason, serving, budget, time.perf_counter())
+            pending = _Pending(prompt, decision, reason, serving, budget, time.perf_counter(), on_delta)
             # Queued under the lock, so nothing can land behind close()'s stop marker and wait forever.
             self._queue.put(pending)
         return pending.future
@@ -273,6 +288,7 @@ class Router:
                     break
                 batch.append(item)
             self._stats.record(len(batch))
+            record_quietly(self._metrics, batch_samples(len(batch)))
             try:
                 self._run_batch(batch)
             except Exception as err:  # the worker must outlive any bug, or every later request would hang
@@ -303,6 +319,7 @@ class Router:
             if isinstance(outcome, BaseException):
                 pending.future.set_exception(outcome)
             else:
+                record_quietly(self._metrics, answer_samples(outcome))
                 pending.future.set_result(outcome)
 
     def _release(self, rows: list[_Pending]) -> None:
@@ -368,18 +385,24 @@ class Router:
                 "eos_token_id": self._tokenizer.eos_token_id,
             }
             adapters = [row.serving.adapter for row in rows]
+            streamer = batch_streamer(
+                [row.on_delta for row in rows], budgets, self._text_of, self._tokenizer.eos_token_id
+            )
             if not isinstance(model, PeftModel):
-                output = model.generate(**batch, **kwargs)
+                output = model.generate(**batch, **kwargs, streamer=streamer)
             elif self.settings.strategy == "mixed":
                 names = [adapter or BASE_ADAPTER for adapter in adapters]
-                output = model.generate(**batch, adapter_names=names, **kwargs)
+                output = model.generate(**batch, adapter_names=names, streamer=streamer, **kwargs)
             else:
-                output = generate_per_adapter(model, batch, adapters, kwargs, self._pad_id)
+                output = generate_per_adapter(model, batch, adapters, kwargs, self._pad_id, streamer)
         decoded = []
         for new_ids, budget in zip(output[:, width:].tolist(), budgets, strict=True):
             ids, finish = cut_answer(new_ids, self._tokenizer.eos_token_id, budget)
-            decoded.append((self._tokenizer.decode(ids, skip_special_tokens=True), finish, len(ids)))
+            decoded.append((self._text_of(ids), finish, len(ids)))
         return decoded
+
+    def _text_of(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=True)
 
     def _answer(self, row: _Pending, decoded: tuple[str, str, int], prompt_tokens: int) -> dict[str, Any]:
         text, finish, completion_tokens = decoded
@@ -435,11 +458,13 @@ class Router:
                     fresh = self._load_expert(spec)
                 except RouterError as err:
                     report["failed"][name] = str(err)
+                    record_quietly(self._metrics, reload_samples(name, ok=False))
                     log.error(
                         "reload failed; the previous version keeps serving", expert=name, error=str(err)
                     )
                     continue
                 self._publish(name, fresh)
+                record_quietly(self._metrics, reload_samples(name, ok=True))
                 report["swapped" if current is not None else "added"].append(name)
             if specialist is None:
                 with self._lock:
@@ -480,7 +505,7 @@ class Router:
             routes = {track: self._table.serving(track)[0] for track in ("ascii", "runic", "general")}
             retired = [serving.describe() for serving in self._retired]
         with self._model_lock:
-            parameters = self._parameter_counts()
+            parameters = parameter_counts(self._model)
         return {
             "run_dir": str(self.run_dir),
             "base": str(self._base_path),
@@ -491,20 +516,6 @@ class Router:
             "parameters": parameters,
             "retired": retired,
         }
-
-    def _parameter_counts(self) -> dict[str, Any]:
-        """Parameters of the shared base and of each loaded adapter (the proof that a specialist costs an
-        adapter, not a model). Call with the model lock held."""
-        adapters: dict[str, int] = {}
-        base = 0
-        names = list(self._model.peft_config) if isinstance(self._model, PeftModel) else []
-        for key, parameter in self._model.named_parameters():
-            owner = next((name for name in names if f".{name}." in key), None)
-            if owner is None:
-                base += parameter.numel()
-            else:
-                adapters[owner] = adapters.get(owner, 0) + parameter.numel()
-        return {"base": base, "adapters": adapters}
 
     def health(self) -> dict[str, Any]:
         """`ok` while the batching worker runs and the router is open; `stopped` otherwise."""

@@ -220,7 +220,7 @@ def start_router_actor(run_dir: str | Path, settings: dict[str, Any] | None = No
     import ray
     from ray.exceptions import RayActorError
 
-    from actors.router import Router
+    from actors.router_actor import ServedRouter
 
     run_dir = Path(run_dir).resolve()
     existing = running_router()
@@ -241,7 +241,7 @@ def start_router_actor(run_dir: str | Path, settings: dict[str, Any] | None = No
     except (TypeError, ValueError) as err:
         raise RouterError(f"{run_dir / 'config.yaml'}: router settings: {err}") from err
     # Health and listings get threads of their own, so they answer while every generate slot is busy.
-    actor = ray.remote(concurrency_groups={CONTROL_GROUP: 4})(Router).options(
+    actor = ray.remote(concurrency_groups={CONTROL_GROUP: 4})(ServedRouter).options(
         name=ROUTER_NAME,
         namespace=NAMESPACE,
         lifetime="detached",

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from collections.abc import Callable
-from typing import Annotated, Any, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from actors.routing import PromptTooLong, RequestError, RouterError, UnknownExpert
+from actors.openai_api import OPENAI_PATHS, MaxTokens, add_openai_routes
+from actors.routing import PromptTooLong, RequestError, RouterError
 from actors.safe_logging import clip
 from actors.serve_guard import ApiKey, Guard, error_body
 from actors.serve_limits import (
     CONTROL_GROUP,
     HTTP_REPLICAS,
-    MAX_PROMPTS_PER_COMPLETION,
     HttpLimits,
     http_limits,
     max_ongoing_requests,
 )
+from actors.serve_metrics import SampleSink
+from actors.streaming import stream_answer
 
 __all__ = ["ApiKey", "RouterUnavailable", "build_app", "http_application"]
 
@@ -39,6 +39,10 @@ class RouterClient(Protocol):
     async def generate(
         self, prompt: str, max_new_tokens: int | None, expert: str | None
     ) -> dict[str, Any]: ...
+
+    def stream(
+        self, prompt: str, max_new_tokens: int | None, expert: str | None
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
     async def models(self) -> dict[str, Any]: ...
 
@@ -59,6 +63,15 @@ class LocalRouterClient:
 
     async def generate(self, prompt: str, max_new_tokens: int | None, expert: str | None) -> dict[str, Any]:
         return await asyncio.wrap_future(self.router.submit(prompt, max_new_tokens, expert))
+
+    async def stream(
+        self, prompt: str, max_new_tokens: int | None, expert: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """actors.streaming.stream_answer's events, each waited for on a thread (never on the loop)."""
+        events = stream_answer(self.router, prompt, max_new_tokens, expert)
+        done = object()
+        while (event := await asyncio.to_thread(next, events, done)) is not done:
+            yield event
 
     async def models(self) -> dict[str, Any]:
         return await asyncio.to_thread(self.router.models)
@@ -99,14 +112,17 @@ class ActorRouterClient:
         return self._handle
 
     async def _call(self, method: str, *args: Any, control: bool = False) -> dict[str, Any]:
-        from ray.exceptions import ActorDiedError, RayActorError
-
         handle = await self._current()
         remote = getattr(handle, method)
         if control:  # health and listings answer even while every generate slot is taken
             remote = remote.options(concurrency_group=CONTROL_GROUP)
+        return await self._unwrapped(remote.remote(*args))
+
+    async def _unwrapped(self, ref: Any) -> Any:
+        from ray.exceptions import ActorDiedError, RayActorError
+
         try:
-            return await remote.remote(*args)
+            return await ref
         except RayActorError as err:
             if isinstance(err, ActorDiedError):
                 self._handle = None  # look the name up again: serve starts a new router under it
@@ -119,6 +135,20 @@ class ActorRouterClient:
 
     async def generate(self, prompt: str, max_new_tokens: int | None, expert: str | None) -> dict[str, Any]:
         return await self._call("generate", prompt, max_new_tokens, expert)
+
+    async def stream(
+        self, prompt: str, max_new_tokens: int | None, expert: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The actor's `stream` generator, item by item as the actor yields them (Ray's streaming
+        generator); errors are unwrapped as in `_call`."""
+        handle = await self._current()
+        events = handle.stream.options(num_returns="streaming").remote(prompt, max_new_tokens, expert)
+        while True:
+            try:
+                ref = await anext(events)
+            except StopAsyncIteration:
+                return
+            yield await self._unwrapped(ref)
 
     async def models(self) -> dict[str, Any]:
         return await self._call("models", control=True)
@@ -136,9 +166,6 @@ class ActorRouterClient:
         return self._limits
 
 
-MaxTokens = Annotated[int, Field(strict=True)]  # `true`, `"10"` and `10.0` are refused, not coerced
-
-
 class GenerateBody(BaseModel):
     """POST /v1/generate."""
 
@@ -146,17 +173,6 @@ class GenerateBody(BaseModel):
     prompt: str
     max_new_tokens: MaxTokens | None = None
     expert: str | None = None
-
-
-class CompletionBody(BaseModel):
-    """POST /v1/completions (OpenAI style). Sampling fields OpenAI clients send are accepted and ignored:
-    the router always decodes greedily."""
-
-    model_config = ConfigDict(extra="allow")
-    prompt: str | list[str]
-    model: str | None = "auto"
-    max_tokens: MaxTokens | None = None
-    stream: bool = False
 
 
 class ReloadBody(BaseModel):
@@ -179,9 +195,11 @@ def build_app(
     api_key_sha256: str | None = None,
     insecure: bool = False,
     limits: HttpLimits | None = None,
+    metrics: SampleSink | None = None,
 ) -> FastAPI:
     """The HTTP API over `client`. Every path but /health needs `Authorization: Bearer <key>`; with no key
-    the app refuses to build unless `insecure` is set. `limits` default to http_limits(client.limits())."""
+    the app refuses to build unless `insecure` is set. `limits` default to http_limits(client.limits()).
+    `metrics` gets a sample for every error response, by status."""
     if api_key is not None:
         api_key_sha256 = ApiKey.hash(api_key)
     if api_key_sha256 is None and not insecure:
@@ -190,7 +208,9 @@ def build_app(
     router_limits = client.limits()
     http = limits or http_limits(router_limits)
     app = FastAPI(title="overnight router", description="HLX requests answered by the trained experts.")
-    app.add_middleware(Guard, key=key, limits=http, open_paths=OPEN_PATHS)
+    app.add_middleware(
+        Guard, key=key, limits=http, open_paths=OPEN_PATHS, openai_paths=OPENAI_PATHS, metrics=metrics
+    )
     _add_error_handlers(app, http)
     _add_routes(
         app, client, int(router_limits["max_prompt_chars"]), int(router_limits["max_new_tokens_limit"])
@@ -249,21 +269,7 @@ def _add_routes(app: FastAPI, client: RouterClient, max_chars: int, max_new_limi
         check(request, body.prompt, body.max_new_tokens, "max_new_tokens")
         return await client.generate(body.prompt, body.max_new_tokens, body.expert)
 
-    @app.post("/v1/completions")
-    async def completions(request: Request, body: CompletionBody) -> dict[str, Any]:
-        if body.stream:
-            raise RequestError("streaming is not supported; send stream: false", "stream")
-        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-        if not 1 <= len(prompts) <= MAX_PROMPTS_PER_COMPLETION:
-            raise RequestError(f"prompt must hold 1..{MAX_PROMPTS_PER_COMPLETION} strings", "prompt")
-        for prompt in prompts:
-            check(request, prompt, body.max_tokens, "max_tokens")
-        expert = None if body.model in (None, "", "auto") else body.model
-        try:
-            answers = await asyncio.gather(*(client.generate(p, body.max_tokens, expert) for p in prompts))
-        except UnknownExpert as err:  # OpenAI clients name the expert `model`
-            raise UnknownExpert(str(err), "model") from None
-        return completion_response(answers, body.model or "auto")
+    add_openai_routes(app, client, check)
 
 
 def _add_model_routes(app: FastAPI, client: RouterClient) -> None:
@@ -300,46 +306,6 @@ def jsonable(errors: list[Any]) -> list[dict[str, Any]]:
         {"loc": list(error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
         for error in errors
     ]
-
-
-def completion_response(answers: list[dict[str, Any]], requested: str) -> dict[str, Any]:
-    """An OpenAI text_completion object; each choice also carries the router's verdict under `overnight`."""
-    experts = {answer["expert"] for answer in answers}
-    prompt_tokens = sum(answer["prompt_tokens"] for answer in answers)
-    completion_tokens = sum(answer["completion_tokens"] for answer in answers)
-    return {
-        "id": f"cmpl-{uuid.uuid4().hex}",
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": experts.pop() if len(experts) == 1 else requested,
-        "choices": [
-            {
-                "text": answer["text"],
-                "index": index,
-                "logprobs": None,
-                "finish_reason": answer["finish_reason"],
-                "overnight": {
-                    key: answer[key]
-                    for key in (
-                        "expert",
-                        "reason",
-                        "format",
-                        "valid",
-                        "canonical",
-                        "check_error",
-                        "adapter",
-                        "latency_ms",
-                    )
-                },
-            }
-            for index, answer in enumerate(answers)
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
 
 
 def http_application(
@@ -380,12 +346,15 @@ def http_application(
                 handle = lookup()
             except ValueError:
                 handle = None
+            from actors.metrics import MetricsRecorder
+
             client = ActorRouterClient(lookup, self.limits, handle)
             return build_app(
                 client,
                 api_key_sha256=self.key_sha256,
                 insecure=self.insecure,
                 limits=http_limits(self.limits, body_timeout_s),
+                metrics=MetricsRecorder(),  # errors by status, exported by Ray from this replica
             )
 
     return RouterHTTP.bind(key_sha256, insecure, limits)

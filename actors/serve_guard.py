@@ -10,8 +10,11 @@ from typing import Any
 
 import structlog
 
+from actors.metric_samples import error_samples
+from actors.openai_shapes import reshape_error
 from actors.safe_logging import failure_fields
 from actors.serve_limits import BodyTimeout, BodyTooLarge, ClientGone, HttpLimits, json_problem, read_body
+from actors.serve_metrics import SampleSink, record_quietly
 
 REQUEST_ID_HEADER = "x-request-id"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -59,11 +62,21 @@ class Guard:
     deadline, 422 field `body` when it is not JSON), and turns any unhandled error into a generic 500 that
     names the request id, logged without local variables."""
 
-    def __init__(self, app: Any, key: ApiKey | None, limits: HttpLimits, open_paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        key: ApiKey | None,
+        limits: HttpLimits,
+        open_paths: frozenset[str],
+        openai_paths: frozenset[str] = frozenset(),
+        metrics: SampleSink | None = None,
+    ) -> None:
         self.app = app
         self.key = key
         self.limits = limits
         self.open_paths = open_paths
+        self.openai_paths = openai_paths
+        self.metrics = metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -72,13 +85,16 @@ class Guard:
         request_id = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
+        send_shaped = self._error_shaper(scope, send)
 
         async def send_with_id(message: dict[str, Any]) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
+                if message["status"] >= 400:
+                    record_quietly(self.metrics, error_samples(None, message["status"]))
+            await send_shaped(message)
 
         refusal = self._refusal(scope)
         if refusal is None and scope["method"] in BODY_METHODS:
@@ -101,6 +117,32 @@ class Guard:
                 message = f"internal error; the server log has the details under request id {request_id}"
                 body = error_body("internal", message, request_id=request_id)
                 await _respond(send_with_id, 500, body)
+
+    def _error_shaper(self, scope: dict[str, Any], send: Any) -> Any:
+        """`send`, except that on the OpenAI paths an error response's body is rewritten into the OpenAI
+        error shape (actors.openai_shapes.reshape_error): its start is held until the body is complete."""
+        if scope.get("path") not in self.openai_paths:
+            return send
+        held: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def shaped(message: dict[str, Any]) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held = message
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = reshape_error(held["status"], b"".join(chunks))
+            headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
+            await send({**held, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        return shaped
 
     def _refusal(self, scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         if self.key is None or scope.get("path") in self.open_paths:
