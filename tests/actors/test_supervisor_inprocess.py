@@ -487,7 +487,8 @@ def test_a_late_grade_stays_with_the_phase_it_graded(output_dir: Path) -> None:
     )
     supervisor, workers, config = build(data, workers_cls=LateWatchdogWorkers)
     run_to_end(supervisor, workers)
-    graded = [r for r in read_log(config.run_dir() / DECISIONS_FILE) if r.trigger.kind == "grade"]
+    records = read_log(config.run_dir() / DECISIONS_FILE)
+    graded = [r for r in records if r.trigger.kind == "grade" and r.specialist == "ascii"]
     grades = events(config.run_dir(), "ascii", "grade")
     assert sorted((r.phase, r.epoch) for r in graded) == sorted((g["phase"], g["epoch"]) for g in grades)
     for record in graded:
