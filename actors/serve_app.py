@@ -145,7 +145,7 @@ class ActorRouterClient:
         events = handle.stream.options(num_returns="streaming").remote(prompt, max_new_tokens, expert)
         while True:
             try:
-                ref = await anext(events)
+                ref = await self._unwrapped(anext(events))  # a dead actor fails here
             except StopAsyncIteration:
                 return
             yield await self._unwrapped(ref)

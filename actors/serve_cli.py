@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from actors.router_cli import (
     BODY_TIMEOUT_S,
@@ -54,15 +55,16 @@ def deploy_http(
     api_key: str | None,
     insecure: bool,
     body_timeout_s: float = BODY_TIMEOUT_S,
+    settings: dict[str, Any] | None = None,
 ) -> str:
-    """Start the router actor and the Ray Serve HTTP app in front of it; returns the base URL. Needs a
-    connected Ray. Only the key's SHA-256 leaves this process."""
+    """Start the router actor (RouterSettings `settings` over the run's) and the Ray Serve HTTP app in
+    front of it; returns the base URL. Needs a connected Ray. Only the key's SHA-256 leaves this process."""
     import ray
     from ray import serve
 
     from actors.serve_app import ApiKey, http_application
 
-    handle = start_router_actor(run_dir)
+    handle = start_router_actor(run_dir, settings)
     limits = ray.get(handle.limits.remote())
     serve.start(http_options={"host": host, "port": port, "request_timeout_s": REQUEST_TIMEOUT_S})
     key_sha256 = ApiKey.hash(api_key) if api_key else None

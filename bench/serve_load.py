@@ -1,10 +1,13 @@
-"""Load on `overnight serve`: 200 requests at concurrency 16, latency and the batches the router formed.
+"""Load on `overnight serve`: 200 requests at concurrency 16 for each `batch_wait_ms` of a sweep, latency,
+the batches the router formed, and streamed time to first token.
 
 Run: python bench/serve_load.py [--run NAME|DIR --output-dir DIR] [--requests 200] [--concurrency 16]
+     [--batch-wait-ms 5 20 50] [--stream-requests 64]
 Without --run, tiny adapters are trained on the fixture corpus first (bench/router.py's fixture run; their
 answers mean nothing). The deployment is the one `overnight serve` makes (deploy_http: the named router
-actor behind Ray Serve, with an API key) on a private local Ray cluster. The baseline is the same
-deployment asked one request at a time. Writes bench/results/serve_load.json.
+actor behind Ray Serve, with an API key) on a private local Ray cluster; each batch_wait_ms gets a fresh
+router actor. The baseline is the same deployment asked one request at a time. Writes
+bench/results/serve_load.json.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ if str(REPO_ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
+from bench.streaming import drive_streams, percentile  # noqa: E402
+
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "serve_load.json"
 PROMPTS = [
     "Convert to HLXL: [1, 2, 3]",
@@ -35,15 +40,6 @@ PROMPTS = [
     "Explain contract: {14: {@0: 7}}",
     "Convert to LC-T: true",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation between closest ranks."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def drive(url: str, key: str, requests: int, concurrency: int, max_new_tokens: int) -> dict[str, Any]:
@@ -94,7 +90,7 @@ def batches_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
 def measure(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
-    from actors.router_cli import ROUTER_NAME
+    from actors.router_cli import ROUTER_NAME, _wait_until_gone
     from actors.serve_cli import deploy_http
 
     key = secrets.token_urlsafe(24)
@@ -102,20 +98,42 @@ def measure(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ray.init(address="local", namespace="overnight", include_dashboard=False, log_to_driver=False)
+    sweep: list[dict[str, Any]] = []
+    baseline: dict[str, Any] = {}
     try:
-        url = deploy_http(run_dir, "127.0.0.1", port, key, insecure=False)
-        router = ray.get_actor(ROUTER_NAME, namespace="overnight")
-        drive(url, key, 16, 4, args.max_new_tokens)  # warm-up: first calls load kernels and caches
-        baseline_before = ray.get(router.stats.remote())
-        baseline = drive(url, key, args.baseline_requests, 1, args.max_new_tokens)
-        baseline["router_batches"] = batches_between(baseline_before, ray.get(router.stats.remote()))
-        before = ray.get(router.stats.remote())
-        loaded = drive(url, key, args.requests, args.concurrency, args.max_new_tokens)
-        loaded["router_batches"] = batches_between(before, ray.get(router.stats.remote()))
-        limits = ray.get(router.limits.remote())
+        for wait_ms in args.batch_wait_ms:
+            url = deploy_http(
+                run_dir, "127.0.0.1", port, key, insecure=False, settings={"batch_wait_ms": wait_ms}
+            )
+            router = ray.get_actor(ROUTER_NAME, namespace="overnight")
+            drive(url, key, 16, 4, args.max_new_tokens)  # warm-up: first calls load kernels and caches
+            if not baseline:
+                before = ray.get(router.stats.remote())
+                baseline = drive(url, key, args.baseline_requests, 1, args.max_new_tokens)
+                baseline["router_batches"] = batches_between(before, ray.get(router.stats.remote()))
+            before = ray.get(router.stats.remote())
+            loaded = drive(url, key, args.requests, args.concurrency, args.max_new_tokens)
+            loaded["router_batches"] = batches_between(before, ray.get(router.stats.remote()))
+            streamed = drive_streams(
+                url, key, PROMPTS, args.stream_requests, args.concurrency, args.max_new_tokens
+            )
+            sweep.append({"batch_wait_ms": wait_ms, "load": loaded, "streamed": streamed})
+            print(f"batch_wait_ms {wait_ms}: {one_line(loaded, streamed)}", flush=True)
+            ray.kill(router, no_restart=True)  # the next value gets a fresh router with its own settings
+            _wait_until_gone()
     finally:
         ray.shutdown()
-    return {"limits": limits, "baseline_one_at_a_time": baseline, "load": loaded}
+    return {"baseline_one_at_a_time": baseline, "sweep": sweep}
+
+
+def one_line(load: dict[str, Any], streamed: dict[str, Any]) -> str:
+    ttft, full = streamed["time_to_first_token"], streamed["full_answer"]
+    return (
+        f"p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, {load['requests_per_s']} req/s, mean batch "
+        f"{load['router_batches']['mean_batch_size']}, errors {load['errors']}; streamed: first token p50 "
+        f"{ttft['p50_ms']} / p99 {ttft['p99_ms']} ms, "
+        f"whole answer p50 {full['p50_ms']} / p99 {full['p99_ms']} ms"
+    )
 
 
 def main() -> int:
@@ -128,6 +146,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--baseline-requests", type=int, default=40)
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--batch-wait-ms", type=float, nargs="+", default=[5.0, 20.0, 50.0])
+    parser.add_argument("--stream-requests", type=int, default=64)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="serve_load_"))
@@ -152,15 +172,15 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    load, base = result["load"], result["baseline_one_at_a_time"]
-    print(
-        f"{load['requests']} requests at concurrency {load['concurrency']}: p50 {load['p50_ms']} ms, p99 "
-        f"{load['p99_ms']} ms, {load['requests_per_s']} req/s, "
-        f"mean batch {load['router_batches']['mean_batch_size']}"
-        f" (one at a time: p50 {base['p50_ms']} ms, {base['requests_per_s']} req/s); errors {load['errors']}"
-    )
+    base = result["baseline_one_at_a_time"]
+    print(f"one at a time: p50 {base['p50_ms']} ms, {base['requests_per_s']} req/s")
     print(f"wrote {args.out}")
-    return 0 if not load["errors"] else 1
+    failed = [
+        run
+        for run in result["sweep"]
+        if run["load"]["errors"] or run["streamed"]["completed"] < run["streamed"]["requests"]
+    ]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -74,11 +74,13 @@ def _gcs_address(serve_pid: int, ray_root: Path) -> str:
 
 
 def _metrics_port(serve_pid: int) -> int:
-    """The port Ray exports this node's metrics on: the raylet's --metrics_export_port (Ray picks a free
-    one when the cluster is started by ray.init, as `overnight serve --address local` does)."""
-    raylet = next(c for c in psutil.Process(serve_pid).children(recursive=True) if c.name() == "raylet")
-    (flag,) = [arg for arg in raylet.cmdline() if arg.startswith("--metrics_export_port=")]
-    return int(flag.split("=", 1)[1])
+    """The port Ray exports this node's metrics on (Prometheus text): Ray picks a free one when ray.init
+    starts the cluster, as `overnight serve --address local` does, and writes it into the session
+    directory named on the GCS's command line."""
+    gcs = next(c for c in psutil.Process(serve_pid).children(recursive=True) if c.name() == "gcs_server")
+    args = dict(arg.split("=", 1) for arg in gcs.cmdline()[1:] if arg.startswith("--") and "=" in arg)
+    (port_file,) = Path(args["--session-dir"]).glob("metrics_export_port_*")
+    return int(port_file.read_text().strip())
 
 
 @pytest.fixture(scope="session")
