@@ -168,9 +168,13 @@ def grade_samples(specialist: str, phase: str, score: float, source: str) -> lis
     ]
 
 
+# Decisions that change nothing in the training: the night goes on as planned.
+NOT_INTERVENTIONS = frozenset({"continue", "select_best"})
+
+
 def decision_samples(specialist: str, action: str, trigger: str) -> list[Sample]:
-    """An intervention counts once; `continue` is not one."""
-    if action == "continue":
+    """An intervention counts once; `continue` and `select_best` are not interventions."""
+    if action in NOT_INTERVENTIONS:
         return []
     return [
         Sample(

@@ -21,10 +21,19 @@ def _build(spec: MetricSpec) -> Any:
 
 
 class MetricsRecorder:
-    """One per process that records (the supervisor, the router). Metrics are created on first use."""
+    """One per process that records (the supervisor, the router). Metrics are created on first use.
+
+    Ray exports a gauge only for a while after its last `set` (about 20 s in Ray 2.60), so the recorder
+    keeps each gauge series' last value and `refresh()` sets them again: a finished specialist's last
+    loss stays on the dashboard instead of vanishing."""
 
     def __init__(self) -> None:
         self._metrics: dict[str, Any] = {}
+        self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], Sample] = {}
+
+    def refresh(self) -> None:
+        """Set every gauge series again to its last value."""
+        self.record(list(self._gauges.values()))
 
     def record(self, samples: Iterable[Sample]) -> None:
         for sample in samples:
@@ -40,6 +49,7 @@ class MetricsRecorder:
                 metric = self._metrics[sample.name] = _build(spec)
             tags = sample.tags or None
             if spec.kind == "gauge":
+                self._gauges[(sample.name, tuple(sorted(sample.tags.items())))] = sample
                 metric.set(sample.value, tags=tags)
             elif spec.kind == "counter":
                 metric.inc(sample.value, tags=tags)

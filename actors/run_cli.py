@@ -248,6 +248,17 @@ def run_command(args: argparse.Namespace) -> int:
     return supervise(config, config_data, run_dir, args)
 
 
+def metrics_endpoints() -> list[str]:
+    """Where Ray exports this cluster's metrics: one Prometheus endpoint per live node."""
+    import ray
+
+    return [
+        f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics"
+        for node in ray.nodes()
+        if node.get("Alive") and node.get("MetricsExportPort")
+    ]
+
+
 def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> int:
     """Start (or re-attach to) the supervisor and show progress until the night is over."""
     import ray
@@ -258,6 +269,7 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
     owns_cluster = connect_ray(args.address)
     # Tools (and the chaos tests) attach to exactly this cluster, not to whichever one `auto` finds first.
     (run_dir / RAY_ADDRESS_FILE).write_text(ray.get_runtime_context().gcs_address + "\n")
+    print(f"run: metrics for Prometheus (and the dashboard's Grafana) at {' '.join(metrics_endpoints())}")
     supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
     state = ray.get(supervisor.status.remote())
     if state["run"] != config.run.name and state["status"] != "running":

@@ -90,6 +90,11 @@ class RunState(BaseModel):
         """Names of the specialists that have not reached a terminal state."""
         return [name for name, spec in self.specialists.items() if spec.state not in TERMINAL_STATES]
 
+    def running_heartbeats(self) -> dict[str, float | None]:
+        """The last heartbeat time of each running specialist (None before its first)."""
+        running = (item for item in self.specialists.items() if item[1].state == "running")
+        return {name: spec.last_heartbeat for name, spec in running}
+
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON so that a reader sees the old file or the new one, never half of either."""

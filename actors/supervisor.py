@@ -32,6 +32,7 @@ from actors.grading import (
 )
 from actors.heartbeat import stalled_for
 from actors.job_queue import queue_rows
+from actors.night_metrics import NightMetrics
 from actors.notify import Notifier
 from actors.promotion import best_of_phase, promote
 from actors.run_files import DECISIONS_FILE
@@ -120,6 +121,7 @@ class Supervisor:
             self.run_dir, self.state.run, self.user_controls.apply, self.stop_loop
         )
         self.notifier = Notifier(self.config.notify, self.run_dir)
+        self.night_metrics = NightMetrics(self.run_dir, self.config.grader.llm.budget_usd)
         log.info("supervisor ready", run=self.state.run, resumed=self.resumed, decisions=len(self.book))
 
     def _fresh_state(self, config_path: str) -> RunState:
@@ -181,6 +183,7 @@ class Supervisor:
                 if self.state.specialists[name].state == "running":
                     self.workers.start(name, self.continuous.spec_for(name))
             self._check_heartbeats()
+            self.night_metrics.on_tick(self.state.running_heartbeats())
             self._schedule()
             plan_over = self.state.plan_done_at is not None or (
                 not self.state.unfinished() and not self.pending_grades
@@ -280,6 +283,7 @@ class Supervisor:
     def report(self, specialist: str, event: dict[str, Any]) -> None:
         """A trainer's event. Fire-and-forget for the trainer; grading happens on a separate thread."""
         kind = event.get("kind")
+        self.night_metrics.on_event(specialist, event)
         window = None
         phase_ended = kind == "phase_end"
         with self.lock:
@@ -568,6 +572,7 @@ class Supervisor:
             spec = self.state.specialists[name]
             spec.last_grade = LastGrade(score=grade.score, letter=grade.letter, source=grade.source)
             self._append_event(name, grade_line(grade, graded, spec.step))
+            self.night_metrics.on_grade(name, graded.phase, grade.score, grade.source)
             trigger = Trigger.grade(grade.letter, grade.score, spec.step, epoch, graded.evidence,
                                     self._position(name, graded.phase, epoch, phase_ended))
             decision_id, decision = self._decide_and_log(
@@ -644,6 +649,7 @@ class Supervisor:
             grade=grade,
             checkpoints_seen=len(self.trackers[name].checkpoints),
         )
+        self.night_metrics.on_decision(name, decision.action.value, trigger.kind.value)
         return decision_id, decision
 
     def _apply(self, name: str, decision_id: str, decision: Decision) -> None:

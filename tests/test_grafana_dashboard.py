@@ -38,3 +38,9 @@ def test_interventions_are_annotations() -> None:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     (annotation,) = dashboard["annotations"]["list"]
     assert "ray_overnight_interventions_total" in annotation["expr"]
+
+
+def test_the_readme_documents_every_metric() -> None:
+    readme = (DASHBOARD.parents[1] / "README.md").read_text(encoding="utf-8")
+    for spec in METRICS.values():
+        assert f"| `{spec.exported_name}` | {spec.kind} |" in readme, spec.exported_name

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +158,57 @@ def test_the_night_ends_in_watch_mode_with_runic_learned(watching: Watching) -> 
     # The driver starts the router for the promoted experts, then says where new data goes.
     wait_for(lambda: "run: watching" in driver_tail(watching), "the driver's watch hint", JOB_TIMEOUT_S)
     assert "router: the named actor 'router' serves" in watching.log.read_text(errors="replace")
+
+
+def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The Prometheus text at `url`, as series name -> [(labels, value)]."""
+    body = urllib.request.urlopen(url, timeout=10).read().decode()
+    series: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for name, labels, value in re.findall(r"^(\w+)\{(.*)\} (\S+)$", body, flags=re.MULTILINE):
+        series.setdefault(name, []).append((dict(re.findall(r'(\w+)="([^"]*)"', labels)), float(value)))
+    return series
+
+
+def test_the_night_is_exported_as_ray_metrics(watching: Watching) -> None:
+    driver_log = watching.log.read_text(errors="replace")
+    found = re.search(r"metrics for Prometheus .* at (http://\S+/metrics)", driver_log)
+    assert found, driver_tail(watching)
+    # Ray exports what a process recorded within a few seconds; the grader's spend is read every 10 s.
+    series = wait_for(
+        lambda: (lambda s: s if "ray_overnight_grader_budget_usd" in s else None)(scrape(found.group(1))),
+        "the night's metrics on Ray's export port",
+        60.0,
+    )
+
+    def values(name: str, **tags: str) -> list[float]:
+        return [value for labels, value in series.get(name, []) if tags.items() <= labels.items()]
+
+    for name in ("ascii", "runic", "foundation"):
+        (loss,) = values("ray_overnight_train_loss", specialist=name)
+        assert 0 < loss < 20, (name, loss)
+        (val_loss,) = values("ray_overnight_val_loss", specialist=name)
+        assert 0 < val_loss < 20
+        for ratio in ("exact_match", "format_validity"):
+            (fraction,) = values(f"ray_overnight_val_{ratio}_ratio", specialist=name)
+            assert 0 <= fraction <= 1
+        (peak,) = values("ray_overnight_peak_lr", specialist=name)
+        (current,) = values("ray_overnight_lr", specialist=name)
+        assert 0 <= current <= peak
+        (micro,) = values("ray_overnight_micro_batch", specialist=name)
+        (accum,) = values("ray_overnight_grad_accum", specialist=name)
+        assert micro >= 1 and accum >= 1
+        assert values("ray_overnight_train_tokens_per_second", specialist=name)[0] > 0
+        assert values("ray_overnight_heartbeat_age_seconds", specialist=name)[0] >= 0
+        (score,) = values("ray_overnight_grade_score", specialist=name, source="rubric")
+        assert 0 <= score <= 100
+    # The gauges hold what the events file holds for the last evaluation.
+    for name in ("ascii", "runic"):
+        events = (watching.run_dir / "events" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        last = [json.loads(line) for line in events if json.loads(line)["type"] == "epoch"][-1]
+        assert values("ray_overnight_val_exact_match_ratio", specialist=name) == [last["exact_match"]]
+        assert values("ray_overnight_val_loss", specialist=name) == [pytest.approx(last["val_loss"])]
+    assert values("ray_overnight_grader_budget_usd") == [1.0]
+    assert values("ray_overnight_grader_spend_usd") == [0.0]  # no API key: the rubric graded alone
 
 
 def test_a_dropped_file_trains_and_is_promoted(watching: Watching) -> None:

@@ -70,7 +70,13 @@ def test_heartbeats_and_faults_give_no_training_sample() -> None:
 
 @pytest.mark.parametrize(
     ("action", "counted"),
-    [("continue", False), ("flag_for_review", True), ("halve_lr", True), ("rollback", True)],
+    [
+        ("continue", False),
+        ("select_best", False),
+        ("flag_for_review", True),
+        ("halve_lr", True),
+        ("rollback", True),
+    ],
 )
 def test_every_decision_but_continue_is_an_intervention(action: str, counted: bool) -> None:
     samples = decision_samples("ascii", action, "grade")
