@@ -1,4 +1,5 @@
-"""The HTTP app's front guard (ASGI): request ids, API-key auth, bounded body reads, and generic 500s."""
+"""The HTTP app's front guard (ASGI): request ids, API-key auth, bounded body reads, generic 500s, and
+error responses counted by status and shaped as OpenAI's on its paths."""
 
 from __future__ import annotations
 

@@ -111,6 +111,7 @@ def measure(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
                 before = ray.get(router.stats.remote())
                 baseline = drive(url, key, args.baseline_requests, 1, args.max_new_tokens)
                 baseline["router_batches"] = batches_between(before, ray.get(router.stats.remote()))
+                baseline["streamed"] = drive_streams(url, key, PROMPTS, 16, 1, args.max_new_tokens)
             before = ray.get(router.stats.remote())
             loaded = drive(url, key, args.requests, args.concurrency, args.max_new_tokens)
             loaded["router_batches"] = batches_between(before, ray.get(router.stats.remote()))
@@ -173,7 +174,11 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     base = result["baseline_one_at_a_time"]
-    print(f"one at a time: p50 {base['p50_ms']} ms, {base['requests_per_s']} req/s")
+    alone = base["streamed"]["time_to_first_token"]
+    print(
+        f"one at a time: p50 {base['p50_ms']} ms, {base['requests_per_s']} req/s, "
+        f"first token p50 {alone['p50_ms']} ms"
+    )
     print(f"wrote {args.out}")
     failed = [
         run

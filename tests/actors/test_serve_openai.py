@@ -137,8 +137,6 @@ def test_rays_prometheus_endpoint_has_the_serving_metrics(serving: Serving) -> N
             _total(found, "ray_overnight_router_errors_total", status="422") >= 1
             and _total(found, "ray_overnight_router_requests_total", expert="runic") >= 3
             and batches >= 3
-            # every batch holds at least one request
-            and _total(found, "ray_overnight_router_batch_size_sum") >= batches
         )
         if settled:
             break
@@ -155,5 +153,6 @@ def test_rays_prometheus_endpoint_has_the_serving_metrics(serving: Serving) -> N
         if tags.get("expert") == "runic":
             buckets[tags["le"]] = buckets.get(tags["le"], 0.0) + value
     assert buckets["30.0"] == buckets["+Inf"] >= 3
-    # The router never forms a batch over batch_max_size (32).
+    # The router never forms a batch over batch_max_size (32). (Ray's exported `_sum` is not the sum of
+    # the sizes: Ray 2.60 sums bucket midpoints, so a batch of 1 adds 0.5 with these boundaries.)
     assert _total(found, "ray_overnight_router_batch_size_bucket", le="32.0") == batches
