@@ -39,7 +39,9 @@ class Samples:
 def test_answers_batches_reloads_and_http_errors_are_recorded(private_run: TrainedRun) -> None:
     private_run.promote({"ascii": "loud1", "runic": "loud1"})
     routed, served = Samples(), Samples()
-    router = Router(private_run.run_dir, RouterSettings(default_max_new_tokens=8, max_new_tokens_limit=32), metrics=routed)
+    router = Router(
+        private_run.run_dir, RouterSettings(default_max_new_tokens=8, max_new_tokens_limit=32), metrics=routed
+    )
     server = LiveServer(build_app(LocalRouterClient(router), api_key=KEY, metrics=served))
     try:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0, timeout=120)
