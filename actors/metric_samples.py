@@ -102,9 +102,15 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec(
             "overnight_router_batch_size",
             "histogram",
-            "Requests per generate call (its mean is the mean batch size).",
+            "Requests per generate call: the distribution (Ray's `_sum` adds bucket midpoints, not values).",
             (),
             BATCH_BOUNDARIES,
+        ),
+        MetricSpec(
+            "overnight_router_batched_requests",
+            "counter",
+            "Requests decoded in generate calls; divided by the batch histogram's `_count`: the mean batch.",
+            (),
         ),
         MetricSpec(
             "overnight_router_answers",
@@ -231,7 +237,10 @@ def error_samples(expert: str | None, status: int) -> list[Sample]:
 
 
 def batch_samples(size: int) -> list[Sample]:
-    return [Sample("overnight_router_batch_size", float(size))]
+    return [
+        Sample("overnight_router_batch_size", float(size)),
+        Sample("overnight_router_batched_requests", float(size)),
+    ]
 
 
 def reload_samples(expert: str, ok: bool) -> list[Sample]:

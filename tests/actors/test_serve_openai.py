@@ -137,6 +137,7 @@ def test_rays_prometheus_endpoint_has_the_serving_metrics(serving: Serving) -> N
             _total(found, "ray_overnight_router_errors_total", status="422") >= 1
             and _total(found, "ray_overnight_router_requests_total", expert="runic") >= 3
             and batches >= 3
+            and _total(found, "ray_overnight_router_batched_requests_total") >= 3
         )
         if settled:
             break
