@@ -22,20 +22,18 @@ from actors.answers import verdict_fields
 from actors.batching import BatchStats, cut_answer, generate_per_adapter, left_pad, plan_calls, row_budget
 from actors.metric_samples import answer_samples, batch_samples, reload_samples
 from actors.model_census import parameter_counts
+from actors.route_rules import COORDINATOR, Route, route
 from actors.routing import (
-    COORDINATOR,
     ExpertSpec,
     ExpertTable,
     PromotionError,
     PromptTooLong,
     RequestError,
-    Route,
     RouterError,
     RouterSettings,
     UnknownExpert,
     check_request,
     expert_table,
-    route,
     tracks_served,
     weights_problem,
 )

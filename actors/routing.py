@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-# Routing itself lives in actors/route_rules.py; these names stay importable from here.
-from actors.route_rules import COORDINATOR as COORDINATOR
-from actors.route_rules import Route as Route
-from actors.route_rules import route as route
-from actors.route_rules import split_request as split_request
+from actors.route_rules import COORDINATOR
 
 TRACKS: tuple[str, ...] = ("ascii", "runic", "general")
 METHODS: tuple[str, ...] = ("lora", "qlora", "full")

@@ -32,8 +32,9 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from actors.route_rules import COORDINATOR, route  # noqa: E402
 from actors.router import Router  # noqa: E402
-from actors.routing import COORDINATOR, expert_table, route  # noqa: E402
+from actors.routing import expert_table  # noqa: E402
 from actors.run_files import read_promoted, resolve_run_dir  # noqa: E402
 from hlx.checker import check  # noqa: E402
 from hlx.corpus_io import prompt_text, read_corpus  # noqa: E402

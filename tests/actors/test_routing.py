@@ -9,16 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.routing import (
-    COORDINATOR,
-    PromotionError,
-    PromptTooLong,
-    Route,
-    UnknownExpert,
-    expert_table,
-    route,
-    split_request,
-)
+from actors.route_rules import COORDINATOR, Route, route, split_request
+from actors.routing import PromotionError, PromptTooLong, UnknownExpert, expert_table
 from hlx.checker import CHECK_FORMATS
 from hlx.corpus_io import read_corpus
 

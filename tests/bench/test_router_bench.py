@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actors.routing import route
+from actors.route_rules import route
 from bench.router import main, mixed_prompts, scale_shape
 
 if TYPE_CHECKING:
