@@ -58,6 +58,8 @@ def tiny_run_data(
             for specialist in specialists
         },
         "grader": {"llm": {"api_key_env": NO_KEY_ENV}},
+        # Test nights keep their planned length; extension has its own tests (test_supervisor_phase_length).
+        "policies": {"max_extra_epochs": 0},
         "resources": {"trainer_num_cpus": 0.5},
     }
 
