@@ -45,6 +45,7 @@ def test_scale_shapes_are_valid_qwen3_shapes() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.bench
 def test_bench_writes_every_figure(trained_run: TrainedRun, tmp_path: Path) -> None:
     out = tmp_path / "router.json"
     argv = [

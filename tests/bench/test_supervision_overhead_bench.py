@@ -23,6 +23,7 @@ NUMBERS = (
 )
 
 
+@pytest.mark.bench
 def test_bench_measures_both_sides_on_the_same_work(tmp_path: Path) -> None:
     config = tiny_run_config(tmp_path, name="bench-smoke", specialists=("ascii",))
     out = tmp_path / "results" / "supervision_overhead.json"
