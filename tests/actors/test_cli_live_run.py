@@ -15,7 +15,7 @@ import pytest
 from policies.decision_log import read_log
 from tests.actors.run_configs import REPO_ROOT, merged, tiny_run_data, write_run_config
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.extra]
 RUN = "steered"
 TIMEOUT_S = 300.0
 

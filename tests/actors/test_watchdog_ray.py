@@ -16,7 +16,7 @@ from tests.agents.hostile_messages_server import HostileMessagesServer, grade_ca
 from tests.agents.test_llm_grader import answer
 from tests.agents.window_factory import make_window
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.extra]
 
 KEY_ENV = "OVERNIGHT_WATCHDOG_RAY_TEST_KEY"
 BILLED = {"input_tokens": 1000, "output_tokens": 900}  # $0.0055 at the default prices
