@@ -20,6 +20,7 @@ from tests.actors.continuous_fixtures import (
     wait_for,
     watch_run_data,
 )
+from tests.actors.run_configs import merged
 from tests.actors.test_supervisor_inprocess import ThreadWorkers, build, fast
 
 JOB_TIMEOUT_S = 120.0
@@ -31,7 +32,8 @@ def watching(
 ) -> Any:
     """A tiny night (foundation, ascii, runic) in watch mode, its plan done, its inbox empty."""
     output_dir = tmp_path_factory.mktemp("continuous")
-    data = fast(watch_run_data(output_dir, "watch"))
+    # Graded at a phase's end only: a job's plateau would otherwise stop it early, before a test preempts it.
+    data = merged(fast(watch_run_data(output_dir, "watch")), {"watchdog": {"every_epochs": 1000}})
     supervisor, workers, config = build(data)
     supervisor.start(watch=True)
     wait_for(lambda: supervisor.state.plan_done_at, "the night's plan", JOB_TIMEOUT_S)
