@@ -11,18 +11,18 @@ from collections.abc import Sequence
 # Each module adds its own subcommands through `register(subparsers)`; heavy imports (torch, ray) happen
 # inside the handlers, so `overnight hlx ...` starts in a fraction of a second.
 COMMAND_MODULES: tuple[str, ...] = (
-    "actors.run_cli",
-    "actors.control_cli",
-    "actors.queue_cli",
-    "actors.router_cli",
-    "training.cli",
+    "cli.run",
+    "cli.control",
+    "cli.queue",
+    "cli.router",
+    "cli.train",
     "hlx.corpus_cli",
     "hlx.cli",
 )
 
 DEFAULT_COMMAND = "run"
 
-FAST_COMMANDS: dict[str, str] = dict.fromkeys(("status", "log", "ctl"), "actors.control_cli")
+FAST_COMMANDS: dict[str, str] = dict.fromkeys(("status", "log", "ctl"), "cli.control")
 """Commands asked for every few seconds: their parser is built from their own module only, so they do not
 pay for importing every other command's module (the HLX generator, the router) before answering."""
 

@@ -1,8 +1,9 @@
-"""Ray actors: trainer, watchdog, supervisor and router; plain classes made remote in one place."""
+"""The Ray layer: the supervisor, trainer, watchdog and router actors, the Ray Serve app, Ray metrics, and
+the plumbing that makes plain classes remote (remote.py).
 
-import logging
+The only package, with cli/, that imports ray. May import every package but cli.
+"""
 
-# peft imports bitsandbytes, which warns at import, on CPUs with AVX512-BF16, that its optional CPU 4-bit
-# kernel is missing. 4-bit is qlora's, CUDA-only here, so the message only confuses; quiet it before any
-# actor module (a Ray worker unpickling the router, say) imports peft. training/__init__.py does the same.
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+# training/__init__.py quiets bitsandbytes' CPU 4-bit warning; a Ray worker unpickling an actor loads this
+# package first, before any module of it imports peft.
+import training  # noqa: F401

@@ -1,4 +1,4 @@
-"""The supervisor's watcher of `overnight ctl` requests (actors/control_file.py): a thread that applies
+"""The supervisor's watcher of `overnight ctl` requests (control/control_file.py): a thread that applies
 each request once and stamps the supervisor's heartbeat, so `overnight status` tells live from stale."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from actors.control_file import (
+from control.control_file import (
     HEARTBEAT_EVERY_S,
     POLL_S,
     ControlRequest,

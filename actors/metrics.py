@@ -1,4 +1,4 @@
-"""Records `actors.metric_samples` samples as Ray metrics, which Ray exports to Prometheus."""
+"""Records `report.metric_samples` samples as Ray metrics, which Ray exports to Prometheus."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from ray.util import metrics as ray_metrics
 
-from actors.metric_samples import METRICS, MetricSpec, Sample
+from report.metric_samples import METRICS, MetricSpec, Sample
 
 
 def _build(spec: MetricSpec) -> Any:

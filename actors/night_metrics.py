@@ -9,7 +9,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from actors.metric_samples import (
+from actors.metrics import MetricsRecorder
+from agents.budget import BUDGET_FILE, Budget, BudgetError
+from report.metric_samples import (
     Sample,
     decision_samples,
     event_samples,
@@ -17,8 +19,6 @@ from actors.metric_samples import (
     heartbeat_samples,
     spend_samples,
 )
-from actors.metrics import MetricsRecorder
-from agents.budget import BUDGET_FILE, Budget, BudgetError
 
 log = structlog.get_logger("overnight.metrics")
 

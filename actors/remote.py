@@ -10,11 +10,11 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
-from actors.config import RunConfig
 from actors.supervisor import Supervisor
 from actors.trainer import Trainer
 from actors.watchdog import Watchdog
-from training.config import config_from_dict
+from settings.recipe import config_from_dict
+from settings.run import RunConfig
 
 NAMESPACE = "overnight"
 SUPERVISOR_NAME = "supervisor"
@@ -143,7 +143,7 @@ class RayWorkers:
         threading.Thread(target=self._reload_router, args=(specialist,), daemon=True).start()
 
     def _reload_router(self, specialist: str) -> None:
-        from actors.router_cli import running_router
+        from cli.router import running_router
 
         router = running_router(self.config.run_dir())
         if router is not None:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from actors.metrics import MetricsRecorder
-from actors.router import Router
-from actors.routing import RouterSettings
-from actors.streaming import stream_answer
+from serving.router import Router
+from serving.routing import RouterSettings
+from serving.streaming import stream_answer
 
 
 class ServedRouter(Router):
@@ -22,6 +22,6 @@ class ServedRouter(Router):
         super().__init__(run_dir, settings, metrics=self.recorder())
 
     def stream(self, prompt: str, max_new_tokens: int | None, expert: str | None) -> Iterator[dict[str, Any]]:
-        """actors.streaming.stream_answer's events; called with num_returns="streaming" (an
+        """serving.streaming.stream_answer's events; called with num_returns="streaming" (an
         ObjectRefGenerator on the caller's side)."""
         yield from stream_answer(self, prompt, max_new_tokens, expert)

@@ -12,19 +12,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from actors.openai_api import OPENAI_PATHS, MaxTokens, add_openai_routes
-from actors.routing import PromptTooLong, RequestError, RouterError
-from actors.safe_logging import clip
-from actors.serve_guard import ApiKey, Guard, error_body
-from actors.serve_limits import (
+from serving.guard import ApiKey, Guard, error_body
+from serving.limits import (
     CONTROL_GROUP,
     HTTP_REPLICAS,
     HttpLimits,
     http_limits,
     max_ongoing_requests,
 )
-from actors.serve_metrics import SampleSink
-from actors.streaming import stream_answer
+from serving.metric_sink import SampleSink
+from serving.openai_api import OPENAI_PATHS, MaxTokens, add_openai_routes
+from serving.routing import PromptTooLong, RequestError, RouterError
+from serving.safe_logging import clip
+from serving.streaming import stream_answer
 
 __all__ = ["ApiKey", "RouterUnavailable", "build_app", "http_application"]
 
@@ -56,7 +56,7 @@ class RouterClient(Protocol):
 
 
 class LocalRouterClient:
-    """An in-process actors.router.Router; generation is awaited on its future, never blocking the loop."""
+    """An in-process serving.router.Router; generation is awaited on its future, never blocking the loop."""
 
     def __init__(self, router: Any) -> None:
         self.router = router
@@ -67,7 +67,7 @@ class LocalRouterClient:
     async def stream(
         self, prompt: str, max_new_tokens: int | None, expert: str | None
     ) -> AsyncIterator[dict[str, Any]]:
-        """actors.streaming.stream_answer's events, each waited for on a thread (never on the loop)."""
+        """serving.streaming.stream_answer's events, each waited for on a thread (never on the loop)."""
         events = stream_answer(self.router, prompt, max_new_tokens, expert)
         done = object()
         while (event := await asyncio.to_thread(next, events, done)) is not done:

@@ -15,12 +15,14 @@ from typing import Any, Protocol
 
 import structlog
 
-from actors.commands import commands_for, fault_action_for, parameter_commands
-from actors.config import RunConfig
-from actors.continuous import ContinuousTraining
 from actors.control_watcher import ControlWatcher
-from actors.decision_book import NOT_APPLIED, DecisionBook
-from actors.grading import (
+from actors.night_metrics import NightMetrics
+from agents.grade import Grade
+from agents.metrics import MetricWindow
+from control.commands import commands_for, fault_action_for, parameter_commands
+from control.continuous import ContinuousTraining
+from control.decision_book import NOT_APPLIED, DecisionBook
+from control.grading import (
     evaluations_left,
     grade_line,
     history_of,
@@ -30,13 +32,11 @@ from actors.grading import (
     seconds_left,
     with_evidence,
 )
-from actors.heartbeat import stalled_for
-from actors.job_queue import queue_rows
-from actors.night_metrics import NightMetrics
-from actors.notify import Notifier
-from actors.promotion import best_of_phase, promote
-from actors.run_files import DECISIONS_FILE
-from actors.run_state import (
+from control.heartbeat import stalled_for
+from control.job_queue import queue_rows
+from control.promotion import best_of_phase, promote
+from control.run_files import DECISIONS_FILE
+from control.run_state import (
     TERMINAL_STATES,
     LastGrade,
     RunState,
@@ -44,16 +44,16 @@ from actors.run_state import (
     load_run_state,
     save_run_state,
 )
-from actors.telemetry import append_event, event_line, rollbacks_in
-from actors.tracker import SpecialistTracker
-from actors.user_controls import UserControls
-from actors.views import changed_params
-from agents.grade import Grade
-from agents.metrics import MetricWindow
+from control.telemetry import append_event, event_line, rollbacks_in
+from control.tracker import SpecialistTracker
+from control.user_controls import UserControls
 from policies.decide import decide
 from policies.decisions import Action, Decision, PhasePosition, TrainParams, Trigger
 from policies.history import History
-from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
+from report.notify import Notifier
+from report.views import changed_params
+from settings.recipe import BUILTIN_TINY, FOUNDATION, config_from_dict
+from settings.run import RunConfig
 from training.hooks import FaultAction
 
 log = structlog.get_logger(__name__)
@@ -739,7 +739,7 @@ class Supervisor:
 
     def _write_report(self) -> None:
         try:
-            from actors.report import write_report
+            from report.morning import write_report
 
             write_report(self.run_dir)
         except Exception:

@@ -9,10 +9,10 @@ from typing import Any, Protocol
 import torch
 from pydantic import BaseModel
 
-from actors.commands import BEST_CHECKPOINT, TrainerCommand
-from actors.config import RunConfig
+from control.commands import BEST_CHECKPOINT, TrainerCommand
+from settings.recipe import FOUNDATION, config_from_dict
+from settings.run import RunConfig
 from training.checkpoint import best_checkpoint
-from training.config import FOUNDATION, config_from_dict
 from training.events import Event, Fault
 from training.hooks import FaultAction, TrainerHooks
 from training.job import JobSpec, train_job

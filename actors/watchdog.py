@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actors.config import GraderSection
 from agents.budget import BUDGET_FILE, Budget, BudgetState
 from agents.llm_grader import LLMGrader
 from agents.metrics import MetricWindow
+from settings.run import GraderSection
 
 
 class Watchdog:

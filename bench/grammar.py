@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 from hlx.checker import check  # noqa: E402
 from hlx.corpus_io import Example, read_corpus  # noqa: E402
 from hlx.grammar import has_grammar  # noqa: E402
-from training.config import TinyModelSection  # noqa: E402
+from settings.recipe import TinyModelSection  # noqa: E402
 from training.data import collate, encode_examples, response_loss_sum  # noqa: E402
 from training.evaluate import generate_answers  # noqa: E402
 from training.model import load_tokenizer  # noqa: E402

@@ -19,10 +19,10 @@ if str(REPO_ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from actors.config import RunConfig  # noqa: E402
 from hlx.corpus_io import read_corpus  # noqa: E402
+from settings.recipe import RecipeConfig, load_config  # noqa: E402
+from settings.run import RunConfig  # noqa: E402
 from training.checkpoint import read_state  # noqa: E402
-from training.config import RecipeConfig, load_config  # noqa: E402
 from training.evaluate import generate_answers, grade  # noqa: E402
 from training.model import load_for_inference, load_tokenizer, pick_device  # noqa: E402
 from training.recipe import builtin_root, train_foundation, train_specialist  # noqa: E402

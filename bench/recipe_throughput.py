@@ -21,9 +21,9 @@ if str(REPO_ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from actors.config import RunConfig  # noqa: E402
+from settings.recipe import RecipeConfig, load_config  # noqa: E402
+from settings.run import RunConfig  # noqa: E402
 from training.baseline import bare_training_run  # noqa: E402
-from training.config import RecipeConfig, load_config  # noqa: E402
 from training.data import load_split  # noqa: E402
 from training.events import Event  # noqa: E402
 from training.hooks import TrainerHooks  # noqa: E402

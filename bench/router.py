@@ -32,12 +32,12 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from actors.route_rules import COORDINATOR, route  # noqa: E402
-from actors.router import Router  # noqa: E402
-from actors.routing import expert_table  # noqa: E402
-from actors.run_files import read_promoted, resolve_run_dir  # noqa: E402
+from control.run_files import read_promoted, resolve_run_dir  # noqa: E402
 from hlx.checker import check  # noqa: E402
 from hlx.corpus_io import prompt_text, read_corpus  # noqa: E402
+from serving.route_rules import COORDINATOR, route  # noqa: E402
+from serving.router import Router  # noqa: E402
+from serving.routing import expert_table  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "router.json"
 FIXTURE_CORPUS = REPO_ROOT / "tests" / "training" / "fixtures" / "tiny_corpus"
@@ -74,8 +74,8 @@ def write_promotion(run_dir: Path, base: Path, adapters: dict[str, Path]) -> Non
 def fixture_run(work: Path) -> Path:
     """Train the foundation and ascii/runic LoRA specialists of the demo's builtin:tiny shape on the fixture
     corpus, and promote their last checkpoints."""
-    from actors.config import RunConfig
-    from training.config import config_from_dict
+    from settings.recipe import config_from_dict
+    from settings.run import RunConfig
     from training.recipe import train_specialist
 
     demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
@@ -170,7 +170,7 @@ def scale_shape(hidden: int, layers: int) -> dict[str, int]:
 
 def lora_settings(run_dir: Path) -> dict[str, Any]:
     """The run's LoRA shape (config.yaml, else the demo's): rank, alpha, target modules."""
-    from training.config import LoraSection
+    from settings.recipe import LoraSection
 
     for source in (run_dir / "config.yaml", DEMO_CONFIG):
         if source.is_file():

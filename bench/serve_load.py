@@ -90,8 +90,8 @@ def batches_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
 def measure(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
-    from actors.router_cli import ROUTER_NAME, _wait_until_gone
-    from actors.serve_cli import deploy_http
+    from cli.router import ROUTER_NAME, _wait_until_gone
+    from cli.serve import deploy_http
 
     key = secrets.token_urlsafe(24)
     with socket.socket() as probe:
@@ -153,7 +153,7 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="serve_load_"))
     if args.run:
-        from actors.run_files import resolve_run_dir
+        from control.run_files import resolve_run_dir
 
         run_dir = resolve_run_dir(Path(args.output_dir), args.run).resolve()
         source = f"run {run_dir}"

@@ -32,8 +32,8 @@ if str(REPO_ROOT) not in sys.path:
 import structlog  # noqa: E402
 import torch  # noqa: E402
 
-from actors.config import RunConfig, load_run_config  # noqa: E402
-from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict  # noqa: E402
+from settings.recipe import BUILTIN_TINY, FOUNDATION, config_from_dict  # noqa: E402
+from settings.run import RunConfig, load_run_config  # noqa: E402
 from training.results import PhaseResult  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "supervision_overhead.json"

@@ -73,7 +73,7 @@ def write_subsets(work: Path, size: dict[str, Any]) -> Path:
 
 def train_foundation_once(work: Path, corpora: Path, size: dict[str, Any]) -> Path:
     """The builtin:tiny foundation on the general subset (seed 0); every arm's LoRA base."""
-    from training.config import RecipeConfig, config_from_dict
+    from settings.recipe import RecipeConfig, config_from_dict
     from training.recipe import foundation_model_dir, train_foundation
 
     config = config_from_dict(

@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
-from actors.config import RunConfig, load_run_config
-from training.config import BUILTIN_TINY, FOUNDATION, config_from_dict
-from training.config_errors import ConfigError
+from settings.errors import ConfigError
+from settings.recipe import BUILTIN_TINY, FOUNDATION, config_from_dict
+from settings.run import RunConfig, load_run_config
 from training.recipe import check_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from actors.metric_samples import METRICS
+from report.metric_samples import METRICS
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "dashboards" / "overnight_grafana.json"
 SERIES_SUFFIXES = ("_bucket", "_sum", "_count")

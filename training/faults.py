@@ -8,8 +8,8 @@ from typing import Literal
 
 import torch
 
+from settings.recipe import FaultInjection
 from training.checkpoint import write_json_atomic
-from training.config import FaultInjection
 
 InjectedKind = Literal["nan", "oom", "hang", "crash", "disk_full", "spike"]
 REGISTRY = "injected_faults.json"

@@ -13,7 +13,7 @@ from peft.utils import set_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from training.config import ModelSection
+from settings.recipe import ModelSection
 from training.quiet import peft_without_alias_warning, quiet_transformers
 
 Method = Literal["full", "lora", "qlora"]

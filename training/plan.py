@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.config import FaultInjection, ModelSection, TrainingSection
+from settings.recipe import FaultInjection, ModelSection, TrainingSection
 from training.data import OverlongReport
 from training.events import PhaseStatus
 from training.model import Method

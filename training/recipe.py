@@ -10,6 +10,8 @@ from pathlib import Path
 
 import structlog
 
+from settings.errors import ConfigError, ConfigProblem
+from settings.recipe import BUILTIN_TINY, FOUNDATION, FaultInjection, RecipeConfig, base_model_problem
 from training.checkpoint import (
     list_checkpoints,
     read_state,
@@ -17,8 +19,6 @@ from training.checkpoint import (
     write_dir_atomically,
     write_json_atomic,
 )
-from training.config import BUILTIN_TINY, FOUNDATION, FaultInjection, RecipeConfig, base_model_problem
-from training.config_errors import ConfigError, ConfigProblem
 from training.hooks import TrainerHooks
 from training.loop import PhasePlan, run_phase
 from training.model import Method

@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from training.config import SpikeGuardSection
+from settings.recipe import SpikeGuardSection
 
 MAD_TO_SIGMA = 1.4826
 """Scales the median absolute deviation to a standard deviation for normal data, so z reads in sigmas."""

@@ -13,8 +13,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 from hlx.corpus_io import PROMPT_HEAD, PROMPT_TAIL, read_corpus
+from settings.recipe import TinyModelSection
 from training.checkpoint import write_dir_atomically
-from training.config import TinyModelSection
 from training.quiet import quiet_transformers
 
 EOS_TOKEN = "<|endoftext|>"

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from tests.actors.clusters import stop_cluster
-from tests.actors.continuous_fixtures import (
+from tests.actors.run_configs import REPO_ROOT, merged, write_run_config
+from tests.control.continuous_fixtures import (
     decisions,
     drop,
     drop_raw,
@@ -34,7 +35,6 @@ from tests.actors.continuous_fixtures import (
     watch_run_data,
     write_jsonl,
 )
-from tests.actors.run_configs import REPO_ROOT, merged, write_run_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -10,7 +10,9 @@ import pytest
 
 from actors.supervisor import Supervisor
 from policies.decision_log import read_log
-from tests.actors.continuous_fixtures import (
+from tests.actors.run_configs import merged
+from tests.actors.test_supervisor_inprocess import ThreadWorkers, build, fast
+from tests.control.continuous_fixtures import (
     actions,
     decisions,
     drop,
@@ -20,8 +22,6 @@ from tests.actors.continuous_fixtures import (
     wait_for,
     watch_run_data,
 )
-from tests.actors.run_configs import merged
-from tests.actors.test_supervisor_inprocess import ThreadWorkers, build, fast
 
 JOB_TIMEOUT_S = 120.0
 

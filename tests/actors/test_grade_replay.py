@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import actors.supervisor
-from actors.grading import with_evidence
+from control.grading import with_evidence
 from tests.actors.run_configs import tiny_run_data
 from tests.actors.test_supervisor_inprocess import build, fast, log_lines, run_to_end
 

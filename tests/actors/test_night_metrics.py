@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from actors.metric_samples import Sample
 from actors.night_metrics import SPEND_EVERY_S, NightMetrics
 from agents.budget import BUDGET_FILE, Budget
+from report.metric_samples import Sample
 
 
 class ListRecorder:

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 import httpx
 import openai
 
-from actors.metric_samples import Sample
-from actors.router import Router, RouterSettings
 from actors.serve_app import LocalRouterClient, build_app
-from tests.actors.router_fixture import LiveServer
+from report.metric_samples import Sample
+from serving.router import Router, RouterSettings
+from tests.serving.router_fixture import LiveServer
 
 if TYPE_CHECKING:
-    from tests.actors.router_fixture import TrainedRun
+    from tests.serving.router_fixture import TrainedRun
 
-pytest_plugins = ("tests.actors.router_fixture",)
+pytest_plugins = ("tests.serving.router_fixture",)
 
 KEY = "metrics-key-0123"
 PROMPT = "Convert to LC-R: [1, 2]"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from actors.run_state import RunState
+from control.run_state import RunState
 from policies.decision_log import read_log
 from tests.actors.run_configs import REPO_ROOT, merged, tiny_run_config, tiny_run_data, write_run_config
 

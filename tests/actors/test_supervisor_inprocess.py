@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from actors.config import RunConfig
-from actors.run_state import RunState, SpecialistState, load_run_state
 from actors.supervisor import DECISIONS_FILE, Supervisor
 from actors.trainer import Trainer
 from actors.watchdog import Watchdog
+from control.run_state import RunState, SpecialistState, load_run_state
 from policies.decision_log import Outcome, read_log
 from policies.decisions import INTERVENTIONS
+from settings.recipe import config_from_dict
+from settings.run import RunConfig
 from tests.actors.run_configs import merged, tiny_run_data
-from training.config import config_from_dict
 
 RUN_TIMEOUT_S = 120.0
 NAN_STEP = 3

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from actors.config import RunConfig
 from agents.budget import BUDGET_FILE, Budget
+from settings.run import RunConfig
 from tests.actors.run_configs import merged, tiny_run_data
 from tests.agents.hostile_messages_server import HostileMessagesServer, grade_call, message, trickled
 from tests.agents.test_llm_grader import answer

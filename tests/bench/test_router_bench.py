@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actors.route_rules import route
 from bench.router import main, mixed_prompts, scale_shape
+from serving.route_rules import route
 
 if TYPE_CHECKING:
-    from tests.actors.router_fixture import TrainedRun
+    from tests.serving.router_fixture import TrainedRun
 
-pytest_plugins = ("tests.actors.router_fixture",)
+pytest_plugins = ("tests.serving.router_fixture",)
 
 MEMORY_KEYS = (
     "router_base_plus_adapters_rss_mb",

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from actors.config import load_run_config
-from actors.grading import evaluations_left
 from agents.evidence import assess
 from agents.metrics import EpochRecord, MetricWindow
 from agents.rubric import grade_with_rubric
+from control.grading import evaluations_left
 from policies.decide import decide
 from policies.decisions import Action, Decision, PhasePosition, TrainParams, Trigger
 from policies.history import History
+from settings.run import load_run_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "demo_windows.json"
 RECORDED = json.loads(FIXTURE.read_text(encoding="utf-8"))["specialists"]

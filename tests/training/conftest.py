@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from training.config import RecipeConfig, config_from_dict
+from settings.recipe import RecipeConfig, config_from_dict
 from training.events import Event
 from training.hooks import TrainerHooks
 

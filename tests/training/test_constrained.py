@@ -11,8 +11,8 @@ from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedTokeniz
 from hlx.checker import check
 from hlx.corpus_io import Example, prompt_text, read_corpus
 from hlx.grammar import has_grammar
+from settings.recipe import TinyModelSection
 from tests.training.conftest import FIXTURE_CORPUS, TINY_MODEL
-from training.config import TinyModelSection
 from training.constrained import GrammarBook, GrammarLogitsProcessor, GrammarViolation, grammar_book
 from training.evaluate import generate_answers
 from training.tiny_model import build_model, build_tokenizer, corpus_texts

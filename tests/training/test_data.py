@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from transformers import AutoTokenizer
 
 from hlx.corpus_io import Example, prompt_text
-from training.config import TinyModelSection
+from settings.recipe import TinyModelSection
 from training.data import IGNORE_INDEX, collate, encode_examples, epoch_order, response_loss_sum
 from training.tiny_model import ensure_tiny_base
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from training.config import ModelSection, TinyModelSection
+from settings.recipe import ModelSection, TinyModelSection
 from training.model import load_for_training
 from training.quiet import peft_without_alias_warning
 from training.tiny_model import ensure_tiny_base

@@ -9,7 +9,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from training.config_errors import ConfigError
+from settings.errors import ConfigError
 from training.export import ExportError, export_checkpoint
 from training.model import load_for_training, load_weights_into, pick_device
 from training.recipe import foundation_model_dir, train_phase, train_specialist

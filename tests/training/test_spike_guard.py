@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.config import SpikeGuardSection, config_from_dict
-from training.config_errors import ConfigError
+from settings.errors import ConfigError
+from settings.recipe import SpikeGuardSection, config_from_dict
 from training.events import EpochEval
 from training.hooks import FaultAction
 from training.plan import TrainState

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hlx.corpus_io import read_corpus
-from training.config import TinyModelSection
+from settings.recipe import TinyModelSection
 from training.tiny_model import build_tokenizer, corpus_texts, ensure_tiny_base
 
 from .conftest import FIXTURE_CORPUS, TINY_MODEL

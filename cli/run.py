@@ -1,0 +1,391 @@
+"""`overnight run`: validate everything, connect to Ray, start the supervisor and watch the night go by."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from control.run_files import RUN_CONFIG_FILE
+
+RUN_EPILOG = """\
+examples:
+  python overnight.py                                    the demo (configs/demo.yaml), on a local Ray
+  overnight run --config configs/helix-moe.yaml --run-name night1
+  RAY_AUTH_MODE=token ray job submit --working-dir . -- python overnight.py --output-dir $PWD/checkpoints
+  overnight run --watch                                  after the plan, train what lands in the inbox
+
+Rerunning with the same --run-name resumes: finished phases are not retrained.
+Output: <output-dir>/<run-name>/ holds decisions.jsonl, run_state.json, events/, checkpoints and the report.
+--watch: the inbox is <output-dir>/<run-name>/inbox/ (config inbox.dir); drop JSONL files into its high/,
+normal/ or low/ folder or use `overnight submit`; `overnight queue list` shows the jobs. Ctrl-C stops
+watching on a private cluster; on a shared one it ends only this driver and the detached supervisor keeps
+watching: `overnight ctl stop-run --run NAME` ends it. Rerunning resumes the queue.
+"""
+
+RAY_ADDRESS_FILE = "ray_address"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="train every specialist under supervision (the default command)",
+        description="Validate the config, corpora and base model, then run the night on Ray: the foundation "
+        "(built-in model only), then the specialists, graded by watchdogs and steered by the "
+        "supervisor's policies. Ends with the morning report and the promoted adapters.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config", default="configs/demo.yaml", help="run config YAML (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--run-name", help="name of the run (default: run.name from the config); reuse to resume"
+    )
+    parser.add_argument(
+        "--output-dir", help="where runs are written (default: run.output_dir, 'checkpoints')"
+    )
+    parser.add_argument(
+        "--address", help="Ray cluster address (default: $RAY_ADDRESS, a running cluster, or a new local one)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no live status table; log lines only")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after the plan, stay up: validate, queue and train the files dropped into the inbox, serve "
+        "the promoted results through the router",
+    )
+    parser.set_defaults(func=run_command)
+
+
+def prepare_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Load and validate the config with the command-line overrides; paths made absolute for the actors."""
+    from settings.recipe import config_from_dict
+    from settings.run import RunConfig, load_run_config
+
+    config = load_run_config(args.config)
+    data = config.model_dump(mode="json", exclude_unset=True)
+    run = data.setdefault("run", {})
+    if args.run_name:
+        run["name"] = args.run_name
+    output_dir = Path(args.output_dir or config.run.output_dir).expanduser()
+    if not output_dir.is_absolute() and "runtime_resources" in str(Path.cwd()):
+        # Under `ray job submit --working-dir`, the cwd is a temporary copy: keep the night's work elsewhere.
+        output_dir = Path.home() / "overnight" / output_dir
+        print(
+            f"run: relative output dir under a Ray job; writing to {output_dir} (set --output-dir to choose)"
+        )
+    run["output_dir"] = str(output_dir.resolve())
+    run["corpora_dir"] = str(Path(config.run.corpora_dir).expanduser().resolve())
+    config = config_from_dict(data, RunConfig, source=args.config)
+    return config, config.model_dump(mode="json")
+
+
+def corpora_of(config: Any) -> list[Path]:
+    """Every corpus directory the run will read."""
+    from settings.recipe import BUILTIN_TINY
+
+    names: list[str] = []
+    if config.model.base_model == BUILTIN_TINY:
+        names += [config.foundation.corpus, *config.model.tiny.tokenizer_corpora]
+    for specialist in config.specialists.values():
+        names += [phase.corpus or specialist.corpus for phase in specialist.phases]
+    return [config.corpus_dir(name) for name in dict.fromkeys(names)]
+
+
+def check_before_start(config: Any) -> list[str]:
+    """Problems that must stop the run before any actor starts: base model, corpora (every one at once)."""
+    from hlx.corpus_validate import WARNING_KINDS, validate_paths
+    from settings.errors import ConfigError
+    from settings.recipe import FOUNDATION
+    from training.recipe import check_inputs
+
+    problems: list[str] = []
+    try:
+        check_inputs(config, [FOUNDATION, *config.specialists])
+    except ConfigError as err:
+        problems.append(str(err))
+    existing = [path for path in corpora_of(config) if path.is_dir()]
+    if existing:
+        report = validate_paths([str(path) for path in existing], check_references=False)
+        blocking = report.blocking
+        warnings = sum(1 for problem in report.problems if problem.kind in WARNING_KINDS)
+        if warnings:
+            print(
+                f"run: warning: {warnings} corpus warnings (duplicates, leakage or overlong examples); "
+                "`overnight corpus validate` lists them"
+            )
+        problems += [str(problem) for problem in blocking[:20]]
+        if len(blocking) > 20:
+            problems.append(
+                f"... and {len(blocking) - 20} more corpus problems (see `overnight corpus validate`)"
+            )
+    return problems
+
+
+def keep_config_copy(run_dir: Path, config_path: Path) -> Path:
+    """The run's own copy of its config (made on its first start), which the run state and report name:
+    under `ray job submit` the given path lies in Ray's temporary working-dir copy, gone by morning."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    copy = run_dir / RUN_CONFIG_FILE
+    if not copy.exists():
+        shutil.copyfile(config_path, copy)
+    return copy
+
+
+def recorded_address(run_dir: Path) -> str | None:
+    """The address of the cluster that ran `run_dir` (its `ray_address` file), when that cluster still
+    answers; tools use it so that, with several clusters on one machine, they reach the run's own."""
+    import socket
+
+    path = run_dir / RAY_ADDRESS_FILE
+    if not path.is_file():
+        return None
+    address = path.read_text(encoding="utf-8").strip()
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return address
+    except (OSError, ValueError):
+        return None
+
+
+def use_token_auth_if_configured() -> None:
+    """Ray 2.60 clusters started with `ray start --head` require a token; an explicit address does not find
+    it by itself, so point Ray at the token file when there is one (an explicit setting wins)."""
+    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def problems_beyond_unknown_keys(config_path: str, error: Any) -> list[str]:
+    """With the unknown keys set aside, the problems the pre-start checks would find too (a missing corpus
+    or base model), so one attempt reports everything; empty when the config has other problems as well."""
+    import yaml
+
+    from settings.errors import ConfigError
+    from settings.recipe import config_from_dict
+    from settings.run import RunConfig
+
+    if not all(problem.message.startswith("unknown key") for problem in error.problems):
+        return []
+    data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    for problem in error.problems:
+        *parents, leaf = problem.path.replace("[", ".").replace("]", "").split(".")
+        node = data
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.get(part, {})
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    try:
+        config = config_from_dict(data, RunConfig, source=config_path)
+    except ConfigError as again:
+        return [problem.render(config_path) for problem in again.problems]
+    return check_before_start(config)
+
+
+def connect_ray(address: str | None) -> bool:
+    """Connect to a running cluster, or start a local one; True when this process owns the cluster."""
+    import ray
+
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"namespace": "overnight", "log_to_driver": True, "configure_logging": False}
+    if address == "local":
+        ray.init(address="local", **kwargs)
+        return True
+    if address:
+        ray.init(address=address, **kwargs)
+        return False
+    try:
+        ray.init(address="auto", **kwargs)
+        return False
+    except (ConnectionError, RuntimeError):
+        ray.init(**kwargs)
+        return True
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from settings.errors import ConfigError
+
+    if args.address not in (None, "local"):
+        use_token_auth_if_configured()  # before anything imports ray, which reads it at import
+    try:
+        config, config_data = prepare_config(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        for problem in problems_beyond_unknown_keys(args.config, err):
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"error: {err}. Pass --config with an existing YAML file (see configs/).", file=sys.stderr)
+        return 2
+    problems = check_before_start(config)
+    if problems:
+        print("error: the run cannot start; nothing was trained:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    run_dir = config.run_dir()
+    keep_config_copy(run_dir, Path(args.config))
+    print(f"run: {config.run.name} -> {run_dir}")
+    live = recorded_address(run_dir)
+    if live is not None and args.address not in (None, live):
+        print(
+            f"error: run {config.run.name} is already live on the Ray cluster at {live} (another "
+            f"`overnight run` of it?); attach to it with --address {live}, or stop that driver first. Two "
+            "supervisors must never share a run directory.",
+            file=sys.stderr,
+        )
+        return 2
+    if live is not None and args.address is None:
+        # Rerunning the command re-attaches to the run's own cluster, not to whichever one `auto` finds.
+        args.address = live
+        use_token_auth_if_configured()
+    return supervise(config, config_data, run_dir, args)
+
+
+def metrics_endpoints() -> list[str]:
+    """Where Ray exports this cluster's metrics: one Prometheus endpoint per live node."""
+    import ray
+
+    return [
+        f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics"
+        for node in ray.nodes()
+        if node.get("Alive") and node.get("MetricsExportPort")
+    ]
+
+
+def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> int:
+    """Start (or re-attach to) the supervisor and show progress until the night is over."""
+    import ray
+
+    from actors.remote import kill_run_actors, spawn_supervisor
+    from control.run_state import TERMINAL_STATES
+
+    owns_cluster = connect_ray(args.address)
+    # Tools (and the chaos tests) attach to exactly this cluster, not to whichever one `auto` finds first.
+    (run_dir / RAY_ADDRESS_FILE).write_text(ray.get_runtime_context().gcs_address + "\n")
+    print(f"run: metrics for Prometheus (and the dashboard's Grafana) at {' '.join(metrics_endpoints())}")
+    supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
+    state = ray.get(supervisor.status.remote())
+    if state["run"] != config.run.name and state["status"] != "running":
+        # A finished run's supervisor left on the cluster (its driver was gone): it gives way to this run.
+        kill_run_actors(list(state["specialists"]))
+        supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
+        state = ray.get(supervisor.status.remote())
+    if state["run"] != config.run.name:
+        print(
+            f"error: the cluster's supervisor is running run {state['run']!r}; wait for it to finish, "
+            f"or end it with `overnight ctl stop-run --run {state['run']}`",
+            file=sys.stderr,
+        )
+        return 2
+    ray.get(supervisor.start.remote(watch=args.watch))
+    started = time.time()
+    on_plan_done = (lambda: watching_hint(run_dir, config)) if args.watch else None
+    try:
+        state = watch(supervisor, quiet=args.quiet, on_plan_done=on_plan_done)
+    except KeyboardInterrupt:
+        print("\nrun: interrupted; the supervisor keeps its state on disk. Rerun the same command to resume.")
+        if not owns_cluster:
+            print(
+                "run: this cluster outlives the driver, so the detached supervisor goes on (training, or "
+                f"watching the inbox); `overnight ctl stop-run --run {config.run.name}` ends it"
+            )
+        return 130
+    names = list(state["specialists"])
+    kill_run_actors(names)
+    serve_hint(run_dir, owns_cluster)
+    if owns_cluster:
+        ray.shutdown()
+    print(f"run: finished in {time.time() - started:.0f}s; report: {run_dir / 'report.md'}")
+    for name, spec in state["specialists"].items():
+        print(f"  {name:<12} {spec['state']:<9} {spec.get('reason') or ''}")
+    failed = [
+        n
+        for n, s in state["specialists"].items()
+        if s["state"] not in TERMINAL_STATES or s["state"] == "failed"
+    ]
+    return 1 if failed else 0
+
+
+def serve_hint(run_dir: Path, owns_cluster: bool) -> None:
+    """On a cluster that outlives this driver, leave the router up; on a private one, say how to ask."""
+    if not (run_dir / "promoted.json").is_file():
+        print("router: nothing was promoted, so there is nothing to serve")
+        return
+    if owns_cluster:
+        print(f'router: ask the experts with `overnight ask --run {run_dir.name} "Convert to LC-R: [1, 2]"`')
+        return
+    from cli.router import start_router_actor
+    from serving.routing import RouterError
+
+    try:
+        start_router_actor(run_dir)
+    except RouterError as err:
+        print(f"router: not started: {err}")
+        return
+    print(f"router: the named actor 'router' serves {run_dir.name}; `overnight ask` and `serve` use it")
+
+
+def watching_hint(run_dir: Path, config: Any) -> None:
+    """Watch mode: the plan is over; serve what it promoted and say where new data goes."""
+    print(f"run: the plan is done; report: {run_dir / 'report.md'}")
+    serve_hint(run_dir, owns_cluster=False)
+    inbox = config.inbox.root(run_dir)
+    print(
+        f"run: watching {inbox}/{{high,normal,low}}/ for JSONL files (or `overnight submit FILE "
+        f"--specialist NAME --run {run_dir.name}`); `overnight queue list` and `overnight status` show the "
+        f"jobs; `overnight ctl stop-run --run {run_dir.name}` ends the run"
+    )
+
+
+def watch(
+    supervisor: Any, quiet: bool, poll_s: float = 2.0, on_plan_done: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Poll the supervisor until the run ends (never, in watch mode); a live status table unless quiet."""
+    import ray
+    from rich.console import Console
+    from rich.live import Live
+
+    from report.views import display_epoch, live_view
+
+    console = Console()
+    state = ray.get(supervisor.status.remote())
+    announced = [False]
+
+    def plan_check(state: dict[str, Any]) -> None:
+        if on_plan_done is not None and state.get("plan_done_at") and not announced[0]:
+            announced[0] = True
+            on_plan_done()
+
+    if quiet or not console.is_terminal:
+        last = ""
+        while state["status"] == "running":
+            plan_check(state)
+            line = "  ".join(
+                f"{n}:{s['state']}:{s.get('phase') or '-'}:e{display_epoch(s['epoch'])}:s{s['step']}"
+                for n, s in state["specialists"].items()
+            )
+            jobs = " ".join(f"{job['id']}:{job['priority']}:{job['state']}" for job in state.get("queue", []))
+            line += f"  queue: {jobs}" if jobs else ""
+            if line != last:
+                print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+                last = line
+            time.sleep(poll_s)
+            state = ray.get(supervisor.status.remote())
+        return state
+    with Live(live_view(state), console=console, refresh_per_second=1) as live:
+        while state["status"] == "running":
+            time.sleep(poll_s)
+            state = ray.get(supervisor.status.remote())
+            if on_plan_done is not None and state.get("plan_done_at") and not announced[0]:
+                live.stop()
+                plan_check(state)
+                live.start()
+            live.update(live_view(state))
+    return state

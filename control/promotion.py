@@ -1,0 +1,67 @@
+"""Promotion: the best checkpoint of each specialist (by val exact match) is what the router serves."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from control.run_state import write_json_atomic
+from training.checkpoint import read_state
+
+PROMOTED_FILE = "promoted.json"
+log = structlog.get_logger(__name__)
+
+
+def best_of_phase(phase_dir: Path) -> dict[str, Any] | None:
+    """A finished phase's best checkpoint and its exact match, from the recipe's phase_done.json."""
+    done = phase_dir / "phase_done.json"
+    if not done.is_file():
+        return None
+    result = json.loads(done.read_text(encoding="utf-8"))
+    if not result.get("best_checkpoint"):
+        return None
+    return {
+        "best_checkpoint": result["best_checkpoint"],
+        "best_exact_match": result.get("best_exact_match"),
+        "phase": phase_dir.name,
+    }
+
+
+def promote(
+    run_dir: Path,
+    name: str,
+    result: dict[str, Any],
+    track: str,
+    method: str,
+    base_dir: Path,
+    guarded: bool = False,
+) -> bool:
+    """Record `result`'s checkpoint as the one `name` serves, unless the promoted one scores higher
+    (`guarded`: the regression guard has already compared them on the same val subset).
+    True when promoted.json changed (the router then reloads that adapter)."""
+    path = run_dir / PROMOTED_FILE
+    promoted = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"specialists": {}}
+    current = promoted["specialists"].get(name)
+    score = result.get("best_exact_match")
+    score = -1.0 if score is None or (isinstance(score, float) and math.isnan(score)) else score
+    checkpoint = Path(result["best_checkpoint"])
+    if current is not None and (
+        (current.get("exact_match", -1.0) > score and not guarded) or current["checkpoint"] == str(checkpoint)
+    ):
+        return False
+    promoted["specialists"][name] = {
+        "checkpoint": str(checkpoint),
+        "path": str(checkpoint / read_state(checkpoint)["weights"]),
+        "phase": result.get("phase") or checkpoint.parent.parent.name,
+        "exact_match": score,
+        "track": track,
+        "method": method,
+    }
+    promoted["coordinator"] = {"path": str(base_dir), "kind": "base"}
+    write_json_atomic(path, promoted)
+    log.info("promoted", specialist=name, checkpoint=str(checkpoint), exact_match=score)
+    return True

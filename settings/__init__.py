@@ -1,0 +1,4 @@
+"""One config tree, loaded from YAML: recipe, watchdog, grader, policies, resources, inbox, router, notify.
+
+A leaf: imports nothing of ours but itself (and hlx).
+"""

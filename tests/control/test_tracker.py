@@ -1,0 +1,72 @@
+"""The supervisor's per-specialist bookkeeping: divergence on smoothed losses, grading windows."""
+
+from __future__ import annotations
+
+import pytest
+
+from control.tracker import SpecialistTracker
+
+
+def tracker_with(losses: list[float]) -> SpecialistTracker:
+    tracker = SpecialistTracker("ascii")
+    tracker.start_phase("main")
+    for step, loss in enumerate(losses, start=1):
+        tracker.on_step({"loss": loss, "peak_lr": 1e-3, "micro_batch": 8, "grad_accum": 1, "step": step})
+    return tracker
+
+
+def test_one_spiking_batch_is_not_divergence() -> None:
+    # A batch of long examples at 3x the best step: noise of length bucketing, not a diverging run.
+    losses = [1.0, 0.8, 0.7, 0.7, 0.69, 0.7, 0.72, 0.7] * 3 + [2.1]
+    assert tracker_with(losses).diverged(k=3.0, min_steps=10) is None
+
+
+def test_a_sustained_rise_is_divergence_with_the_means_behind_it() -> None:
+    losses = [0.7] * 16 + [3.0] * 8
+    diverged = tracker_with(losses).diverged(k=3.0, min_steps=10)
+    assert diverged is not None
+    recent, best = diverged
+    assert recent == pytest.approx(3.0) and best == pytest.approx(0.7)
+
+
+def test_no_verdict_before_enough_steps_and_none_after_a_rollback() -> None:
+    tracker = tracker_with([0.7] * 8 + [9.0] * 4)
+    assert tracker.diverged(k=3.0, min_steps=10) is None  # fewer than two smoothing windows
+    tracker = tracker_with([0.7] * 16 + [3.0] * 8)
+    tracker.on_rollback()
+    assert tracker.diverged(k=3.0, min_steps=10) is None
+
+
+def test_the_grading_window_is_taken_once() -> None:
+    tracker = tracker_with([1.0, 0.9])
+    tracker.on_epoch({"epoch": 0, "val_loss": 0.8, "exact_match": 0.5, "format_validity": 0.9})
+    window = tracker.take_window()
+    assert window is not None and window.step_losses == [1.0, 0.9] and window.epochs[0].exact_match == 0.5
+    assert tracker.take_window() is None
+
+
+@pytest.mark.parametrize(("last", "diverged"), [(3.0, False), (3.0 + 2**-20, True)],
+                         ids=["mean-at-k-times-best", "mean-just-above"])
+def test_divergence_is_a_mean_above_k_times_the_best(last: float, diverged: bool) -> None:
+    # Best mean 1.0 (the first eight steps); the last eight steps average `last`: k = 3 is the boundary.
+    assert (tracker_with([1.0] * 8 + [last] * 8).diverged(k=3.0, min_steps=10) is not None) is diverged
+
+
+def test_the_next_window_carries_the_graded_evaluations_of_the_phase() -> None:
+    tracker = tracker_with([1.0, 0.9])
+    scores = {"exact_match": 0.5, "format_validity": 0.9, "n_graded": 96}
+    tracker.on_epoch({"epoch": 0, "val_loss": 0.8, **scores})
+    tracker.take_window()
+    tracker.on_epoch({"epoch": 1, "val_loss": 0.7, **scores})
+    window = tracker.take_window()
+    assert window is not None and [r.epoch for r in window.earlier_epochs] == [0]
+    assert window.epochs[0].n == 96
+    tracker.start_phase("next")
+    tracker.on_epoch({"epoch": 0, "val_loss": 0.7, "exact_match": 0.6, "format_validity": 0.9})
+    window = tracker.take_window()
+    assert window is not None and window.earlier_epochs == []
+
+
+def test_skipped_steps_are_counted_within_the_window() -> None:
+    tracker = tracker_with([])
+    assert [tracker.on_skip(step, window_steps=50) for step in (10, 20, 60, 61)] == [1, 2, 2, 3]
