@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.bounded import bounded
+from fileio.atomic import write_text_atomic
 
 # Conservative characters-per-token for the pre-call estimate: real English text averages about 4, so
 # dividing by 3 over-estimates the prompt and the cap is not overrun by a long window summary.
@@ -199,15 +198,7 @@ class Budget:
     def _write(self, state: BudgetState) -> None:
         assert self.path is not None
         try:
-            descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            # The ledger's folder (the run directory) exists already; a write never creates it again.
+            write_text_atomic(self.path, state.model_dump_json(indent=1), make_parents=False)
         except OSError as error:
-            raise self._storage_error("written", error) from error
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(state.model_dump_json(indent=1))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except OSError as error:
-            Path(temporary).unlink(missing_ok=True)
             raise self._storage_error("written", error) from error

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,7 +77,7 @@ def _run_config(run_dir: Path) -> Any:
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    from control.inbox import SIDECAR_SUFFIX
+    from control.inbox import submit_file
     from hlx.corpus_validate import validate_paths
     from settings.errors import ConfigError
 
@@ -113,17 +111,10 @@ def submit_command(args: argparse.Namespace) -> int:
             print(f"  ... and {more} more (`overnight corpus validate {source}`)", file=sys.stderr)
         return 2
     _warn_if_accepted_before(source, run_dir)
-    folder = config.inbox.root(run_dir) / args.priority
-    folder.mkdir(parents=True, exist_ok=True)
-    target = _free_name(folder, source.name)
     meta: dict[str, Any] = {"specialist": args.specialist}
     if args.epochs is not None:
         meta["epochs"] = args.epochs
-    # The sidecar first, then the file by an atomic rename: the supervisor never sees one without the other.
-    target.with_name(target.name + SIDECAR_SUFFIX).write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    temp = folder / f".{target.name}.part"
-    shutil.copyfile(source, temp)
-    os.replace(temp, target)
+    target = submit_file(source, config.inbox.root(run_dir) / args.priority, meta)
     epochs = args.epochs or config.inbox.epochs
     print(f"submitted {source} -> {target} ({args.specialist}, {args.priority}, {epochs} epochs)")
     print(_watch_hint(run_dir))
@@ -148,15 +139,6 @@ def _warn_if_accepted_before(source: Path, run_dir: Path) -> None:
             "first, or change the data.",
             file=sys.stderr,
         )
-
-
-def _free_name(folder: Path, name: str) -> Path:
-    target = folder / name
-    number = 1
-    while target.exists():
-        target = folder / f"{Path(name).stem}-{number}{Path(name).suffix}"
-        number += 1
-    return target
 
 
 def _watch_hint(run_dir: Path) -> str:

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from control.run_files import parse_json_object, write_text_atomic
+from control.run_files import parse_json_object
+from fileio.atomic import write_text_atomic
 
 CONTROL_DIR = "control"
 DONE_DIR = "done"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from control.job_queue import PRIORITIES, Job, JobQueue, Priority
+from fileio.atomic import copy_file_atomic, write_text_atomic
 from hlx.corpus_io import CorpusError, Example, read_corpus, write_corpus
 from hlx.corpus_validate import validate_paths
 
@@ -35,6 +36,21 @@ def make_inbox(root: Path) -> None:
 
 def sidecar_of(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def submit_file(source: Path, folder: Path, meta: dict[str, Any]) -> Path:
+    """Drop a copy of `source` into the priority `folder`, with its sidecar `meta`, under a free name; returns
+    the new file. The sidecar goes first and the file arrives by an atomic rename, so the supervisor never
+    takes in one without the other."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    number = 1
+    while target.exists():
+        target = folder / f"{source.stem}-{number}{source.suffix}"
+        number += 1
+    write_text_atomic(sidecar_of(target), json.dumps(meta) + "\n")
+    copy_file_atomic(source, target)
+    return target
 
 
 @dataclass(frozen=True)

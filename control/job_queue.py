@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from control.run_state import write_json_atomic
+from fileio.atomic import write_json_atomic
 
 QUEUE_FILE = "queue.json"
 LOCK_FILE = ".queue.lock"

@@ -9,10 +9,10 @@ from typing import Any
 
 import structlog
 
-from control.run_state import write_json_atomic
+from control.run_files import PROMOTED_FILE, read_promoted
+from fileio.atomic import write_json_atomic
 from training.checkpoint import read_state
 
-PROMOTED_FILE = "promoted.json"
 log = structlog.get_logger(__name__)
 
 
@@ -43,8 +43,7 @@ def promote(
     """Record `result`'s checkpoint as the one `name` serves, unless the promoted one scores higher
     (`guarded`: the regression guard has already compared them on the same val subset).
     True when promoted.json changed (the router then reloads that adapter)."""
-    path = run_dir / PROMOTED_FILE
-    promoted = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"specialists": {}}
+    promoted = read_promoted(run_dir) or {"specialists": {}}
     current = promoted["specialists"].get(name)
     score = result.get("best_exact_match")
     score = -1.0 if score is None or (isinstance(score, float) and math.isnan(score)) else score
@@ -62,6 +61,6 @@ def promote(
         "method": method,
     }
     promoted["coordinator"] = {"path": str(base_dir), "kind": "base"}
-    write_json_atomic(path, promoted)
+    write_json_atomic(run_dir / PROMOTED_FILE, promoted)
     log.info("promoted", specialist=name, checkpoint=str(checkpoint), exact_match=score)
     return True

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,9 @@ PROMOTED_FILE = "promoted.json"
 EVENTS_DIR = "events"
 
 
-class RunFileError(Exception):
-    """A run directory or one of its files cannot be used; the message names the path and what to do."""
+class RunFileError(ValueError):
+    """A run directory or one of its files cannot be used; the message names the path and what to do. A
+    ValueError, as a damaged file's JSON error was before: code that handles bad values handles it too."""
 
 
 @dataclass(frozen=True)
@@ -94,24 +93,33 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any]:
     return parsed
 
 
-def read_run_state(run_dir: Path) -> dict[str, Any]:
-    """run_state.json as a plain dict; raises RunFileError naming the file when it is missing or damaged."""
-    state = _read_json_object(run_dir / RUN_STATE_FILE, "run state")
-    specialists = state.get("specialists", {})
+def _read_specialists_file(path: Path, what: str, entry: str) -> dict[str, Any]:
+    """A JSON object file whose 'specialists' key, when present, is an object of name -> `entry`."""
+    data = _read_json_object(path, what)
+    specialists = data.get("specialists", {})
     if not isinstance(specialists, dict):
         raise RunFileError(
-            f"{run_dir / RUN_STATE_FILE}: key 'specialists' must be an object of name -> state, "
+            f"{path}: key 'specialists' must be an object of name -> {entry}, "
             f"got {type(specialists).__name__}"
         )
-    return state
+    return data
+
+
+def read_run_state(run_dir: Path) -> dict[str, Any]:
+    """run_state.json as a plain dict; raises RunFileError naming the file when it is missing or damaged."""
+    return _read_specialists_file(run_dir / RUN_STATE_FILE, "run state", "state")
 
 
 def read_promoted(run_dir: Path) -> dict[str, Any] | None:
-    """promoted.json as a plain dict, or None while nothing has been promoted yet."""
+    """promoted.json as a plain dict whose 'specialists' is an object (name -> promotion; {} when the key is
+    missing), or None while nothing has been promoted yet. The one reader of that file: a damaged one raises
+    RunFileError naming it; `serving.routing.expert_table` checks each entry."""
     path = run_dir / PROMOTED_FILE
     if not path.exists():
         return None
-    return _read_json_object(path, "promotion list")
+    promoted = _read_specialists_file(path, "promotion list", "promotion")
+    promoted.setdefault("specialists", {})
+    return promoted
 
 
 def events_path(run_dir: Path, specialist: str) -> Path:
@@ -185,28 +193,6 @@ def resolve_run_dir(output_dir: Path, run: str | None) -> Path:
     if as_path.is_dir() and (as_path / RUN_STATE_FILE).exists():
         return as_path
     raise RunFileError(f"no run {run!r} in {output_dir}; available runs: {_available(output_dir)}")
-
-
-def write_bytes_atomic(path: Path, data: bytes, make_parents: bool = True) -> None:
-    """Write a file so that a reader sees the old content or the new, never half of either. Without
-    `make_parents`, a missing folder is a FileNotFoundError instead of being created again."""
-    if make_parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path, text: str, make_parents: bool = True) -> None:
-    """`write_bytes_atomic` for UTF-8 text."""
-    write_bytes_atomic(path, text.encode("utf-8"), make_parents)
 
 
 def read_decisions(run_dir: Path) -> list[dict[str, Any]]:

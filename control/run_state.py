@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from fileio.atomic import write_json_atomic
 
 SpecialistStatus = Literal["pending", "running", "paused", "finished", "stopped", "aborted", "failed"]
 TERMINAL_STATES: frozenset[str] = frozenset({"finished", "stopped", "aborted", "failed"})
@@ -94,21 +93,6 @@ class RunState(BaseModel):
         """The last heartbeat time of each running specialist (None before its first)."""
         running = (item for item in self.specialists.items() if item[1].state == "running")
         return {name: spec.last_heartbeat for name, spec in running}
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON so that a reader sees the old file or the new one, never half of either."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def save_run_state(run_dir: Path, state: RunState) -> None:

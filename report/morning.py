@@ -19,9 +19,8 @@ from control.run_files import (
     read_jsonl,
     read_promoted,
     read_run_state,
-    write_bytes_atomic,
-    write_text_atomic,
 )
+from fileio.atomic import write_bytes_atomic, write_text_atomic
 from policies.decision_log import DecisionLogError
 from report.effects import effect_rows, plan_rows
 from report.marks import fallback_lines, placed_marks, run_config_path

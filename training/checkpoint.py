@@ -18,6 +18,9 @@ import numpy as np
 import structlog
 import torch
 
+# training/loop.py calls it as ckpt.write_json_atomic; once it imports fileio.atomic this line can go.
+from fileio.atomic import write_json_atomic  # noqa: F401
+
 MANIFEST = "manifest.json"
 STATE = "state.json"
 TRAINER_STATE = "trainer_state.pt"
@@ -59,21 +62,6 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file in the same directory, fsync, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def build_manifest(directory: Path) -> dict[str, Any]:

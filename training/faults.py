@@ -8,8 +8,8 @@ from typing import Literal
 
 import torch
 
+from fileio.atomic import write_json_atomic
 from settings.recipe import FaultInjection
-from training.checkpoint import write_json_atomic
 
 InjectedKind = Literal["nan", "oom", "hang", "crash", "disk_full", "spike"]
 REGISTRY = "injected_faults.json"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import structlog
 
+from fileio.atomic import write_json_atomic
 from settings.errors import ConfigError, ConfigProblem
 from settings.recipe import BUILTIN_TINY, FOUNDATION, FaultInjection, RecipeConfig, base_model_problem
 from training.checkpoint import (
@@ -17,7 +18,6 @@ from training.checkpoint import (
     read_state,
     verify_checkpoint,
     write_dir_atomically,
-    write_json_atomic,
 )
 from training.hooks import TrainerHooks
 from training.loop import PhasePlan, run_phase

@@ -17,7 +17,6 @@ from control.run_files import (
     read_promoted,
     read_run_state,
     resolve_run_dir,
-    write_text_atomic,
 )
 from tests.actors.fixtures_run import write_fake_run
 
@@ -135,10 +134,3 @@ def test_resolve_run_dir_errors_list_the_available_runs(tmp_path: Path) -> None:
     with pytest.raises(RunFileError, match=r"no run 'nope' in .*; available runs: b, a$"):
         resolve_run_dir(tmp_path, "nope")
 
-
-def test_write_text_atomic_replaces_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "report.md"
-    write_text_atomic(target, "first")
-    write_text_atomic(target, "second ✓")
-    assert target.read_text(encoding="utf-8") == "second ✓"
-    assert [path.name for path in target.parent.iterdir()] == ["report.md"]
