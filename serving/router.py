@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from control.run_files import PROMOTED_FILE, RunFileError, read_promoted
+from control.run_files import PROMOTED_FILE
 from hlx.corpus_io import prompt_text
 from report.metric_samples import answer_samples, batch_samples, reload_samples
-from serving.answers import verdict_fields
 from serving.batching import BatchStats, cut_answer, generate_per_adapter, left_pad, plan_calls, row_budget
 from serving.metric_sink import SampleSink, record_quietly
 from serving.model_census import parameter_counts
@@ -29,19 +28,18 @@ from serving.route_rules import COORDINATOR, Route, route
 from serving.routing import (
     ExpertSpec,
     ExpertTable,
-    PromotionError,
     PromptTooLong,
     RequestError,
     RouterError,
     RouterSettings,
     UnknownExpert,
     check_request,
-    expert_table,
     tracks_served,
-    weights_problem,
 )
 from serving.safe_logging import failure_fields
+from serving.served_run import require_weights, served_table
 from serving.streaming import DeltaSink, batch_streamer
+from serving.versions import Pending, Serving
 from training.model import compute_dtype, load_tokenizer, pick_device
 from training.quiet import quiet_transformers
 
@@ -49,41 +47,6 @@ BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed-adapter bat
 log = structlog.get_logger(__name__)
 
 __all__ = ["PromptTooLong", "RequestError", "Router", "RouterError", "RouterSettings", "UnknownExpert"]
-
-
-@dataclass
-class _Serving:
-    """One loaded version of an expert; retired once a reload replaces it, dropped when idle."""
-
-    spec: ExpertSpec
-    adapter: str | None
-    model: Any | None = None  # its own model, only for a full-weights specialist
-    in_flight: int = 0
-    retired: bool = False
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.spec.name,
-            "track": self.spec.track,
-            "kind": self.spec.method,
-            "adapter": self.adapter,
-            "checkpoint": self.spec.checkpoint,
-            "path": str(self.spec.path),
-            "exact_match": self.spec.exact_match,
-            "in_flight": self.in_flight,
-        }
-
-
-@dataclass
-class _Pending:
-    prompt: str
-    route: Route
-    reason: str
-    serving: _Serving
-    max_new_tokens: int
-    started: float
-    on_delta: DeltaSink | None = None  # gets the answer's text as it is decoded (a streamed request)
-    future: Future[dict[str, Any]] = field(default_factory=Future)
 
 
 _STOP = object()
@@ -104,7 +67,7 @@ class Router:
         self.settings = (
             settings if isinstance(settings, RouterSettings) else RouterSettings(**(settings or {}))
         )
-        table = self._read_table()
+        table = served_table(self.run_dir)
         self._lock = threading.Lock()  # routing state: _serving, _table, reference counts
         self._model_lock = threading.Lock()  # the model: generation, adapter load and delete
         self._reload_lock = threading.Lock()
@@ -118,11 +81,11 @@ class Router:
         self._pad_id = self._tokenizer.pad_token_id
         self.context_tokens = int(getattr(self._model.config, "max_position_embeddings", 2048))
         self._parked: list[str] = []
-        self._serving: dict[str, _Serving] = {COORDINATOR: _Serving(table.coordinator, adapter=None)}
+        self._serving: dict[str, Serving] = {COORDINATOR: Serving(table.coordinator, adapter=None)}
         for spec in table.specialists.values():
             self._serving[spec.name] = self._load_expert(spec)
         self._table = table
-        self._retired: list[_Serving] = []
+        self._retired: list[Serving] = []
         self._queue: queue.Queue[Any] = queue.Queue()
         self._stats = BatchStats()
         self._closed = False
@@ -138,26 +101,6 @@ class Router:
 
     # ----------------------------------------------------------------------------------------- loading
 
-    def _read_table(self, check_weights: bool = True) -> ExpertTable:
-        try:
-            promoted = read_promoted(self.run_dir)
-        except RunFileError as err:
-            raise RouterError(str(err)) from err
-        if promoted is None:
-            raise RouterError(
-                f"{self.run_dir / PROMOTED_FILE} does not exist: nothing has been promoted in this run yet "
-                "(it is still training, or no specialist finished a phase); wait for the run to finish "
-                "(`overnight status`) or pick another run with --run"
-            )
-        try:
-            table = expert_table(promoted, str(self.run_dir / PROMOTED_FILE))
-        except PromotionError as err:
-            raise RouterError(f"{err}; rerun `overnight run` with the same --run-name to rewrite it") from err
-        # A reload checks each specialist's weights as it loads them, so one missing directory fails alone.
-        for spec in [table.coordinator, *table.specialists.values()] if check_weights else []:
-            _require_weights(spec)
-        return table
-
     def _load_base(self, path: Path) -> tuple[Any, Any]:
         try:
             tokenizer = load_tokenizer(path)
@@ -169,13 +112,13 @@ class Router:
         tokenizer.padding_side = "left"
         return tokenizer, model.to(self.device).eval()
 
-    def _load_expert(self, spec: ExpertSpec) -> _Serving:
+    def _load_expert(self, spec: ExpertSpec) -> Serving:
         """Load one specialist completely before anything routes to it (the caller publishes it)."""
-        _require_weights(spec)
+        require_weights(spec)
         if not spec.is_adapter:
             with quiet_transformers():
                 model = AutoModelForCausalLM.from_pretrained(str(spec.path), dtype=self.dtype)
-            return _Serving(spec, adapter=None, model=model.to(self.device).eval())
+            return Serving(spec, adapter=None, model=model.to(self.device).eval())
         adapter = f"{re.sub(r'[^A-Za-z0-9_]', '_', spec.name)}__v{next(self._versions)}"
         try:
             with self._model_lock, quiet_transformers(), warnings.catch_warnings():
@@ -192,9 +135,9 @@ class Router:
                 f"{spec.path}: the adapter of specialist {spec.name!r} does not load onto the base "
                 f"{self._base_path}: {err}. Was it trained on another base? Re-promote it (`overnight run`)."
             ) from err
-        return _Serving(spec, adapter=adapter)
+        return Serving(spec, adapter=adapter)
 
-    def _drop(self, retired: list[_Serving]) -> None:
+    def _drop(self, retired: list[Serving]) -> None:
         """Free versions that were replaced and have no request left on them."""
         for serving in retired:
             if serving.adapter is not None and isinstance(self._model, PeftModel):
@@ -250,7 +193,7 @@ class Router:
             name, reason = self._choose(decision, expert)
             serving = self._serving[name]
             serving.in_flight += 1
-            pending = _Pending(prompt, decision, reason, serving, budget, time.perf_counter(), on_delta)
+            pending = Pending(prompt, decision, reason, serving, budget, time.perf_counter(), on_delta)
             # Queued under the lock, so nothing can land behind close()'s stop marker and wait forever.
             self._queue.put(pending)
         return pending.future
@@ -295,9 +238,9 @@ class Router:
                     if not pending.future.done():
                         pending.future.set_exception(RouterError("the batch failed; see the router's log"))
 
-    def _run_batch(self, batch: list[_Pending]) -> None:
-        outcomes: list[tuple[_Pending, dict[str, Any] | BaseException]] = []
-        groups: dict[int, list[_Pending]] = {}
+    def _run_batch(self, batch: list[Pending]) -> None:
+        outcomes: list[tuple[Pending, dict[str, Any] | BaseException]] = []
+        groups: dict[int, list[Pending]] = {}
         # A request whose caller gave up (an HTTP client that went away) is not generated; the others
         # can no longer be cancelled from here on.
         for pending in [p for p in batch if p.future.set_running_or_notify_cancel()]:
@@ -320,7 +263,7 @@ class Router:
                 record_quietly(self._metrics, answer_samples(outcome))
                 pending.future.set_result(outcome)
 
-    def _release(self, rows: list[_Pending]) -> None:
+    def _release(self, rows: list[Pending]) -> None:
         with self._lock:
             for row in rows:
                 row.serving.in_flight -= 1
@@ -329,7 +272,7 @@ class Router:
         self._drop(idle)
 
     @torch.inference_mode()
-    def _generate_rows(self, rows: list[_Pending]) -> list[dict[str, Any] | BaseException]:
+    def _generate_rows(self, rows: list[Pending]) -> list[dict[str, Any] | BaseException]:
         """Answers for rows that share one model, in row order. Each row is tokenized and limited on its own:
         a prompt that does not tokenize or fill the context fails only its row, and each row keeps its own
         max_new_tokens whatever the other rows' prompts."""
@@ -350,7 +293,8 @@ class Router:
                 [rows[i] for i in indices], [ids_of[i] for i in indices], [budgets[p] for p in call]
             )
             for index, decoded in zip(indices, answers, strict=True):
-                results[index] = self._answer(rows[index], decoded, len(ids_of[index]))
+                text, finish, completion_tokens = decoded
+                results[index] = rows[index].answer(text, finish, len(ids_of[index]), completion_tokens)
         return results
 
     def _tokenize(self, prompt: str) -> list[int] | RequestError:
@@ -368,7 +312,7 @@ class Router:
         return ids
 
     def _decode_call(
-        self, rows: list[_Pending], prompt_ids: list[list[int]], budgets: list[int]
+        self, rows: list[Pending], prompt_ids: list[list[int]], budgets: list[int]
     ) -> list[tuple[str, str, int]]:
         """One generate call (per adapter with strategy `group`) for rows that fit the context together."""
         with self._model_lock:
@@ -402,24 +346,6 @@ class Router:
     def _text_of(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=True)
 
-    def _answer(self, row: _Pending, decoded: tuple[str, str, int], prompt_tokens: int) -> dict[str, Any]:
-        text, finish, completion_tokens = decoded
-        return {
-            "expert": row.serving.spec.name,
-            "track": row.route.track,
-            "reason": row.reason,
-            "format": row.route.format,
-            "task": row.route.task,
-            "text": text,
-            **verdict_fields(text, row.route.format),
-            "finish_reason": finish,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "adapter": row.serving.adapter,
-            "checkpoint": row.serving.spec.checkpoint,
-            "latency_ms": round((time.perf_counter() - row.started) * 1000, 3),
-        }
-
     # ------------------------------------------------------------------------------ reload and listing
 
     def reload(self, specialist: str | None = None) -> dict[str, Any]:
@@ -427,7 +353,7 @@ class Router:
         loads under a fresh adapter name, routing switches to it atomically, and the old one is deleted
         once the requests that started on it have finished. A failed load leaves the old one serving."""
         with self._reload_lock:
-            table = self._read_table(check_weights=False)
+            table = served_table(self.run_dir, check_weights=False)
             if specialist is not None and specialist not in table.specialists:
                 promoted = ", ".join(sorted(table.specialists)) or "none"
                 raise UnknownExpert(
@@ -478,7 +404,7 @@ class Router:
             log.info("router reloaded", **{k: v for k, v in report.items() if v})
             return report
 
-    def _publish(self, name: str, fresh: _Serving | None) -> None:
+    def _publish(self, name: str, fresh: Serving | None) -> None:
         """Point routing at `fresh` (None: stop serving `name`) and retire the version it replaces."""
         with self._lock:
             old = self._serving.get(name)
@@ -490,7 +416,7 @@ class Router:
             self._table = ExpertTable(
                 self._table.coordinator, {s.name: s for s in specs}, tracks_served(specs)
             )
-            idle: list[_Serving] = []
+            idle: list[Serving] = []
             if old is not None:
                 old.retired = True
                 (idle if old.in_flight == 0 else self._retired).append(old)
@@ -538,9 +464,3 @@ class Router:
             self._closed = True
             self._queue.put(_STOP)
         self._worker.join()
-
-
-def _require_weights(spec: ExpertSpec) -> None:
-    problem = weights_problem(spec)
-    if problem is not None:
-        raise RouterError(problem)
