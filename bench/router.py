@@ -32,7 +32,17 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from bench.router_runs import (  # noqa: E402
+    FIXTURE_CORPUS,
+    SCALE_HIDDEN,
+    SCALE_LAYERS,
+    fixture_run,
+    lora_settings,
+    scale_run,
+    scale_shape,
+)
 from control.run_files import read_promoted, resolve_run_dir  # noqa: E402
+from fileio.atomic import write_text_atomic  # noqa: E402
 from hlx.checker import check  # noqa: E402
 from hlx.corpus_io import prompt_text, read_corpus  # noqa: E402
 from serving.route_rules import COORDINATOR, route  # noqa: E402
@@ -40,144 +50,11 @@ from serving.router import Router  # noqa: E402
 from serving.routing import expert_table  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "router.json"
-FIXTURE_CORPUS = REPO_ROOT / "tests" / "training" / "fixtures" / "tiny_corpus"
-DEMO_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
 VAL_SPLITS = [
     REPO_ROOT / "corpora" / name / "val.jsonl"
     for name in ("phase1_general", "ascii_specialist", "runic_specialist")
 ]
 MEMORY_TARGET = 1.15
-# The synthetic base: about 190M parameters, where weights, not the Python process, dominate memory.
-SCALE_HIDDEN, SCALE_LAYERS, SCALE_VOCAB = 1024, 16, 8192
-
-
-# ---------------------------------------------------------------------------------------------- runs
-
-
-def write_promotion(run_dir: Path, base: Path, adapters: dict[str, Path]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    specialists = {
-        name: {
-            "checkpoint": str(path.parent),
-            "path": str(path),
-            "phase": "main",
-            "exact_match": None,
-            "track": name,
-            "method": "lora",
-        }
-        for name, path in adapters.items()
-    }
-    promoted = {"specialists": specialists, "coordinator": {"path": str(base), "kind": "base"}}
-    (run_dir / "promoted.json").write_text(json.dumps(promoted, indent=2), encoding="utf-8")
-
-
-def fixture_run(work: Path) -> Path:
-    """Train the foundation and ascii/runic LoRA specialists of the demo's builtin:tiny shape on the fixture
-    corpus, and promote their last checkpoints."""
-    from settings.recipe import config_from_dict
-    from settings.run import RunConfig
-    from training.recipe import train_specialist
-
-    demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    corpus = str(FIXTURE_CORPUS)
-    model = {**demo["model"], "tiny": {**demo["model"]["tiny"], "tokenizer_corpora": [corpus]}}
-    data = {
-        "run": {"name": "bench_router", "output_dir": str(work), "seed": 0},
-        "model": model,
-        "training": {
-            **demo["training"],
-            "micro_batch_size": 16,
-            "eval_subset": 4,
-            "eval_batch_size": 4,
-            "max_new_tokens": 16,
-            "checkpoint_every_epochs": 1,
-            "eval_every_epochs": 1,
-        },
-        "foundation": {"corpus": corpus, "epochs": 2},
-        "specialists": {
-            t: {"corpus": corpus, "track": t, "phases": [{"name": "main", "epochs": 2}]}
-            for t in ("ascii", "runic")
-        },
-    }
-    config = config_from_dict(data, RunConfig)
-    adapters = {}
-    base = None
-    for name in ("ascii", "runic"):
-        result = train_specialist(config, name, progress=False)
-        if result.final_checkpoint is None:
-            raise RuntimeError(f"training the fixture specialist {name!r} ended {result.status}")
-        adapters[name] = result.final_checkpoint / "adapter"
-        base = result.base_model_dir
-    assert base is not None
-    (config.run_dir() / "config.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
-    write_promotion(config.run_dir(), base, adapters)
-    return config.run_dir()
-
-
-def scale_run(work: Path, tokenizer_dir: Path, shape: dict[str, int], lora: dict[str, Any]) -> Path:
-    """A random Qwen3 base of `shape` and two random (non-zero) LoRA adapters with the run's LoRA settings:
-    random weights never emit EOS, so every answer runs to max_new_tokens (a decode-heavy load)."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    from training.model import load_tokenizer
-
-    tokenizer = load_tokenizer(tokenizer_dir)
-    config = Qwen3Config(
-        **shape,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    base = work / "scale_base"
-    torch.manual_seed(0)
-    model = Qwen3ForCausalLM(config)
-    model.save_pretrained(base)
-    tokenizer.save_pretrained(base)
-    adapters = {}
-    for seed, name in enumerate(("ascii", "runic"), start=1):
-        torch.manual_seed(seed)
-        peft_config = LoraConfig(
-            r=lora["rank"],
-            lora_alpha=lora["alpha"],
-            target_modules=lora["target_modules"],
-            init_lora_weights=False,
-            task_type="CAUSAL_LM",
-        )
-        adapters[name] = work / "scale_adapters" / name / "adapter"
-        with_adapter = get_peft_model(model, peft_config)
-        with_adapter.save_pretrained(adapters[name])
-        model = with_adapter.unload()  # the same base weights, without this adapter, for the next one
-    write_promotion(work / "scale_run", base, adapters)
-    return work / "scale_run"
-
-
-def scale_shape(hidden: int, layers: int) -> dict[str, int]:
-    """A Qwen3 shape: 64-wide heads (16 below width 256), 4 KV heads (1 below 256), an 8/3 x SwiGLU."""
-    small = hidden < 256
-    heads = max(2, hidden // (16 if small else 64))
-    return {
-        "vocab_size": SCALE_VOCAB,
-        "hidden_size": hidden,
-        "num_hidden_layers": layers,
-        "intermediate_size": hidden * 8 // 3,
-        "head_dim": 16 if small else 64,
-        "num_attention_heads": heads,
-        "num_key_value_heads": 1 if small or heads % 4 else 4,
-    }
-
-
-def lora_settings(run_dir: Path) -> dict[str, Any]:
-    """The run's LoRA shape (config.yaml, else the demo's): rank, alpha, target modules."""
-    from settings.recipe import LoraSection
-
-    for source in (run_dir / "config.yaml", DEMO_CONFIG):
-        if source.is_file():
-            lora = (yaml.safe_load(source.read_text(encoding="utf-8")) or {}).get("model", {}).get("lora")
-            if lora:
-                return LoraSection(**lora).model_dump()
-    return LoraSection().model_dump()
 
 
 # -------------------------------------------------------------------------------------------- memory
@@ -493,13 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(run_dir, Path(scratch), args)
     results["setup"]["source"] = source
     text = json.dumps(results, indent=2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp_name, args.out)
+    write_text_atomic(args.out, text + "\n")
     print(text)
     return 0
 

@@ -17,7 +17,8 @@ import uvicorn
 import yaml
 from safetensors.torch import load_file, save_file
 
-from control.run_state import RunState, SpecialistState, save_run_state, write_json_atomic
+from control.run_state import RunState, SpecialistState, save_run_state
+from fileio.atomic import write_json_atomic
 from settings.recipe import config_from_dict
 from settings.run import RunConfig
 from tests.training.conftest import tiny_config_dict
@@ -25,6 +26,11 @@ from training.recipe import train_specialist
 
 RUN_NAME = "served"
 TRACKS = ("ascii", "runic")
+KEY = "test-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+LOUD = {"ascii": "loud1", "runic": "loud1"}
+"""Adapters that answer with text (random LoRA weights), so there is an answer to check."""
+GOOD = {"prompt": "Convert to HLXL: {C:14,0=42}", "max_new_tokens": 8}
 # Built once per pytest process, however many modules ask for it.
 _BUILT: dict[Path, TrainedRun] = {}
 
@@ -146,6 +152,11 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
 def private_run(trained_run: TrainedRun, tmp_path: Path) -> TrainedRun:
     """A copy of the run whose promoted.json a test may change freely."""
     return copy_run(trained_run, tmp_path)
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error object of an HTTP error answer."""
+    return response.json()["error"]
 
 
 def read_promoted_json(trained: TrainedRun) -> dict[str, Any]:
