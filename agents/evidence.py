@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 from statistics import fmean, median
 
-from agents.evidence_model import Evidence, EvidenceThresholds, Interval, Spike, Trend, Verdict
+from agents.evidence_model import Evidence, Interval, Spike, Trend, Verdict
 from agents.metrics import EpochRecord, MetricWindow
+from settings.policies import EvidenceThresholds
 
 MAD_TO_SIGMA = 1.4826
 """MAD of a normal distribution × this = its standard deviation."""

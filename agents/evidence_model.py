@@ -10,29 +10,6 @@ Verdict = Literal["improving", "plateaued", "regressing", "unstable", "inconclus
 """What the window shows, most serious first: unstable, regressing, improving, plateaued, inconclusive."""
 
 
-class EvidenceThresholds(BaseModel):
-    """Every threshold of the verdict; `agents.evidence` states each rule in full."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    z: float = Field(default=1.96, gt=0.0, description="Width of every interval, in standard errors.")
-    trend_evals: int = Field(default=4, ge=2, description="Latest evaluations the trend is judged on.")
-    plateau_evals: int = Field(
-        default=3, ge=2, description="Evaluations in the trend before a lack of progress is a plateau."
-    )
-    early_stop_evals: int = Field(
-        default=4, ge=3, description="Evaluations in the trend before a plateau can be beyond doubt."
-    )
-    plateau_tolerance: float = Field(
-        default=0.005, ge=0.0, description="Relative val-loss gain per evaluation below which it is flat."
-    )
-    spike_lookback: int = Field(default=16, ge=3, description="Steps in a spike's rolling median and MAD.")
-    spike_z: float = Field(default=6.0, gt=0.0, description="Spike: robust z-score above this.")
-    unstable_spikes: int = Field(
-        default=3, ge=1, description="Spikes (loss and grad norm) that make it unstable."
-    )
-
-
 class Interval(BaseModel):
     """A fraction measured on n examples, with its Wilson interval."""
 

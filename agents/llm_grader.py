@@ -24,7 +24,6 @@ from collections.abc import Mapping
 import anthropic
 import structlog
 from anthropic.types import Message
-from pydantic import BaseModel, ConfigDict, Field
 
 from agents.bounded import bounded, quote, truncate
 from agents.budget import Budget, BudgetError, cost_usd, estimate_input_tokens
@@ -33,45 +32,12 @@ from agents.llm_answer import AnswerRejected, LLMAnswer, answer_from_message, su
 from agents.llm_call import CallLimits, DeadlineCaller, DeadlineHttpClient, run_before
 from agents.llm_prompt import system_prompt, user_prompt
 from agents.metrics import MetricWindow
-from agents.rubric import RubricThresholds, grade_with_rubric
+from agents.rubric import grade_with_rubric
+from settings.grader import DEFAULT_MODEL, LLMGraderConfig, RubricThresholds
 
 __all__ = ["DEFAULT_MODEL", "LLMGrader", "LLMGraderConfig", "truncate"]
 
-DEFAULT_MODEL = "claude-haiku-4-5"
 log = structlog.get_logger(__name__)
-
-
-class LLMGraderConfig(BaseModel):
-    """Settings of the LLM grader; all have safe defaults. The key itself is read from the environment."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    enabled: bool = Field(default=True, description="False: grade with the rubric only, never call the API.")
-    model: str = Field(default=DEFAULT_MODEL, min_length=1, description="Anthropic model id.")
-    api_key_env: str = Field(default="ANTHROPIC_API_KEY", min_length=1,
-                             description="Environment variable holding the API key; unset means rubric only.")
-    base_url: str | None = Field(default=None, description="API base URL; None means the SDK's default.")
-    timeout_s: float = Field(default=20.0, gt=0.0,
-                             description="Longest one attempt may take, its whole body included, in seconds.")
-    max_retries: int = Field(default=2, ge=0, le=10,
-                             description="Retries on 429, 408, 409, 5xx, timeouts and network errors.")
-    deadline_s: float = Field(default=60.0, gt=0.0, le=240.0,
-                              description="Hard wall-clock bound on one grade's API work: attempts, waits "
-                                          "between them and slow bodies; then the rubric's grade is used. At "
-                                          "most 240 s, under the supervisor's 300 s wait for a grade.")
-    max_retry_after_s: float = Field(default=30.0, ge=0.0,
-                                     description="Longest `retry-after` honoured; a longer (or infinite) "
-                                                 "one ends the call with the rubric's grade.")
-    max_tokens: int = Field(default=1024, ge=16, le=8192, description="Cap on the answer's tokens.")
-    budget_usd: float = Field(default=1.0, ge=0.0,
-                              description="Spending cap for the whole run, in USD, shared by every watchdog "
-                                          "through <run dir>/llm_budget.json.")
-    price_in_per_mtok: float = Field(default=1.0, ge=0.0, description="USD per million input tokens.")
-    price_out_per_mtok: float = Field(default=5.0, ge=0.0, description="USD per million output tokens.")
-    max_score_delta: int = Field(default=10, ge=0, le=100,
-                                 description="How far the LLM may move the score from the rubric's.")
-    max_rationale_chars: int = Field(default=2000, ge=100, description="Longer rationales are truncated.")
-    max_recommendation_chars: int = Field(default=500, ge=50, description="Longer ones are truncated.")
 
 
 def _usage_tokens(message: object) -> tuple[int, int] | None:

@@ -38,58 +38,9 @@ import itertools
 import math
 from statistics import fmean, median
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from agents.grade import COMPONENT_MAX_POINTS, Component, Grade, letter_for_score
 from agents.metrics import MetricWindow
-
-
-class RubricThresholds(BaseModel):
-    """Every threshold the rubric's bands use; the module docstring states each rule in full."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    spike_ratio: float = Field(default=1.5, gt=1.0, description="Spike: loss > this × rolling median.")
-    spike_min_delta: float = Field(default=0.01, ge=0.0, description="Spike: and loss − median >= this.")
-    spike_lookback: int = Field(default=5, ge=1, description="Steps in a spike's rolling median.")
-    erratic_spike_fraction: float = Field(
-        default=0.10, gt=0.0, le=1.0, description="More spikes than this fraction of judged steps: erratic."
-    )
-    diverge_ratio: float = Field(
-        default=1.10, ge=1.0, description="Diverging: last-quarter mean loss > first-quarter mean × this."
-    )
-    min_steps_for_curve: int = Field(
-        default=8, ge=2, description="Fewer step losses than this: judge the per-epoch val losses instead."
-    )
-    accuracy_excellent: float = Field(default=0.95, ge=0.0, le=1.0, description="Exact match above this: 30.")
-    accuracy_good: float = Field(default=0.90, ge=0.0, le=1.0, description="Exact match at or above: 25.")
-    accuracy_fair: float = Field(default=0.80, ge=0.0, le=1.0, description="Exact match at or above: 20.")
-    format_perfect: float = Field(default=1.0, ge=0.0, le=1.0, description="Format validity at or above: 20.")
-    format_minor: float = Field(default=0.95, ge=0.0, le=1.0, description="Format validity at or above: 15.")
-    stall_tolerance: float = Field(
-        default=0.01, ge=0.0, description="Flat epoch: relative val-loss improvement below this."
-    )
-    plateau_epochs: int = Field(default=2, ge=1, description="Consecutive flat epochs that make a plateau.")
-    regression_tolerance: float = Field(
-        default=0.02, ge=0.0, description="Regression: last exact match below the window's best by more."
-    )
-    hard_fault_cap: int = Field(default=59, ge=0, le=59, description="Highest score with a hard fault.")
-
-    @model_validator(mode="after")
-    def _bands_ordered(self) -> RubricThresholds:
-        problems = []
-        if not self.accuracy_excellent >= self.accuracy_good >= self.accuracy_fair:
-            problems.append(
-                "accuracy thresholds must satisfy accuracy_excellent >= accuracy_good >= accuracy_fair, got "
-                f"{self.accuracy_excellent} / {self.accuracy_good} / {self.accuracy_fair}"
-            )
-        if self.format_perfect < self.format_minor:
-            problems.append(
-                f"format_perfect ({self.format_perfect}) must be >= format_minor ({self.format_minor})"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+from settings.grader import RubricThresholds
 
 
 def _component(name: str, points: int, measured: dict[str, float], reason: str) -> Component:

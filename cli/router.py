@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import sys
@@ -12,9 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from control.run_files import PROMOTED_FILE, RunFileError, read_promoted, resolve_run_dir
+from control.run_files import PROMOTED_FILE, RUN_CONFIG_FILE, RunFileError, read_promoted, resolve_run_dir
 from serving.limits import BATCHES_IN_FLIGHT, CONTROL_GROUP
 from serving.routing import (
     PromotionError,
@@ -174,27 +171,21 @@ def servable_run(output_dir: str | Path, run: str | None) -> Path:
 
 
 def run_settings(run_dir: Path) -> tuple[dict[str, Any], float]:
-    """(RouterSettings fields, router GPUs) from the run's config.yaml: training.max_new_tokens becomes the
-    default answer length, an optional `router:` section overrides any setting, resources.router_num_gpus
-    is the actor's GPU share. A missing or unreadable config gives the defaults."""
-    from serving.router import RouterSettings
+    """(RouterSettings fields, router GPUs) from the run's config.yaml, validated as a run config without
+    this machine's checks: its `router` section (the default answer length is training.max_new_tokens
+    unless set) and resources.router_num_gpus. No config.yaml gives the defaults; an invalid one raises
+    RouterError listing every problem."""
+    from settings.errors import ConfigError
+    from settings.run import load_run_config
 
+    path = run_dir / RUN_CONFIG_FILE
+    if not path.is_file():
+        return {}, 0.0
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}, 0.0
-    if not isinstance(config, dict):
-        return {}, 0.0
-    settings: dict[str, Any] = {}
-    default_limit = RouterSettings().max_new_tokens_limit
-    max_new = (config.get("training") or {}).get("max_new_tokens")
-    if isinstance(max_new, int) and max_new > 0:
-        settings["default_max_new_tokens"] = max_new
-        settings["max_new_tokens_limit"] = max(default_limit, max_new)
-    known = {field.name for field in dataclasses.fields(RouterSettings)}
-    settings.update({k: v for k, v in (config.get("router") or {}).items() if k in known})
-    gpus = (config.get("resources") or {}).get("router_num_gpus", 0.0)
-    return settings, float(gpus) if isinstance(gpus, int | float) else 0.0
+        config = load_run_config(path, machine_checks=False)
+    except ConfigError as err:
+        raise RouterError(str(err)) from err
+    return config.router_settings(), config.resources.router_num_gpus
 
 
 # -------------------------------------------------------------------------------------- Ray actor

@@ -16,7 +16,7 @@ from policies.decide import halved_lr
 from policies.decision_log import DecisionRecord
 from policies.decisions import Action, Decision, TrainParams
 from policies.history import History, PastDecision
-from policies.limits import PolicyLimits
+from settings.policies import PolicyLimits
 from settings.recipe import FOUNDATION, RecipeConfig, TrainingSection
 
 PHASE_EPOCH_ACTIONS = frozenset({Action.STOP_EARLY, Action.EXTEND_PHASE})

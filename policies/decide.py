@@ -35,7 +35,7 @@ import math
 
 from policies.decisions import Action, CheckpointChoice, Decision, TrainParams, Trigger, TriggerKind
 from policies.history import History
-from policies.limits import PolicyLimits
+from settings.policies import PolicyLimits
 
 _PASS_THROUGH_CONTROLS = {Action.CONTINUE, Action.FLAG_FOR_REVIEW, Action.SKIP_PHASE, Action.ABORT_SPECIALIST,
                           Action.PAUSE, Action.RESUME, Action.STOP_RUN}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from agents.evidence import wilson_interval
-from agents.evidence_model import EvidenceThresholds
 from policies.decisions import Action
+from settings.policies import EvidenceThresholds
 
 PASSIVE = frozenset({Action.CONTINUE.value, Action.FLAG_FOR_REVIEW.value, Action.SELECT_BEST.value})
 """Decisions that change nothing in training: they have no effect to show."""

@@ -1,45 +1,48 @@
-"""Typed, strict recipe config: pydantic models with a docstring per field, and `load_config` for YAML."""
+"""The recipe's config tree (run, model, training, foundation, specialists) and the YAML loaders."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
-import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from settings.errors import (
-    CROSS_FIELD_ERROR,
-    ConfigError,
-    ConfigProblem,
-    problems_from_validation,
-    read_yaml_mapping,
+from settings.base import NAME, Problems, StrictModel, raise_problems
+from settings.errors import ConfigError, ConfigProblem, problems_from_validation, read_yaml_mapping
+from settings.model import (
+    BUILTIN_TINY,
+    MACHINE_CHECKS,
+    LoraSection,
+    ModelSection,
+    TinyModelSection,
+    base_model_problem,
 )
+from settings.training import FaultInjection, SpikeGuardSection, TrainingOverrides, TrainingSection
 
-BUILTIN_TINY = "builtin:tiny"
+# Importers of the recipe's config find every name here (the sections live in their own modules).
+__all__ = [
+    "BUILTIN_TINY",
+    "FOUNDATION",
+    "ConfigError",
+    "FaultInjection",
+    "FoundationConfig",
+    "LoraSection",
+    "ModelSection",
+    "PhaseConfig",
+    "RecipeConfig",
+    "RunSection",
+    "SpecialistConfig",
+    "SpikeGuardSection",
+    "StrictModel",
+    "TinyModelSection",
+    "TrainingOverrides",
+    "TrainingSection",
+    "base_model_problem",
+    "config_from_dict",
+    "load_config",
+]
+
 FOUNDATION = "foundation"
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-Problems = list[tuple[tuple[str | int, ...], str]]
-
-
-def raise_problems(problems: Problems) -> None:
-    """Report several cross-field problems from one validator (they are expanded by ConfigError)."""
-    if problems:
-        raise PydanticCustomError(
-            CROSS_FIELD_ERROR,
-            "{count} cross-field problem(s)",
-            {"count": len(problems), "problems": problems},
-        )
-
-
-class StrictModel(BaseModel):
-    """Base of every config section: unknown keys fail, attribute docstrings become field docs."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
 
 
 class RunSection(StrictModel):
@@ -61,233 +64,11 @@ class RunSection(StrictModel):
         return self
 
 
-class TinyModelSection(StrictModel):
-    """Architecture of `builtin:tiny`: a Qwen3 model with a byte-level BPE tokenizer from the corpora."""
+class RunOnly(StrictModel):
+    """The run section alone, validated again when the command line changes it (RecipeConfig.with_run)."""
 
-    vocab_size: int = Field(1024, ge=300, le=65536)
-    """Target BPE vocabulary size (byte alphabet + merges + specials); smaller = longer sequences."""
-    hidden_size: int = Field(128, gt=0)
-    """Width of the residual stream."""
-    intermediate_size: int = Field(384, gt=0)
-    """Width of the SwiGLU MLP."""
-    num_layers: int = Field(4, gt=0)
-    """Number of decoder layers."""
-    num_heads: int = Field(4, gt=0)
-    """Attention heads (query)."""
-    num_kv_heads: int = Field(2, gt=0)
-    """Key/value heads (grouped-query attention); must divide num_heads."""
-    head_dim: int = Field(32, gt=0)
-    """Width of one attention head."""
-    max_position_embeddings: int = Field(1024, gt=0)
-    """Longest sequence the model supports; must be >= every phase's max_length."""
-    tokenizer_corpora: list[str] = Field(
-        default_factory=lambda: ["phase1_general", "ascii_specialist", "runic_specialist"], min_length=1
-    )
-    """Corpora (names or directories) whose train split the tokenizer is trained on."""
-    init_seed: int = 0
-    """Seed of the random initial weights (kept apart from run.seed so the cached base is reused)."""
-
-    @model_validator(mode="after")
-    def _heads_fit(self) -> TinyModelSection:
-        problems: Problems = []
-        if self.num_heads % self.num_kv_heads:
-            problems.append(
-                (("num_kv_heads",), f"must divide num_heads ({self.num_heads}), got {self.num_kv_heads}")
-            )
-        raise_problems(problems)
-        return self
-
-
-class LoraSection(StrictModel):
-    """LoRA adapter shape (peft), used by methods lora and qlora."""
-
-    rank: int = Field(16, gt=0)
-    """Rank r of the low-rank update."""
-    alpha: float = Field(32.0, gt=0)
-    """Scaling numerator: the update is scaled by alpha / rank."""
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    """Dropout on the adapter input."""
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        min_length=1,
-    )
-    """Module names that get adapters (Qwen3 names by default)."""
-
-
-def base_model_problem(base_model: str) -> str | None:
-    """Why `base_model` cannot be loaded without network, or None when it can."""
-    if base_model.startswith("builtin:"):
-        return (
-            None
-            if base_model == BUILTIN_TINY
-            else f"the only built-in model is '{BUILTIN_TINY}', got {base_model!r}"
-        )
-    path = Path(base_model).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            return f"{base_model!r} is not a Hugging Face model directory (no config.json in it)"
-        return None
-    if HUB_ID.match(base_model) and not base_model.startswith((".", "/", "~")):
-        local = f"models/{base_model.split('/')[-1]}"
-        if local == base_model:
-            # Already a local path (models/<name>): it is the directory that is missing, not a hub id.
-            return (
-                f"base model directory {base_model!r} does not exist; download the model into it first, "
-                f"e.g. `huggingface-cli download Qwen/Qwen3-1.7B --local-dir {base_model}`"
-            )
-        return (
-            f"{base_model!r} looks like a Hugging Face hub id, but runs never download: fetch it first "
-            f"(`huggingface-cli download {base_model} --local-dir {local}`) and set base_model: {local}"
-        )
-    return f"base model directory {base_model!r} does not exist; pass a local Hugging Face model directory"
-
-
-class ModelSection(StrictModel):
-    """Which base model to train and how."""
-
-    base_model: str = BUILTIN_TINY
-    """`builtin:tiny` or a local Hugging Face causal-LM directory (hub ids are refused: no network)."""
-    method: Literal["full", "lora", "qlora"] = "lora"
-    """Specialist fine-tuning method; qlora (4-bit NF4 via bitsandbytes) needs CUDA."""
-    lora: LoraSection = Field(default_factory=LoraSection)
-    """Adapter shape for lora and qlora."""
-    tiny: TinyModelSection = Field(default_factory=TinyModelSection)
-    """Architecture of builtin:tiny (only allowed with that base)."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Compute dtype: auto = bfloat16 on a CUDA GPU that supports it, float32 otherwise."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in backward to save memory (slower)."""
-
-    @model_validator(mode="after")
-    def _loadable_here(self) -> ModelSection:
-        problems: Problems = []
-        reason = base_model_problem(self.base_model)
-        if reason:
-            problems.append((("base_model",), reason))
-        if "tiny" in self.model_fields_set and self.base_model != BUILTIN_TINY:
-            problems.append((("tiny",), f"only applies to base_model '{BUILTIN_TINY}'; remove this section"))
-        has_cuda = torch.cuda.is_available()
-        if self.method == "qlora" and not has_cuda:
-            problems.append(
-                (
-                    ("method",),
-                    "'qlora' needs a CUDA GPU (4-bit NF4 through bitsandbytes) and this machine has "
-                    "none: use method 'lora' or 'full'",
-                )
-            )
-        if self.dtype == "float16" and not has_cuda:
-            problems.append(
-                (("dtype",), "'float16' training needs a CUDA GPU; use 'float32' or 'auto' on CPU")
-            )
-        raise_problems(problems)
-        return self
-
-
-class SpikeGuardSection(StrictModel):
-    """Skip a step whose loss or gradient norm is far above its rolling window (OLMo's skip-step guard).
-
-    The robust z-score is (value - median) / (1.4826 * MAD) over the previous `window` steps of the phase
-    (the scale is at least 1% of the median, so a near-constant window does not make noise a spike).
-    Only spikes upward count; a skipped step consumes its batch but changes no weight or optimizer state."""
-
-    enabled: bool = True
-    """Check every step (the NaN/inf check runs regardless)."""
-    window: int = Field(128, ge=2)
-    """Steps of the phase the median and MAD are taken over (OLMo-core's rolling_interval_length)."""
-    min_window: int = Field(64, ge=2)
-    """Steps observed before the guard arms (OLMo-core arms at half its window); must be <= window."""
-    z_threshold: float = Field(8.0, gt=0)
-    """A step is skipped when its robust z-score is strictly above this. OLMo-core's 6 is on the mean and
-    standard deviation, which heavy tails widen; on the median and MAD, ordinary grad-norm steps of the tiny
-    model reached 6.9, so the default leaves room above them."""
-
-    @model_validator(mode="after")
-    def _arms_within_window(self) -> SpikeGuardSection:
-        if self.min_window > self.window:
-            raise_problems([(("min_window",), f"must be <= window ({self.window}), got {self.min_window}")])
-        return self
-
-
-class TrainingSection(StrictModel):
-    """Hyperparameters shared by every phase; a phase can override any of them."""
-
-    learning_rate: float = Field(1e-3, gt=0)
-    """Peak learning rate (AdamW)."""
-    weight_decay: float = Field(0.0, ge=0)
-    """AdamW decoupled weight decay."""
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
-    """Fraction of the phase spent warming up linearly from 0 to the peak LR."""
-    schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    """Decay after warmup."""
-    min_lr_ratio: float = Field(0.0, ge=0, le=1)
-    """LR at the end of the decay, as a fraction of the peak."""
-    micro_batch_size: int = Field(16, gt=0)
-    """Examples per forward/backward pass."""
-    grad_accum_steps: int = Field(1, gt=0)
-    """Micro-batches per optimizer step (effective batch = micro_batch_size * grad_accum_steps)."""
-    max_grad_norm: float = Field(1.0, gt=0)
-    """Gradient clipping threshold (global L2 norm)."""
-    max_length: int = Field(256, ge=8)
-    """Longest prompt + response in tokens; longer examples are reported, then truncated or dropped."""
-    overlong: Literal["truncate", "drop"] = "drop"
-    """What to do with examples longer than max_length (always reported with a count and example ids)."""
-    bucket_size: int = Field(256, gt=0)
-    """Examples sorted by length within each shuffled chunk of this size, so batches pad little."""
-    checkpoint_every_epochs: int = Field(1, ge=0)
-    """Save a checkpoint every N epochs (0: only at the end of each phase and on demand)."""
-    keep_last: int = Field(2, ge=1)
-    """Checkpoints kept per phase besides the best one (by val exact match)."""
-    eval_every_epochs: int = Field(1, ge=1)
-    """Evaluate every N epochs (and always after the last one)."""
-    eval_subset: int = Field(64, ge=0)
-    """Val examples graded by greedy generation each evaluation (0: val loss only)."""
-    eval_batch_size: int = Field(32, gt=0)
-    """Prompts generated together during evaluation."""
-    max_new_tokens: int = Field(160, gt=0)
-    """Generation cap during evaluation (also capped at the longest reference + 16)."""
-    constrained_decoding: bool = False
-    """Decode evaluation answers in a value format under that format's grammar (training.constrained), so
-    every one parses. Off by default: format validity then measures what the model learned."""
-    log_every_steps: int = Field(10, gt=0)
-    """Structured log line every N optimizer steps (every step is still sent to the hooks)."""
-    heartbeat_interval_s: float = Field(2.0, gt=0)
-    """Minimum seconds between heartbeats sent to the hooks while training, evaluating or paused."""
-    spike_guard: SpikeGuardSection = Field(default_factory=SpikeGuardSection)
-    """Skip-step guard against loss and gradient-norm spikes (see SpikeGuardSection)."""
-
-
-# Every phase may override any training default; deriving the fields keeps the two from drifting apart.
-TrainingOverrides: type[StrictModel] = create_model(
-    "TrainingOverrides",
-    __base__=StrictModel,
-    __doc__="Per-phase overrides of the training defaults (unset keys inherit them).",
-    **{
-        name: (
-            field.annotation | None,
-            Field(None, description=f"Overrides training.{name}. {field.description}"),
-        )
-        for name, field in TrainingSection.model_fields.items()
-    },
-)
-
-
-class FaultInjection(StrictModel):
-    """Chaos testing on CPU, off by default. Each fault fires once per phase dir (injected_faults.json)."""
-
-    nan_at_step: int | None = Field(None, ge=1)
-    """Make the loss NaN at this optimizer step (1-based) of the phase."""
-    oom_at_step: int | None = Field(None, ge=1)
-    """Raise a simulated out-of-memory error at this step."""
-    hang_at_step: int | None = Field(None, ge=1)
-    """Stop sending heartbeats and sleep at this step until the hooks ask to stop."""
-    crash_at_step: int | None = Field(None, ge=1)
-    """Crash at this step (see crash_mode)."""
-    spike_at_step: int | None = Field(None, ge=1)
-    """Multiply the loss (and so the gradients) of this step by SPIKE_FACTOR, as a bad batch would."""
-    disk_full_at_step: int | None = Field(None, ge=1)
-    """The first epoch checkpoint written at or after this step fails as if the disk were full (ENOSPC)."""
-    crash_mode: Literal["exception", "exit"] = "exception"
-    """exception: raise InjectedCrash out of the recipe; exit: os._exit(70), like a killed process."""
+    run: RunSection
+    """Run name, output location, seed."""
 
 
 class PhaseConfig(TrainingOverrides):  # type: ignore[misc, valid-type]
@@ -395,6 +176,15 @@ class RecipeConfig(StrictModel):
         raise_problems(problems)
         return self
 
+    def with_run(self, source: str = "<command line>", **changes: Any) -> Self:
+        """This config with run-section keys changed (the command line's name, output_dir, corpora_dir).
+        Only the run section is validated again: the rest stays as loaded, so the tree is parsed once."""
+        try:
+            only = RunOnly.model_validate({"run": {**self.run.model_dump(), **changes}})
+        except ValidationError as exc:
+            raise ConfigError(source, problems_from_validation(exc, RunOnly)) from None
+        return self.model_copy(update={"run": only.run})
+
     def settings_for(self, overrides: BaseModel) -> TrainingSection:
         """The training defaults with one phase's (or the foundation's) overrides applied."""
         updates = {
@@ -419,16 +209,24 @@ ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 def config_from_dict(
-    data: dict[str, Any], model: type[ConfigT] = RecipeConfig, source: str = "<config>"
+    data: dict[str, Any],
+    model: type[ConfigT] = RecipeConfig,  # type: ignore[assignment]
+    source: str = "<config>",
+    machine_checks: bool = True,
 ) -> ConfigT:
-    """Validate an in-memory config; raises ConfigError listing every problem."""
+    """Validate an in-memory config; raises ConfigError listing every problem. `machine_checks=False`
+    leaves out what depends on this machine (model directory, CUDA)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={MACHINE_CHECKS: machine_checks})
     except ValidationError as exc:
         raise ConfigError(source, problems_from_validation(exc, model)) from None
 
 
-def load_config(path: str | Path, model: type[ConfigT] = RecipeConfig) -> ConfigT:
+def load_config(
+    path: str | Path,
+    model: type[ConfigT] = RecipeConfig,  # type: ignore[assignment]
+    machine_checks: bool = True,
+) -> ConfigT:
     """Read a YAML config; raises ConfigError naming the file, line and key path of every problem.
 
     Every key-level problem of every section is reported together; checks that relate sections to
@@ -438,7 +236,7 @@ def load_config(path: str | Path, model: type[ConfigT] = RecipeConfig) -> Config
     data, lines, duplicates = read_yaml_mapping(config_path)
     problems: list[ConfigProblem] = list(duplicates)
     try:
-        config = model.model_validate(data)
+        config = model.model_validate(data, context={MACHINE_CHECKS: machine_checks})
     except ValidationError as exc:
         problems += problems_from_validation(exc, model, lines)
         config = None

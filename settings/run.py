@@ -1,39 +1,32 @@
-"""The full run config: the recipe's sections plus watchdog, grader, policies, resources and supervisor."""
+"""The whole run config: the recipe's sections plus watchdog, grader, policies, resources, supervisor, inbox,
+notify and router; `load_run_config` parses and validates it once."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from agents.llm_grader import LLMGraderConfig
-from agents.rubric import RubricThresholds
-from policies.limits import PolicyLimits
-from report.notify import NotifySection
-from settings.recipe import RecipeConfig, StrictModel, load_config
+from settings.base import Problems, StrictModel, raise_problems
+from settings.grader import GraderSection, WatchdogSection
+from settings.notify import NotifySection
+from settings.policies import PolicyLimits
+from settings.recipe import RecipeConfig, load_config
+from settings.router import RouterSection
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "GraderSection",
+    "InboxSection",
+    "ResourcesSection",
+    "RunConfig",
+    "SupervisorSection",
+    "WatchdogSection",
+    "load_run_config",
+]
 
 DEFAULT_CONFIG = Path("configs/demo.yaml")
-
-
-class WatchdogSection(StrictModel):
-    """When each specialist's watchdog grades its window of metrics."""
-
-    every_epochs: int = Field(1, ge=1)
-    """Grade every N epochs of a phase (and always after a phase's last epoch)."""
-    every_epochs_by_phase: dict[str, int] = Field(default_factory=dict)
-    """Per phase name, overrides every_epochs (the seeds: phase1 every 10, phase2 every 25)."""
-
-    def every_for(self, phase: str) -> int:
-        return self.every_epochs_by_phase.get(phase, self.every_epochs)
-
-
-class GraderSection(StrictModel):
-    """The deterministic rubric (always) and the LLM grader (when its API key is set)."""
-
-    rubric: RubricThresholds = Field(default_factory=RubricThresholds)
-    """Thresholds of the rubric's bands (see the README's rubric table)."""
-    llm: LLMGraderConfig = Field(default_factory=LLMGraderConfig)
-    """Claude Haiku grader settings: model, key variable, timeout, retries, budget, score band."""
 
 
 class ResourcesSection(StrictModel):
@@ -101,8 +94,32 @@ class RunConfig(RecipeConfig):
     """Continuous training after the night's plan (`overnight run --watch`)."""
     notify: NotifySection = Field(default_factory=NotifySection)
     """The morning notification: a webhook told when the night ends or a specialist is aborted (off)."""
+    router: RouterSection = Field(default_factory=RouterSection)
+    """How the router serves the run's experts (`overnight ask`, `overnight serve`, `run --watch`)."""
+
+    @model_validator(mode="after")
+    def _router_answers_fit(self) -> RunConfig:
+        problems: Problems = []
+        served = self.router_settings()
+        default, limit = served["default_max_new_tokens"], served["max_new_tokens_limit"]
+        if default > limit:
+            problems.append(
+                (
+                    ("router", "max_new_tokens_limit"),
+                    f"must be >= the default answer length {default} (router.default_max_new_tokens, else "
+                    f"training.max_new_tokens), got {limit}",
+                )
+            )
+        raise_problems(problems)
+        return self
+
+    def router_settings(self) -> dict[str, Any]:
+        """The router's settings (serving.routing.RouterSettings fields) for this run."""
+        return self.router.settings_for(self.training.max_new_tokens)
 
 
-def load_run_config(path: str | Path = DEFAULT_CONFIG) -> RunConfig:
-    """Read and validate a run config; raises settings.errors.ConfigError listing every problem."""
-    return load_config(path, RunConfig)
+def load_run_config(path: str | Path = DEFAULT_CONFIG, machine_checks: bool = True) -> RunConfig:
+    """Read and validate a run config; raises settings.errors.ConfigError listing every problem.
+    `machine_checks=False` leaves out what depends on this machine (model directory, CUDA), to read a
+    finished run's config elsewhere."""
+    return load_config(path, RunConfig, machine_checks)

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from agents.evidence import assess, linear_trend, robust_spikes, trajectory, wilson_interval
-from agents.evidence_model import EvidenceThresholds
 from agents.metrics import EpochRecord, MetricWindow
+from settings.policies import EvidenceThresholds
 
 N = 96
 

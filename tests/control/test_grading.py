@@ -17,7 +17,7 @@ from control.grading import (
 )
 from policies.decide import decide
 from policies.decision_log import DecisionRecord
-from policies.limits import PolicyLimits
+from settings.policies import PolicyLimits
 from tests.agents.window_factory import make_window
 from tests.policies.histories import PARAMS, fresh, graded, position
 

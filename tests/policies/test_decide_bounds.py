@@ -9,7 +9,7 @@ import pytest
 from policies.decide import decide, halved_lr, shrunk_batch
 from policies.decisions import Action, TrainParams, Trigger
 from policies.history import CheckpointInfo, History
-from policies.limits import PolicyLimits
+from settings.policies import PolicyLimits
 from tests.policies.histories import PARAMS, fresh, graded, position, restart_after, with_past
 
 AT_MIN_LR = PARAMS.model_copy(update={"lr": 1e-6})

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from policies.decide import decide
 from policies.decisions import Action, TrainParams, Trigger, TriggerKind
 from policies.history import CheckpointInfo, History
-from policies.limits import PolicyLimits
+from settings.policies import PolicyLimits
 from tests.policies.histories import graded, position
 
 

@@ -10,7 +10,7 @@ import pytest
 from policies.decide import decide
 from policies.decisions import Action, TrainParams, Trigger
 from policies.history import History
-from policies.limits import PolicyLimits
+from settings.policies import PolicyLimits
 from tests.policies.histories import PARAMS, fresh, graded, position
 
 HALVED = PARAMS.model_copy(update={"lr": 1e-4})

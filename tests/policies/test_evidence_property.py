@@ -7,11 +7,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from agents.evidence import assess, wilson_interval
-from agents.evidence_model import Evidence, EvidenceThresholds
+from agents.evidence_model import Evidence
 from agents.metrics import EpochRecord, MetricWindow
 from policies.decide import decide
 from policies.decisions import Action, Decision, PhasePosition, Trigger
-from policies.limits import PolicyLimits
+from settings.policies import EvidenceThresholds, PolicyLimits
 from tests.policies.histories import fresh, position
 
 letters = st.sampled_from(["A", "B", "C", "D", "F"])

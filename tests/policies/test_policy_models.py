@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from policies.decisions import Action, Decision, TrainParams, Trigger, TriggerKind
-from policies.limits import PolicyLimits
+from settings.policies import PolicyLimits
 from tests.policies.histories import PARAMS
 
 

@@ -1,4 +1,5 @@
-"""The bounds every policy decision respects; when one is spent the specialist is aborted cleanly.
+"""The `policies` section: the bounds every policy decision respects (when one is spent the specialist is
+aborted cleanly) and the thresholds of the evidence's verdict (each rule in agents/evidence.py).
 
 Cool-down rule: the LR is not halved twice unless a checkpoint taken after the last halving shows
 recovery, i.e. its val loss is finite and at most (1 + `recovery_tolerance`) × the val loss of the last
@@ -12,15 +13,34 @@ night's deadline (`night_hours` after the run started) at the phase's measured s
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from agents.evidence_model import EvidenceThresholds
+from settings.base import FrozenSection
 
 
-class PolicyLimits(BaseModel):
+class EvidenceThresholds(FrozenSection):
+    """Every threshold of the verdict; `agents.evidence` states each rule in full."""
+
+    z: float = Field(default=1.96, gt=0.0, description="Width of every interval, in standard errors.")
+    trend_evals: int = Field(default=4, ge=2, description="Latest evaluations the trend is judged on.")
+    plateau_evals: int = Field(
+        default=3, ge=2, description="Evaluations in the trend before a lack of progress is a plateau."
+    )
+    early_stop_evals: int = Field(
+        default=4, ge=3, description="Evaluations in the trend before a plateau can be beyond doubt."
+    )
+    plateau_tolerance: float = Field(
+        default=0.005, ge=0.0, description="Relative val-loss gain per evaluation below which it is flat."
+    )
+    spike_lookback: int = Field(default=16, ge=3, description="Steps in a spike's rolling median and MAD.")
+    spike_z: float = Field(default=6.0, gt=0.0, description="Spike: robust z-score above this.")
+    unstable_spikes: int = Field(
+        default=3, ge=1, description="Spikes (loss and grad norm) that make it unstable."
+    )
+
+
+class PolicyLimits(FrozenSection):
     """Bounds and thresholds of the intervention policies."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_lr: float = Field(default=1e-6, gt=0.0, description="LR floor; at it, abort.")
     min_micro_batch: int = Field(default=1, ge=1, description="The micro-batch never shrinks below this.")
