@@ -23,7 +23,6 @@ from settings.training import FaultInjection, SpikeGuardSection, TrainingOverrid
 __all__ = [
     "BUILTIN_TINY",
     "FOUNDATION",
-    "ConfigError",
     "FaultInjection",
     "FoundationConfig",
     "LoraSection",
@@ -33,7 +32,6 @@ __all__ = [
     "RunSection",
     "SpecialistConfig",
     "SpikeGuardSection",
-    "StrictModel",
     "TinyModelSection",
     "TrainingOverrides",
     "TrainingSection",
