@@ -143,7 +143,7 @@ class RayWorkers:
         threading.Thread(target=self._reload_router, args=(specialist,), daemon=True).start()
 
     def _reload_router(self, specialist: str) -> None:
-        from cli.router import running_router
+        from actors.router_service import running_router
 
         router = running_router(self.config.run_dir())
         if router is not None:

@@ -90,8 +90,7 @@ def batches_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
 def measure(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
-    from cli.router import ROUTER_NAME, _wait_until_gone
-    from cli.serve import deploy_http
+    from actors.router_service import ROUTER_NAME, deploy_http, wait_until_gone
 
     key = secrets.token_urlsafe(24)
     with socket.socket() as probe:
@@ -121,7 +120,7 @@ def measure(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
             sweep.append({"batch_wait_ms": wait_ms, "load": loaded, "streamed": streamed})
             print(f"batch_wait_ms {wait_ms}: {one_line(loaded, streamed)}", flush=True)
             ray.kill(router, no_restart=True)  # the next value gets a fresh router with its own settings
-            _wait_until_gone()
+            wait_until_gone()
     finally:
         ray.shutdown()
     return {"baseline_one_at_a_time": baseline, "sweep": sweep}

@@ -148,21 +148,14 @@ def _print_queue(state: dict[str, Any], run_dir: Path | None, terminal: bool) ->
 
 def live_supervisor(address: str | None = None) -> Any | None:
     """The running supervisor's handle, or None when no cluster (or no supervisor) is up."""
-    from cli.run import use_token_auth_if_configured
+    from actors.connect import NAMESPACE, connect_existing_ray
 
-    if address:
-        use_token_auth_if_configured()  # before ray is imported: it reads the setting at import
+    if not connect_existing_ray(address):
+        return None
     import ray
 
-    from actors.remote import NAMESPACE, SUPERVISOR_NAME
+    from actors.remote import SUPERVISOR_NAME
 
-    if not ray.is_initialized():
-        try:
-            ray.init(
-                address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False
-            )
-        except (ConnectionError, RuntimeError):
-            return None
     try:
         return ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
     except ValueError:
@@ -171,7 +164,7 @@ def live_supervisor(address: str | None = None) -> Any | None:
 
 def live_status_command(args: argparse.Namespace) -> int:
     """`status --live`: the supervisor actor's own snapshot, through Ray."""
-    from cli.run import recorded_address
+    from actors.connect import recorded_address
     from control.run_files import RunFileError, resolve_run_dir
 
     try:

@@ -1,33 +1,17 @@
-"""`overnight ask` and `overnight serve`, and the named `router` Ray actor they and `overnight run` share."""
+"""`overnight ask` and `overnight serve`: arguments and printing (the actor: actors/router_service.py)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from control.run_files import PROMOTED_FILE, RUN_CONFIG_FILE, RunFileError, read_promoted, resolve_run_dir
-from serving.limits import BATCHES_IN_FLIGHT, CONTROL_GROUP
-from serving.routing import (
-    PromotionError,
-    RequestError,
-    RouterError,
-    RouterSettings,
-    check_request,
-    expert_table,
-    weights_problem,
-)
+from serving.limits import BODY_TIMEOUT_S
+from serving.routing import RequestError, RouterError, RouterSettings, check_request
 
-ROUTER_NAME = "router"
-NAMESPACE = "overnight"
-ROUTER_NUM_CPUS = 1.0
-BODY_TIMEOUT_S = 10.0
-HTTP_APP_NAME = "overnight"
 DEFAULT_OUTPUT_DIR = "checkpoints"
 
 ASK_EPILOG = """\
@@ -55,6 +39,11 @@ GET /health (the only one without the key).
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_ask(subparsers)
+    _register_serve(subparsers)
+
+
+def _register_ask(subparsers: argparse._SubParsersAction) -> None:
     ask = subparsers.add_parser(
         "ask",
         help="ask the trained experts one HLX question",
@@ -89,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ask.set_defaults(func=ask_command)
 
+
+def _register_serve(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser(
         "serve",
         help="serve the trained experts over authenticated HTTP (Ray Serve)",
@@ -128,191 +119,17 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve_command(args: argparse.Namespace) -> int:
-    from cli.serve import serve_command  # serve_cli builds on this module's actor helpers
+    from cli.serve import serve_command  # loaded only for `serve`: it brings Ray Serve along
 
     return serve_command(args)
-
-
-# ------------------------------------------------------------------------------------ run directory
-
-
-def servable_run(output_dir: str | Path, run: str | None) -> Path:
-    """The run directory to serve, checked without loading a model; raises RouterError saying what to do."""
-    root = Path(output_dir).expanduser()
-    outside = RunFileError(
-        f"--run {run!r} is outside --output-dir {output_dir}: name a run in it, or pass the --output-dir "
-        "that holds the run"
-    )
-    try:
-        # `--run ../../etc` or `--run /etc`: nothing outside the runs' directory is looked at or served.
-        if run is not None and not (root / run).resolve().is_relative_to(root.resolve()):
-            raise outside
-        run_dir = resolve_run_dir(root, run)
-        if not run_dir.resolve().is_relative_to(root.resolve()):
-            raise outside
-        promoted = read_promoted(run_dir)
-    except RunFileError as err:
-        raise RouterError(str(err)) from err
-    if promoted is None:
-        raise RouterError(
-            f"{run_dir / PROMOTED_FILE} does not exist: run {run_dir.name!r} has promoted nothing yet (still "
-            "training, or no specialist finished a phase); check `overnight status`, or pick a finished run "
-            "with --run"
-        )
-    try:
-        table = expert_table(promoted, str(run_dir / PROMOTED_FILE))
-    except PromotionError as err:
-        raise RouterError(str(err)) from err
-    for spec in [table.coordinator, *table.specialists.values()]:
-        problem = weights_problem(spec)
-        if problem is not None:
-            raise RouterError(problem)
-    return run_dir.resolve()
-
-
-def run_settings(run_dir: Path) -> tuple[dict[str, Any], float]:
-    """(RouterSettings fields, router GPUs) from the run's config.yaml, validated as a run config without
-    this machine's checks: its `router` section (the default answer length is training.max_new_tokens
-    unless set) and resources.router_num_gpus. No config.yaml gives the defaults; an invalid one raises
-    RouterError listing every problem."""
-    from settings.errors import ConfigError
-    from settings.run import load_run_config
-
-    path = run_dir / RUN_CONFIG_FILE
-    if not path.is_file():
-        return {}, 0.0
-    try:
-        config = load_run_config(path, machine_checks=False)
-    except ConfigError as err:
-        raise RouterError(str(err)) from err
-    return config.router_settings(), config.resources.router_num_gpus
-
-
-# -------------------------------------------------------------------------------------- Ray actor
-
-
-def running_router(run_dir: Path | None = None) -> Any | None:
-    """The named router actor (serving `run_dir`, when given), or None; needs a connected Ray."""
-    import ray
-
-    try:
-        handle = ray.get_actor(ROUTER_NAME, namespace=NAMESPACE)
-    except ValueError:
-        return None
-    if run_dir is not None and ray.get(handle.served_run_dir.remote(), timeout=30) != str(run_dir.resolve()):
-        return None
-    return handle
-
-
-def start_router_actor(run_dir: str | Path, settings: dict[str, Any] | None = None) -> Any:
-    """The named `router` actor (namespace `overnight`) serving `run_dir`, started if needed. A router of
-    the same run is reused and told to reload promoted.json; one of another run is replaced. Needs a
-    connected Ray; raises RouterError when the run cannot be served."""
-    import ray
-    from ray.exceptions import RayActorError
-
-    from actors.router_actor import ServedRouter
-
-    run_dir = Path(run_dir).resolve()
-    existing = running_router()
-    if existing is not None:
-        try:
-            serving = ray.get(existing.served_run_dir.remote(), timeout=30)
-        except RayActorError:
-            serving = None  # dead past its restarts: free the name for a new one
-        if serving == str(run_dir):
-            ray.get(existing.reload.remote())
-            return existing
-        ray.kill(existing, no_restart=True)
-        _wait_until_gone()
-    defaults, gpus = run_settings(run_dir)
-    merged = {**defaults, **(settings or {})}
-    try:
-        batch_max_size = RouterSettings(**merged).batch_max_size
-    except (TypeError, ValueError) as err:
-        raise RouterError(f"{run_dir / 'config.yaml'}: router settings: {err}") from err
-    # Health and listings get threads of their own, so they answer while every generate slot is busy.
-    actor = ray.remote(concurrency_groups={CONTROL_GROUP: 4})(ServedRouter).options(
-        name=ROUTER_NAME,
-        namespace=NAMESPACE,
-        lifetime="detached",
-        get_if_exists=True,
-        num_cpus=ROUTER_NUM_CPUS,
-        num_gpus=gpus,
-        # Threaded: concurrent generate calls land in the router's batching queue together, as many as the
-        # HTTP replica admits (two full batches).
-        max_concurrency=BATCHES_IN_FLIGHT * batch_max_size,
-        # It reloads promoted.json on restart, so a crash costs only the requests in flight.
-        max_restarts=3,
-        max_task_retries=0,
-    )
-    handle = actor.remote(str(run_dir), merged)
-    try:
-        ray.get(handle.health.remote(), timeout=600)
-    except RayActorError as err:
-        raise RouterError(f"the router actor could not start for {run_dir}: {err}") from err
-    return handle
-
-
-def _wait_until_gone(timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while running_router() is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-
-def notify_router(run_dir: str | Path, specialist: str | None = None) -> bool:
-    """Tell a running router of this run to reload (after a promotion); True when one was told. Never
-    raises: a missing or busy router only misses a reload, which `POST /models/reload` can redo."""
-    import ray
-
-    if not ray.is_initialized():
-        return False
-    try:
-        handle = running_router(Path(run_dir))
-        if handle is None:
-            return False
-        handle.reload.remote(specialist)
-        return True
-    except Exception as err:  # the supervisor's promotion must not fail because of the router
-        print(f"router: reload notification failed: {err}", file=sys.stderr)
-        return False
-
-
-def _ray_cluster_visible() -> bool:
-    """RAY_ADDRESS is set, or this machine runs a Ray head (its gcs_server): only then is connecting worth
-    it. A stale /tmp/ray session file alone would make `ray.init(address="auto")` wait for nothing."""
-    if os.environ.get("RAY_ADDRESS"):
-        return True
-    import psutil
-
-    return any(process.info["name"] == "gcs_server" for process in psutil.process_iter(["name"]))
-
-
-def _connect_existing_ray(run_dir: Path | None = None) -> bool:
-    """Connect to an already running Ray cluster without starting one (the one that ran `run_dir` when it
-    is still up); False when there is none."""
-    from cli.run import recorded_address, use_token_auth_if_configured
-
-    address = recorded_address(run_dir) if run_dir is not None else None
-    if address is None and not _ray_cluster_visible():
-        return False
-    if address is not None:
-        use_token_auth_if_configured()  # before ray is imported: it reads the setting at import
-    import ray
-
-    if ray.is_initialized():
-        return True
-    try:
-        ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError):
-        return False
-    return True
 
 
 # -------------------------------------------------------------------------------------------- ask
 
 
 def ask_command(args: argparse.Namespace) -> int:
+    from serving.served_run import run_settings, servable_run
+
     try:
         run_dir = servable_run(args.output_dir, args.run)
         prompt = read_prompt(args.prompt, args.prompt_file)
@@ -356,8 +173,12 @@ def read_prompt(positional: str | None, prompt_file: str | None) -> str:
 
 
 def _ask(run_dir: Path, prompt: str, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    if not args.local and _connect_existing_ray(run_dir):
+    from actors.connect import connect_existing_ray, recorded_address
+
+    if not args.local and connect_existing_ray(recorded_address(run_dir)):
         import ray
+
+        from actors.router_service import running_router
 
         handle = running_router(run_dir)
         if handle is not None:

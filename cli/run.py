@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
@@ -11,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control.run_files import RUN_CONFIG_FILE
+from control.run_files import PROMOTED_FILE, RUN_CONFIG_FILE
 
 RUN_EPILOG = """\
 examples:
@@ -27,8 +26,6 @@ normal/ or low/ folder or use `overnight submit`; `overnight queue list` shows t
 watching on a private cluster; on a shared one it ends only this driver and the detached supervisor keeps
 watching: `overnight ctl stop-run --run NAME` ends it. Rerunning resumes the queue.
 """
-
-RAY_ADDRESS_FILE = "ray_address"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -138,30 +135,6 @@ def keep_config_copy(run_dir: Path, config_path: Path) -> Path:
     return copy
 
 
-def recorded_address(run_dir: Path) -> str | None:
-    """The address of the cluster that ran `run_dir` (its `ray_address` file), when that cluster still
-    answers; tools use it so that, with several clusters on one machine, they reach the run's own."""
-    import socket
-
-    path = run_dir / RAY_ADDRESS_FILE
-    if not path.is_file():
-        return None
-    address = path.read_text(encoding="utf-8").strip()
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1.0):
-            return address
-    except (OSError, ValueError):
-        return None
-
-
-def use_token_auth_if_configured() -> None:
-    """Ray 2.60 clusters started with `ray start --head` require a token; an explicit address does not find
-    it by itself, so point Ray at the token file when there is one (an explicit setting wins)."""
-    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file():
-        os.environ["RAY_AUTH_MODE"] = "token"
-
-
 def problems_beyond_unknown_keys(config_path: str, error: Any) -> list[str]:
     """With the unknown keys set aside, the problems the pre-start checks would find too (a missing corpus
     or base model), so one attempt reports everything; empty when the config has other problems as well."""
@@ -188,27 +161,8 @@ def problems_beyond_unknown_keys(config_path: str, error: Any) -> list[str]:
     return check_before_start(config)
 
 
-def connect_ray(address: str | None) -> bool:
-    """Connect to a running cluster, or start a local one; True when this process owns the cluster."""
-    import ray
-
-    address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"namespace": "overnight", "log_to_driver": True, "configure_logging": False}
-    if address == "local":
-        ray.init(address="local", **kwargs)
-        return True
-    if address:
-        ray.init(address=address, **kwargs)
-        return False
-    try:
-        ray.init(address="auto", **kwargs)
-        return False
-    except (ConnectionError, RuntimeError):
-        ray.init(**kwargs)
-        return True
-
-
 def run_command(args: argparse.Namespace) -> int:
+    from actors.connect import recorded_address, use_token_auth_if_configured
     from settings.errors import ConfigError
 
     if args.address not in (None, "local"):
@@ -248,27 +202,16 @@ def run_command(args: argparse.Namespace) -> int:
     return supervise(config, config_data, run_dir, args)
 
 
-def metrics_endpoints() -> list[str]:
-    """Where Ray exports this cluster's metrics: one Prometheus endpoint per live node."""
-    import ray
-
-    return [
-        f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics"
-        for node in ray.nodes()
-        if node.get("Alive") and node.get("MetricsExportPort")
-    ]
-
-
 def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> int:
     """Start (or re-attach to) the supervisor and show progress until the night is over."""
     import ray
 
+    from actors.connect import connect_ray, metrics_endpoints, record_address
     from actors.remote import kill_run_actors, spawn_supervisor
     from control.run_state import TERMINAL_STATES
 
     owns_cluster = connect_ray(args.address)
-    # Tools (and the chaos tests) attach to exactly this cluster, not to whichever one `auto` finds first.
-    (run_dir / RAY_ADDRESS_FILE).write_text(ray.get_runtime_context().gcs_address + "\n")
+    record_address(run_dir)
     print(f"run: metrics for Prometheus (and the dashboard's Grafana) at {' '.join(metrics_endpoints())}")
     supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
     state = ray.get(supervisor.status.remote())
@@ -315,13 +258,13 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
 
 def serve_hint(run_dir: Path, owns_cluster: bool) -> None:
     """On a cluster that outlives this driver, leave the router up; on a private one, say how to ask."""
-    if not (run_dir / "promoted.json").is_file():
+    if not (run_dir / PROMOTED_FILE).is_file():
         print("router: nothing was promoted, so there is nothing to serve")
         return
     if owns_cluster:
         print(f'router: ask the experts with `overnight ask --run {run_dir.name} "Convert to LC-R: [1, 2]"`')
         return
-    from cli.router import start_router_actor
+    from actors.router_service import start_router_actor
     from serving.routing import RouterError
 
     try:

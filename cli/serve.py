@@ -5,26 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
-from typing import Any
 
-from cli.router import (
-    BODY_TIMEOUT_S,
-    HTTP_APP_NAME,
-    NAMESPACE,
-    ROUTER_NAME,
-    running_router,
-    servable_run,
-    start_router_actor,
-)
-from serving.limits import CONTROL_GROUP
 from serving.routing import RouterError
-from serving.watch import RouterState, watch_router
-
-# The end-to-end backstop of one HTTP request (Ray Serve's request_timeout_s): a full batch of long answers
-# on CPU takes minutes, anything longer is stuck.
-REQUEST_TIMEOUT_S = 300.0
-
+from serving.served_run import servable_run
 
 INSECURE_BANNER = """\
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
@@ -46,52 +29,6 @@ def api_key_or_refusal(insecure: bool) -> tuple[str | None, str | None]:
             "or pass --insecure to serve without authentication on a trusted machine"
         )
     return key, None
-
-
-def deploy_http(
-    run_dir: Path,
-    host: str,
-    port: int,
-    api_key: str | None,
-    insecure: bool,
-    body_timeout_s: float = BODY_TIMEOUT_S,
-    settings: dict[str, Any] | None = None,
-) -> str:
-    """Start the router actor (RouterSettings `settings` over the run's) and the Ray Serve HTTP app in
-    front of it; returns the base URL. Needs a connected Ray. Only the key's SHA-256 leaves this process."""
-    import ray
-    from ray import serve
-
-    from actors.serve_app import ApiKey, http_application
-
-    handle = start_router_actor(run_dir, settings)
-    limits = ray.get(handle.limits.remote())
-    serve.start(http_options={"host": host, "port": port, "request_timeout_s": REQUEST_TIMEOUT_S})
-    key_sha256 = ApiKey.hash(api_key) if api_key else None
-    serve.run(
-        http_application(key_sha256, insecure, limits, ROUTER_NAME, NAMESPACE, body_timeout_s),
-        name=HTTP_APP_NAME,
-        route_prefix="/",
-        blocking=False,
-    )
-    return f"http://{host}:{port}"
-
-
-def router_state() -> RouterState:
-    """How the named router actor is: `alive`, `busy` (Ray restarts it, or it is slow to answer), `gone`."""
-    import ray
-    from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
-
-    handle = running_router()
-    if handle is None:
-        return "gone"
-    try:
-        ray.get(handle.health.options(concurrency_group=CONTROL_GROUP).remote(), timeout=10)
-    except ActorDiedError:
-        return "gone"
-    except (RayActorError, GetTimeoutError):
-        return "busy"
-    return "alive"
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -116,7 +53,9 @@ def serve_command(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
-    from cli.run import connect_ray
+    from actors.connect import connect_ray
+    from actors.router_service import HTTP_APP_NAME, deploy_http, router_state, start_router_actor
+    from serving.watch import watch_router
 
     owns_cluster = connect_ray(args.address)
     try:

@@ -12,6 +12,8 @@ RUN_CONFIG_FILE = "config.yaml"
 """The run's own copy of its config, made at its first start (Ray's working-dir copy is gone by morning)."""
 DECISIONS_FILE = "decisions.jsonl"
 PROMOTED_FILE = "promoted.json"
+RAY_ADDRESS_FILE = "ray_address"
+"""The address of the Ray cluster running the run, written by `overnight run` when it connects."""
 EVENTS_DIR = "events"
 
 

@@ -22,6 +22,8 @@ HTTP_REPLICAS = 1
 BATCHES_IN_FLIGHT = 2
 # Router methods that must answer while every generate slot is busy run in their own thread group.
 CONTROL_GROUP = "control"
+BODY_TIMEOUT_S = 10.0
+"""Seconds a client has to send its whole request body before it gets 408."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class HttpLimits:
     `retry_after_s`: the Retry-After of a 503 while the router is down."""
 
     max_body_bytes: int
-    body_timeout_s: float = 10.0
+    body_timeout_s: float = BODY_TIMEOUT_S
     retry_after_s: int = 5
 
     def __post_init__(self) -> None:

@@ -60,7 +60,7 @@ def test_ask_errors_say_what_to_do(
     assert "/moved/adapter: the adapter directory of 'ascii' does not exist" in capsys.readouterr().err
     private_run.promoted_path.unlink()
     assert run_cli([*base, "--run", "served", "Convert to LC-R: 1"]) == 2
-    assert "has promoted nothing yet" in capsys.readouterr().err
+    assert "nothing has been promoted in run 'served' yet" in capsys.readouterr().err
     assert run_cli(["ask", "--local", "--output-dir", str(trained_run.output_dir), "--run", "nope", "x"]) == 2
     assert "no run 'nope'" in capsys.readouterr().err
 
@@ -83,8 +83,13 @@ def test_ray_serve_refuses_without_the_key_and_answers_with_it(
     import ray
     from ray import serve
 
-    from cli.router import ROUTER_NAME, notify_router, running_router, start_router_actor
-    from cli.serve import deploy_http
+    from actors.router_service import (
+        ROUTER_NAME,
+        deploy_http,
+        notify_router,
+        running_router,
+        start_router_actor,
+    )
 
     port_probe = socket.socket()
     port_probe.bind(("127.0.0.1", 0))
@@ -160,7 +165,7 @@ def test_ask_refuses_an_empty_prompt_before_looking_for_ray(
     trained_run: TrainedRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     connects: list[Any] = []
-    monkeypatch.setattr("cli.router._connect_existing_ray", lambda *args: connects.append(args) or False)
+    monkeypatch.setattr("actors.connect.connect_existing_ray", lambda *args: connects.append(args) or False)
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
     for prompt in ("   ", "-"):
         assert run_cli(["ask", "--output-dir", str(trained_run.output_dir), prompt]) == 2
