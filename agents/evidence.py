@@ -18,10 +18,13 @@ Rules (thresholds in `EvidenceThresholds`; z is the interval width in standard e
   more than `plateau_tolerance` (relative); or, with three points or more, even the pessimistic slope,
   slope + z × se, gains more than `plateau_tolerance` of the mean val loss per evaluation; or the last
   exact match (or validity) interval lies wholly above the first one's.
-- plateaued: none of the above, with at least `plateau_evals` evaluations in the trend. The plateau is
-  beyond doubt with at least `early_stop_evals` of them when even the most optimistic slope,
-  slope - z × se, gains less than `plateau_tolerance` of the mean val loss per evaluation.
-- inconclusive: too few evaluations to say.
+- plateaued: none of the above, with at least `plateau_evals` evaluations in the trend, and a sign of no
+  progress: the slope itself (its central estimate) gains at most `plateau_tolerance` of the mean val loss
+  per evaluation, or each of the last `plateau_evals` - 1 evaluations gained at most `plateau_tolerance`
+  over the best before it. The plateau is beyond doubt with at least `early_stop_evals` evaluations when
+  even the most optimistic slope, slope - z × se, gains less than `plateau_tolerance` per evaluation.
+- inconclusive: too few evaluations to say, or a gain not proven beyond noise that is no plateau either
+  (the val loss still falls, just not yet beyond doubt): nothing to act on.
 """
 
 from __future__ import annotations
@@ -148,7 +151,7 @@ def _improvements(trend_records: list[EpochRecord], trend: Trend | None, t: Evid
     losses = [r.val_loss for r in trend_records]
     if len(losses) >= 2 and all(math.isfinite(v) for v in losses):
         best_before = min(losses[:-1])
-        gain = (best_before - losses[-1]) / max(abs(best_before), 1e-12)
+        gain = _gain(best_before, losses[-1])
         if gain > t.plateau_tolerance:
             reasons.append(
                 f"val loss {losses[-1]:.4g} is {gain:.2%} below the best before it ({best_before:.4g}; "
@@ -178,6 +181,30 @@ def _trend(records: list[EpochRecord]) -> Trend | None:
         return None
     slope, se = linear_trend(losses)
     return Trend(epochs=[r.epoch for r in records], slope=slope, standard_error=se, mean_loss=fmean(losses))
+
+
+def _gain(best_before: float, value: float) -> float:
+    """The relative val-loss gain of `value` over `best_before` (positive: lower loss)."""
+    return (best_before - value) / max(abs(best_before), 1e-12)
+
+
+def _no_progress(trend_records: list[EpochRecord], trend: Trend | None, t: EvidenceThresholds) -> str | None:
+    """Why the trend shows no progress (a plateau), or None while the val loss still falls.
+
+    "Not proven improving" is not a plateau: a loss falling by more than the tolerance per evaluation, but
+    with too few points for its pessimistic slope to prove it, is left alone."""
+    if len(trend_records) < t.plateau_evals or trend is None:
+        return None
+    slope_gain = -trend.slope / max(abs(trend.mean_loss), 1e-12)
+    if slope_gain <= t.plateau_tolerance:
+        return (f"the val loss slope gains {slope_gain:.2%} of the val loss per evaluation "
+                f"(<= plateau_tolerance {t.plateau_tolerance:.2%})")
+    losses = [r.val_loss for r in trend_records]
+    recent = range(len(losses) - t.plateau_evals + 1, len(losses))
+    if all(_gain(min(losses[:i]), losses[i]) <= t.plateau_tolerance for i in recent):
+        return (f"none of the last {t.plateau_evals - 1} evaluations gained more than plateau_tolerance "
+                f"{t.plateau_tolerance:.2%} over the best before it")
+    return None
 
 
 def _beyond_doubt(trend: Trend | None, t: EvidenceThresholds) -> tuple[bool, str]:
@@ -221,18 +248,24 @@ def assess(window: MetricWindow, thresholds: EvidenceThresholds | None = None) -
         verdict = "regressing"
     elif reasons := _improvements(trend_records, trend, t):
         verdict = "improving"
-    elif len(trend_records) >= t.plateau_evals:
+    elif flat := _no_progress(trend_records, trend, t):
         verdict = "plateaued"
         doubtless, why = _beyond_doubt(trend, t)
         reasons = [
-            f"no gain beyond noise over the last {len(trend_records)} evaluations"
+            f"no gain beyond noise over the last {len(trend_records)} evaluations: {flat}"
             + (f"; {why}" if why else "")
         ]
         return Evidence(verdict=verdict, reasons=reasons, plateau_beyond_doubt=doubtless, **numbers)
+    elif len(trend_records) >= t.plateau_evals and trend is not None:
+        verdict = "inconclusive"
+        reasons = [
+            f"the val loss still falls ({-trend.slope / max(abs(trend.mean_loss), 1e-12):.2%} of it per "
+            f"evaluation over {len(trend_records)} evaluations), not yet beyond noise, and no plateau"
+        ]
     else:
         verdict = "inconclusive"
         reasons = [
-            f"{len(trend_records)} evaluation(s) on the trajectory, fewer than plateau_evals "
-            f"{t.plateau_evals}, and no gain beyond noise yet"
+            f"{len(trend_records)} evaluation(s) on the trajectory (plateau_evals {t.plateau_evals}), and "
+            "no gain beyond noise yet"
         ]
     return Evidence(verdict=verdict, reasons=reasons, **numbers)

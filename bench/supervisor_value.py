@@ -7,8 +7,12 @@ Run: python bench/supervisor_value.py [--quick] [--seeds 2] [--scenarios fault_f
 - supervised: the whole `overnight run` path (supervisor, trainer and watchdog actors) on a private local Ray.
 Both arms train one LoRA specialist (ascii) on a subset of its corpus, on a foundation trained once beforehand
 (so neither arm pays for it). Metrics are those of the promoted checkpoint (the phase's best val exact match,
-as the router gets it): val loss, exact match and format validity (with 95% Wilson intervals), plus wall time
-and the supervisor's interventions. Verdicts: bench/value_verdicts.py.
+as the router gets it): val loss, exact match and format validity (with 95% Wilson intervals), plus wall time,
+epochs trained, the machine's load average and the supervisor's interventions. The starting weights (the
+foundation with the untouched LoRA) are evaluated once, so "diverged" means "ended worse than it started".
+Scenarios: fault_free (the demo recipe), lr_too_high (its LR x10), faults (a NaN, an OOM and a crash), plateau
+(a long phase at LR / 100: the val loss does not move, so every epoch after the evidence says so is wasted).
+Verdicts: bench/value_verdicts.py.
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ SIZES = {
               "epochs": 2, "plateau_epochs": 4, "micro_batch": 16, "max_new_tokens": 32},
 }  # fmt: skip
 DEMO_LR = 2.0e-3
+LR_FACTOR = {"lr_too_high": 10.0, "plateau": 0.01}
+"""The scenario's LR as a multiple of the demo's."""
+START_LR = 1e-12
+"""The start reference trains one epoch at this LR: the LoRA's B stays zero, so it is the foundation."""
 
 
 def write_subsets(work: Path, size: dict[str, Any]) -> Path:
@@ -114,7 +122,7 @@ def scenario_data(
         },
         "model": {"base_model": str(base), "method": "lora", "lora": {"rank": 32, "alpha": 64}},
         "training": {
-            "learning_rate": DEMO_LR * (10 if scenario == "lr_too_high" else 1),
+            "learning_rate": DEMO_LR * LR_FACTOR.get(scenario, 1.0),
             "micro_batch_size": size["micro_batch"],
             "eval_every_epochs": 1,
             "checkpoint_every_epochs": 1,
@@ -161,13 +169,20 @@ def with_intervals(run: dict[str, Any]) -> dict[str, Any]:
 
 def phase_figures(phase: Any) -> dict[str, Any]:
     """The recipe's own wall time of the phase (setup to finish: what an early stop saves, with neither
-    arm's start-up in it) and the spike guard's skips; None when the phase never finished."""
+    arm's start-up in it), the epochs it trained (the same saving, free of the machine's load) and the spike
+    guard's skips; None when the phase never finished."""
     if phase is None:
-        return {"phase_wall_time_s": None, "spike_skipped_steps": None}
+        return {"phase_wall_time_s": None, "epochs_trained": None, "spike_skipped_steps": None}
     return {
         "phase_wall_time_s": round(phase.wall_time_s, 2),
+        "epochs_trained": phase.epochs_completed,
         "spike_skipped_steps": phase.spike_skipped_steps,
     }
+
+
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared: timings are read against it)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def phase_done(run_dir: Path) -> Any:
@@ -245,22 +260,36 @@ def run_scenario(
         for arm in order:
             name = f"{scenario}-{arm}-s{seed}"
             print(f"[supervisor_value] {name} ...", file=sys.stderr, flush=True)
+            load_before = load_average()
             run = (
                 bare_in_fresh_process(data, name) if arm == "bare" else supervised_arm(data, name, timeout_s)
             )
-            arms[arm].append({"seed": seed, **run})
+            arms[arm].append({"seed": seed, **run, "load_average": [load_before, load_average()]})
     return arms
 
 
-def judge(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-    """A verdict per scenario run (faults needs fault_free for its reference)."""
+def start_reference(setup: dict[str, Any]) -> dict[str, Any]:
+    """The starting weights' evaluation: one epoch at START_LR by the bare recipe (the LoRA's B starts at
+    zero, so what is evaluated is the foundation), on the same val subset as every arm."""
+    data = scenario_data("fault_free", 0, **setup)
+    data["training"]["learning_rate"] = START_LR
+    data["specialists"][SPECIALIST]["phases"][0]["epochs"] = 1
+    print("[supervisor_value] start reference ...", file=sys.stderr, flush=True)
+    run = bare_in_fresh_process(data, "start-reference")
+    return {key: run[key] for key in ("status", *verdicts.METRICS, "n_graded", "wall_time_s")}
+
+
+def judge(results: dict[str, dict[str, list[dict[str, Any]]]], start: dict[str, Any] | None
+          ) -> dict[str, Any]:
+    """A verdict per scenario run (faults needs fault_free for its reference, lr_too_high the start's)."""
     judged: dict[str, Any] = {}
+    start_loss = start.get("val_loss") if start else None
     for scenario, arms in results.items():
         bare, supervised = arms["bare"], arms["supervised"]
         if scenario == "fault_free":
             judged[scenario] = verdicts.verdict_fault_free(bare, supervised)
         elif scenario == "lr_too_high":
-            judged[scenario] = verdicts.verdict_lr_too_high(bare, supervised)
+            judged[scenario] = verdicts.verdict_lr_too_high(bare, supervised, start_loss)
         elif scenario == "plateau":
             judged[scenario] = verdicts.verdict_plateau(bare, supervised)
         elif "fault_free" in results:
@@ -274,6 +303,7 @@ def judge(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
             arm: {
                 **{m: round(verdicts.arm_mean(runs, m), 4) for m in verdicts.METRICS},
                 "phase_time_s": round(fmean(map(verdicts.phase_time, runs)), 2),
+                "epochs_trained": fmean(run.get("epochs_trained") or 0 for run in runs),
             }
             for arm, runs in arms.items()
         }
@@ -287,11 +317,13 @@ SIZE_NOTES = {
 }
 
 
-def report_text(header: dict[str, Any], results: dict[str, Any], planned: list[str], started: float) -> str:
+def report_text(header: dict[str, Any], results: dict[str, Any], planned: list[str], started: float,
+                start: dict[str, Any] | None) -> str:
     report = {
         **header,
+        "start": start,
         "scenarios": results,
-        "verdicts": judge(results),
+        "verdicts": judge(results, start),
         "complete": list(results) == planned,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
@@ -324,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "setup": {**size, "specialist": SPECIALIST, "seeds": seeds, "learning_rate": DEMO_LR,
                   "note": SIZE_NOTES[size_name]},
         "metrics_of": "the promoted checkpoint (the phase's best val exact match); 'final': the last eval",
+        "noise_method": verdicts.NOISE_METHOD,
+        "load_average_at_start": load_average(),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpus": os.cpu_count()},
         "work_dir": str(work) if args.work_dir else None,
     }  # fmt: skip
@@ -332,10 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpora = write_subsets(work, size)
         base = train_foundation_once(work, corpora, size)
         setup = {"base": base, "corpora": corpora, "work": work, "size": size}
+        start = start_reference(setup)
         for scenario in scenarios:
             results[scenario] = run_scenario(scenario, seeds, setup, args.timeout)
             # Written after every scenario, so an interrupted bench keeps what it measured.
-            text = report_text(header, results, scenarios, started)
+            text = report_text(header, results, scenarios, started, start)
             write_atomically(args.out, text)
     finally:
         if args.work_dir is None:

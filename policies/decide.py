@@ -14,7 +14,8 @@ A grade's letter is for people; the evidence about the trajectory (agents.eviden
 | grade, regressing beyond the intervals   | roll back to the best checkpoint and halve the LR               |
 | spikes (>= spike_skips skipped steps     | halve the LR; the next time in the phase, roll back to the last |
 | within spike_window_steps)               | good checkpoint and halve the LR                                |
-| non-finite loss or gradient              | roll back to the last good checkpoint and halve the LR          |
+| non-finite loss or gradient              | roll back to the last good checkpoint; from the phase's second  |
+|                                          | one on, roll back and halve the LR                              |
 | divergence (loss > k × best)             | roll back to the last good checkpoint and halve the LR          |
 | OOM                                      | halve the micro-batch, multiply grad accumulation to keep the   |
 |                                          | effective batch, resume from the last good checkpoint           |
@@ -206,6 +207,19 @@ def _spikes(trigger: Trigger, history: History, limits: PolicyLimits) -> Decisio
     return _halve(trigger, history, limits, described)
 
 
+def _non_finite(trigger: Trigger, history: History, limits: PolicyLimits) -> Decision:
+    """A non-finite step: the first of the phase rolls back at the same LR (one bad step is no evidence that
+    the LR is too high, and halving it slows the whole phase); a second one also halves the LR."""
+    earlier = history.non_finite_decisions()
+    if earlier:
+        described = f"{trigger.describe()} (non-finite step {earlier + 1} of the phase)"
+        return _rollback_and_halve(trigger, history, limits, "last_good", described)
+    lr = history.params.lr
+    return _decision(Action.ROLLBACK, trigger, history.params, f"{trigger.describe()}: the phase's first "
+                     f"non-finite step; roll back to the last good checkpoint, LR {lr:.3g} kept (a second "
+                     "one halves it)", checkpoint="last_good")
+
+
 def _diverged(trigger: Trigger, limits: PolicyLimits) -> bool:
     loss, best = trigger.loss, trigger.best_loss
     assert loss is not None and best is not None  # guaranteed by Trigger's validator for this kind
@@ -220,7 +234,7 @@ def _propose(trigger: Trigger, history: History, limits: PolicyLimits) -> Decisi
         case TriggerKind.GRADE:
             return _grade(trigger, history, limits)
         case TriggerKind.NON_FINITE:
-            return _rollback_and_halve(trigger, history, limits, "last_good")
+            return _non_finite(trigger, history, limits)
         case TriggerKind.DIVERGENCE:
             if _diverged(trigger, limits):
                 return _rollback_and_halve(trigger, history, limits, "last_good")

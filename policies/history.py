@@ -77,6 +77,10 @@ class History(BaseModel):
         return sum((d.params_after.epochs or 0) - (d.params_before.epochs or 0)
                    for d in self._in_phase(TriggerKind.GRADE) if d.action is Action.EXTEND_PHASE)
 
+    def non_finite_decisions(self) -> int:
+        """Non-finite steps this phase already acted on (the first rolls back, later ones also halve)."""
+        return sum(1 for d in self._in_phase(TriggerKind.NON_FINITE) if d.action is not Action.CONTINUE)
+
     def spike_decisions(self) -> int:
         """Decisions this phase already took on repeated spikes (the first halves, later ones roll back)."""
         return sum(1 for d in self._in_phase(TriggerKind.SPIKES) if d.action is not Action.CONTINUE)

@@ -108,18 +108,22 @@ AT = 2.0 * (1 - TOLERANCE)
     [
         ([2.0], "inconclusive"),
         ([2.0, 1.9], "improving"),
-        ([2.0, 1.9, 1.9], "plateaued"),
+        ([2.0, 2.0, 2.0], "plateaued"),
+        ([2.0, 1.9, 1.9], "inconclusive"),
         ([2.0, AT], "inconclusive"),
         ([2.0, AT - 1e-9], "improving"),
         ([2.0, 2.0, AT], "plateaued"),
+        ([2.0, 1.0, 1.0, 1.0], "plateaued"),
     ],
     ids=[
         "one-evaluation",
         "two-improving",
         "three-flat",
+        "one-flat-step-after-a-drop-is-no-plateau",
         "gain-at-tolerance",
         "gain-just-above",
         "flat-at-3",
+        "flat-steps-after-a-drop",
     ],
 )
 def test_progress_of_the_val_loss(losses: list[float], verdict: str) -> None:
@@ -136,10 +140,43 @@ def test_a_steady_slope_counts_only_when_even_its_pessimistic_end_gains_more_tha
     assert se is not None
     pessimistic = -(evidence.trend.slope + 1.0 * se) / evidence.trend.mean_loss
     assert evidence.verdict == "improving"
-    assert assess(window(records(noisy)), t(z=1.0, plateau_tolerance=pessimistic)).verdict == "plateaued"
+    # Not proven, but the loss still falls 4% per evaluation: no plateau either, so nothing to act on.
+    assert assess(window(records(noisy)), t(z=1.0, plateau_tolerance=pessimistic)).verdict == "inconclusive"
     assert (
         assess(window(records(noisy)), t(z=1.0, plateau_tolerance=pessimistic - 1e-9)).verdict == "improving"
     )
+
+
+def _central_gain(losses: list[float]) -> float:
+    """-slope / mean of a least-squares line, computed by hand (not by the code under test)."""
+    count = len(losses)
+    x_mean, y_mean = (count - 1) / 2, sum(losses) / count
+    slope = sum((x - x_mean) * (y - y_mean) for x, y in enumerate(losses)) / sum(
+        (x - x_mean) ** 2 for x in range(count))
+    return -slope / y_mean
+
+
+@pytest.mark.parametrize(("offset", "verdict"), [(0.0, "plateaued"), (-1e-9, "inconclusive")],
+                         ids=["central-slope-at-tolerance", "central-slope-just-above"])
+def test_a_plateau_needs_a_flat_central_slope_or_flat_recent_steps(offset: float, verdict: str) -> None:
+    # The third evaluation gained 5% (so the recent steps are not flat) and the last none (so it is not
+    # improving): only the central slope, 1.27% per evaluation, can make it a plateau, at its boundary.
+    losses = [2.0, 2.0, 1.9, 1.95]
+    tolerance = _central_gain(losses) + offset
+    evidence = assess(window(records(losses)), t(plateau_tolerance=tolerance, z=50.0))
+    assert evidence.verdict == verdict, evidence.reasons
+
+
+@pytest.mark.parametrize(("offset", "verdict"), [(0.0, "plateaued"), (1e-9, "inconclusive")],
+                         ids=["recent-step-gain-at-tolerance", "recent-step-gain-just-above"])
+def test_the_recent_steps_of_a_plateau_gain_at_most_the_tolerance(offset: float, verdict: str) -> None:
+    # [3.0, 2.0, x, x] with x = 2.0 × (1 - g): a steep earlier drop (central slope far above the tolerance);
+    # the last two evaluations gain g and 0 over the best before them. z is huge so no slope proves a gain.
+    gain = 2**-8
+    last = 2.0 * (1 - gain) - offset
+    losses = [3.0, 2.0, last, last]
+    evidence = assess(window(records(losses)), t(plateau_tolerance=gain, z=50.0, trend_evals=4))
+    assert evidence.verdict == verdict, evidence.reasons
 
 
 def test_a_plateau_beyond_doubt_needs_early_stop_evals_and_a_flat_optimistic_slope() -> None:

@@ -81,3 +81,23 @@ def test_plateau_needs_the_same_quality_in_at_most_80_percent_of_the_time() -> N
     assert v.verdict_plateau(timed, [run(wall_time_s=30.0, phase_wall_time_s=40.5)])["pass"] is False
     worse = v.verdict_plateau(bare, [run(wall_time_s=50.0, format_validity=0.0)])
     assert worse["checks"]["at_most_80_percent_time"] is True and worse["pass"] is False
+
+
+def test_divergence_is_judged_against_the_starting_weights_when_they_were_evaluated() -> None:
+    # LR x10 spoils the model before its first evaluation: against that, the run "improved" (5.25 < 5.34);
+    # against the starting weights (4.2) it ended worse than it began.
+    spoiled = run(val_loss=5.25, first_val_loss=5.34)
+    assert not v.diverged(spoiled)
+    assert v.diverged(spoiled, start_val_loss=4.2)
+    assert v.diverged(run(val_loss=4.2), start_val_loss=4.2)  # boundary: no better than the start
+    assert not v.diverged(run(val_loss=math.nextafter(4.2, 0.0)), start_val_loss=4.2)
+    checks = v.verdict_lr_too_high([spoiled], [run(val_loss=4.1, exact_match=0.0)], 4.2)["checks"]
+    assert (checks["bare_diverged"], checks["supervised_diverged"]) == (True, False)
+
+
+def test_plateau_also_needs_at_most_80_percent_of_the_epochs_so_load_alone_cannot_pass_it() -> None:
+    bare = [run(wall_time_s=100.0, epochs_trained=10)]
+    assert v.verdict_plateau(bare, [run(wall_time_s=50.0, epochs_trained=8)])["pass"] is True
+    lucky = v.verdict_plateau(bare, [run(wall_time_s=50.0, epochs_trained=9)])
+    assert lucky["checks"]["at_most_80_percent_time"] is True and lucky["pass"] is False
+    assert lucky["checks"]["epochs_ratio"] == 0.9

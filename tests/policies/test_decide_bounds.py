@@ -7,13 +7,18 @@ import math
 import pytest
 
 from policies.decide import decide, halved_lr, shrunk_batch
-from policies.decisions import Action, TrainParams, Trigger
+from policies.decisions import Action, Decision, TrainParams, Trigger
 from policies.history import CheckpointInfo, History
 from settings.policies import PolicyLimits
 from tests.policies.histories import PARAMS, fresh, graded, position, restart_after, with_past
 
 AT_MIN_LR = PARAMS.model_copy(update={"lr": 1e-6})
 MICRO_ONE = TrainParams(lr=2e-4, micro_batch=1, grad_accum=16)
+
+
+def first_non_finite() -> Decision:
+    """The phase's first non-finite step, as the policy decides it (roll back, LR kept)."""
+    return decide(Trigger.non_finite("loss=nan"), fresh())
 
 
 def spent(count: int, phase: str = "phase2") -> History:
@@ -28,7 +33,8 @@ def spent(count: int, phase: str = "phase2") -> History:
     (graded("regressing"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
     (graded("unstable"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
     (Trigger.spikes(3, "x"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr 1e-06"),
-    (Trigger.non_finite("grad_norm=inf"), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr"),
+    (Trigger.non_finite("grad_norm=inf"), with_past(fresh(AT_MIN_LR), [("phase2", first_non_finite())]),
+     PolicyLimits(), "LR 1e-06 is already at min_lr"),
     (Trigger.divergence(50.0, 1.0), fresh(AT_MIN_LR), PolicyLimits(), "LR 1e-06 is already at min_lr"),
     (Trigger.oom(), fresh(MICRO_ONE), PolicyLimits(), "micro-batch 1 cannot shrink below min_micro_batch 1"),
     (Trigger.oom(), fresh(PARAMS.model_copy(update={"micro_batch": 6})), PolicyLimits(min_micro_batch=4),
@@ -143,14 +149,13 @@ CKPT_BEFORE = CheckpointInfo(step=90, epoch=3, val_loss=0.80)
      1e-4, "no checkpoint has been saved since"),
     ([], graded("regressing"), Action.ROLLBACK, 1e-4,
      "roll back to the best checkpoint; LR 0.0001 kept (cool-down: LR was halved"),
-    ([], Trigger.non_finite("loss=nan"), Action.ROLLBACK, 1e-4,
-     "roll back to the last good checkpoint; LR 0.0001 kept (cool-down"),
+    ([], Trigger.spikes(3, "x"), Action.FLAG_FOR_REVIEW, 1e-4, "LR 0.0001 not halved (cool-down"),
     ([CheckpointInfo(step=110, epoch=4, val_loss=0.79)], graded("plateaued"), Action.HALVE_LR, 5e-5,
      "halve LR 0.0001 -> 5e-05"),
-    ([CheckpointInfo(step=110, epoch=4, val_loss=0.80)], Trigger.non_finite("x"), Action.ROLLBACK, 5e-5,
-     "and halve LR 0.0001 -> 5e-05"),
+    ([CheckpointInfo(step=110, epoch=4, val_loss=0.80)], Trigger.spikes(3, "x"), Action.HALVE_LR, 5e-5,
+     "halve LR 0.0001 -> 5e-05"),
 ], ids=["no-checkpoint-since", "checkpoint-worse", "checkpoint-non-finite", "grade-F-rolls-back-only",
-        "non-finite-rolls-back-only", "recovered", "recovered-equal"])
+        "spikes-flag-only", "recovered", "recovered-equal"])
 def test_cooldown(later_checkpoints: list[CheckpointInfo], trigger: Trigger, action: Action, lr_after: float,
                   reason: str) -> None:
     history = halved_once([CKPT_BEFORE])
@@ -178,3 +183,10 @@ def test_cooldown_orders_by_checkpoints_not_steps_so_a_rollback_does_not_confuse
 def test_without_any_checkpoint_before_the_halving_any_finite_checkpoint_shows_recovery() -> None:
     history = halved_once([]).with_checkpoint(CheckpointInfo(step=120, epoch=5, val_loss=3.0))
     assert decide(graded("plateaued"), history).action is Action.HALVE_LR
+
+
+def test_a_second_non_finite_step_in_the_cool_down_rolls_back_without_halving() -> None:
+    history = with_past(halved_once([CKPT_BEFORE]), [("phase2", first_non_finite())])
+    decision = decide(Trigger.non_finite("loss=nan"), history)
+    assert (decision.action, decision.params_after.lr) == (Action.ROLLBACK, 1e-4)
+    assert "roll back to the last good checkpoint; LR 0.0001 kept (cool-down" in decision.reason

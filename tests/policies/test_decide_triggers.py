@@ -16,6 +16,8 @@ from tests.policies.histories import PARAMS, fresh, graded, position
 HALVED = PARAMS.model_copy(update={"lr": 1e-4})
 SHRUNK = PARAMS.model_copy(update={"micro_batch": 4, "grad_accum": 4})
 EVIDENCE = "grade D (64/100) at epoch 4; evidence"
+AFTER_ONE_NON_FINITE = fresh().after(decide(Trigger.non_finite("loss=nan", step=120), fresh()))
+"""A phase that already rolled back once for a non-finite step."""
 
 
 @pytest.mark.parametrize(("trigger", "history", "action", "after", "checkpoint", "reason"), [
@@ -51,9 +53,15 @@ EVIDENCE = "grade D (64/100) at epoch 4; evidence"
     (Trigger.spikes(2, "loss 9.1", step=40), fresh(), Action.CONTINUE, PARAMS, None,
      "2 step(s) skipped as spikes by step 40 (loss 9.1): fewer than spike_skips 3 within "
      "spike_window_steps 50; continue"),
-    (Trigger.non_finite("loss=nan", step=120), fresh(), Action.ROLLBACK, HALVED, "last_good",
-     "non-finite loss or gradient at step 120 (loss=nan): roll back to the last good checkpoint and halve LR "
-     "0.0002 -> 0.0001"),
+    (Trigger.non_finite("loss=nan", step=120), fresh(), Action.ROLLBACK, PARAMS, "last_good",
+     "non-finite loss or gradient at step 120 (loss=nan): the phase's first non-finite step; roll back to "
+     "the last good checkpoint, LR 0.0002 kept (a second one halves it)"),
+    (Trigger.non_finite("loss=nan", step=130), AFTER_ONE_NON_FINITE, Action.ROLLBACK, HALVED, "last_good",
+     "non-finite loss or gradient at step 130 (loss=nan) (non-finite step 2 of the phase): roll back to the "
+     "last good checkpoint and halve LR 0.0002 -> 0.0001"),
+    (Trigger.non_finite("loss=nan", step=130), AFTER_ONE_NON_FINITE.in_phase("phase3"), Action.ROLLBACK,
+     PARAMS, "last_good", "non-finite loss or gradient at step 130 (loss=nan): the phase's first non-finite "
+     "step; roll back to the last good checkpoint, LR 0.0002 kept"),
     (Trigger.divergence(9.5, 3.0, step=80), fresh(), Action.ROLLBACK, HALVED, "last_good",
      "loss 9.5 at step 80 against window best 3: roll back to the last good checkpoint and halve LR"),
     (Trigger.divergence(math.inf, 3.0, step=80), fresh(), Action.ROLLBACK, HALVED, "last_good",
@@ -92,7 +100,8 @@ EVIDENCE = "grade D (64/100) at epoch 4; evidence"
      "user control restart_trainer: restart_trainer from the last good checkpoint"),
 ], ids=["letter-A-alone", "letter-F-alone", "improving-F", "inconclusive", "plateaued",
         "plateau-beyond-doubt", "unstable", "regressing", "last-evaluation", "improving-at-the-end", "spikes",
-        "spikes-below", "non-finite",
+        "spikes-below", "non-finite-first-in-phase", "non-finite-second-in-phase",
+        "non-finite-first-in-next-phase",
         "divergence", "divergence-inf", "at-divergence-k", "just-above-divergence-k", "oom",
         "stall-at-stall-seconds", "heartbeat-just-within-limit",
         "crash", "checkpoint-failed",
