@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import torch
 from pydantic import Field, ValidationInfo, model_validator
 
 from settings.base import Problems, StrictModel, raise_problems
@@ -127,6 +126,8 @@ class ModelSection(StrictModel):
 
     def machine_problems(self) -> Problems:
         """What this machine lacks for this section: the model directory, CUDA for qlora or float16."""
+        import torch  # here, not at module level: reading a config (CLIs, the router) needs no torch
+
         problems: Problems = []
         reason = base_model_problem(self.base_model)
         if reason:
