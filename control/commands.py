@@ -93,6 +93,18 @@ def commands_for(decision: Decision) -> list[TrainerCommand]:
     return commands
 
 
+def changes_text(decision: Decision) -> str:
+    """The parameters a decision changes, as `lr 1.0e-03 -> 5.0e-04, micro_batch 8 -> 4` (for its outcome)."""
+    before, after = decision.params_before.model_dump(), decision.params_after.model_dump()
+    return ", ".join(f"{key} {_number(before[key])} → {_number(after[key])}"
+                     for key in sorted(after) if before[key] != after[key])
+
+
+def _number(value: float | int | None) -> str:
+    """Learning rates in scientific notation, batch sizes and epochs as they are."""
+    return f"{value:.1e}" if isinstance(value, float) and value != 0 and abs(value) < 1e-2 else str(value)
+
+
 def fault_action_for(decision: Decision) -> FaultAction:
     """What the recipe does with the faulted step, given the decision (weights were not touched)."""
     if decision.action == Action.ABORT_SPECIALIST:

@@ -1,4 +1,5 @@
-"""The supervisor's decisions: one per event key, in the log before anything acts on it, its outcome after.
+"""The night's decisions in memory: one per event key, each with its first outcome (pure; the executor
+appends the same records to decisions.jsonl).
 
 A decision's id is made from the run, the specialist and the event's key, so a retried event (or the same
 event seen again by a restarted supervisor) finds its decision here instead of taking a second one.
@@ -6,38 +7,31 @@ event seen again by a restarted supervisor) finds its decision here instead of t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from agents.grade import Grade
-from policies.decision_log import (
-    DecisionRecord,
-    Outcome,
-    append_outcome,
-    append_record,
-    make_decision_id,
-    read_log,
-)
+from policies.decision_log import DecisionRecord, Outcome, make_decision_id, read_log
 from policies.decisions import Decision
 
 NOT_APPLIED = "not applied"
 """How an outcome starts when its decision could not act (its phase had ended): no budget, no cool-down."""
-log = structlog.get_logger(__name__)
 
 
 class DecisionBook:
-    """The run's decision log, read once and kept in memory, appended to as decisions are taken."""
+    """The run's decisions, as the log holds them (read once at start), plus those taken since."""
 
-    def __init__(self, log_path: Path, run: str) -> None:
-        self.log_path = log_path
+    def __init__(self, run: str, records: list[DecisionRecord] | None = None) -> None:
         self.run = run
-        self.records: dict[str, DecisionRecord] = {
-            record.decision_id: record for record in read_log(log_path)
-        }
+        self.records: dict[str, DecisionRecord] = {record.decision_id: record for record in records or []}
         self.checkpoints_seen: dict[str, int] = {}
         """Decision id -> checkpoints of its phase when it was taken (the policies' cool-down needs it)."""
+
+    @classmethod
+    def read(cls, log_path: Path, run: str) -> DecisionBook:
+        """The book of the log at `log_path` (empty when there is none yet)."""
+        return cls(run, read_log(log_path))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -48,40 +42,34 @@ class DecisionBook:
         record = self.records.get(decision_id)
         return decision_id, as_decision(record) if record is not None else None
 
-    def write(
+    def add(
         self,
         decision_id: str,
         decision: Decision,
         specialist: str,
         phase: str,
+        now: float,
         grade: Grade | None = None,
         checkpoints_seen: int | None = None,
-    ) -> None:
-        """Append the decision to the log (before anything acts on it)."""
+    ) -> DecisionRecord:
+        """Keep the decision; the record returned is the log line to write before anything acts on it."""
         record = DecisionRecord.from_decision(
-            decision, run=self.run, specialist=specialist, phase=phase, grade=grade, decision_id=decision_id
-        )
-        append_record(self.log_path, record)
+            decision, run=self.run, specialist=specialist, phase=phase, grade=grade, decision_id=decision_id,
+            time=datetime.fromtimestamp(now, UTC),
+        )  # fmt: skip
         self.records[decision_id] = record
         if checkpoints_seen is not None:
             self.checkpoints_seen[decision_id] = checkpoints_seen
-        log.info(
-            "decision",
-            specialist=specialist,
-            trigger=decision.trigger.kind.value,
-            action=decision.action.value,
-            reason=decision.reason,
-        )
+        return record
 
-    def outcome(self, decision_id: str, ok: bool, detail: str) -> None:
-        """Append what acting on the decision did; a decision keeps its first outcome."""
+    def outcome(self, decision_id: str, ok: bool, detail: str, now: float) -> bool:
+        """Attach what acting on the decision did; False (nothing to write) when it has one already."""
         record = self.records.get(decision_id)
         if record is None or record.outcome is not None:
-            return
-        written = append_outcome(self.log_path, decision_id, ok=ok, detail=detail)
-        self.records[decision_id] = record.model_copy(
-            update={"outcome": Outcome(ok=written.ok, detail=written.detail, time=written.time)}
-        )
+            return False
+        outcome = Outcome(ok=ok, detail=detail, time=datetime.fromtimestamp(now, UTC))
+        self.records[decision_id] = record.model_copy(update={"outcome": outcome})
+        return True
 
     def applied(self, name: str) -> list[tuple[str, DecisionRecord]]:
         """The decisions about `name` that acted (or may still act), oldest first."""

@@ -14,10 +14,10 @@ from control.run_state import SpecialistState
 from control.tracker import SpecialistTracker
 from policies.decide import halved_lr
 from policies.decision_log import DecisionRecord
-from policies.decisions import Action, Decision, TrainParams
+from policies.decisions import Action, TrainParams
 from policies.history import History, PastDecision
 from settings.policies import PolicyLimits
-from settings.recipe import FOUNDATION, RecipeConfig, TrainingSection
+from settings.recipe import FOUNDATION, RecipeConfig
 
 PHASE_EPOCH_ACTIONS = frozenset({Action.STOP_EARLY, Action.EXTEND_PHASE})
 """Decisions that change how many epochs a phase trains."""
@@ -36,6 +36,20 @@ def phase_settings(config: RecipeConfig, name: str, phase: str) -> PhaseSettings
     if item is None:
         return PhaseSettings(1, config.training.eval_every_epochs)
     return PhaseSettings(item.epochs, config.settings_for(item).eval_every_epochs)
+
+
+def configured_params(config: RecipeConfig, name: str, phase: str | None) -> TrainParams:
+    """The parameters `name`'s `phase` is configured to start with (its first phase when None; the training
+    defaults for a name or phase the config does not know, such as a job's)."""
+    item: Any = None
+    if name == FOUNDATION:
+        item = config.foundation
+    elif name in config.specialists:
+        phases = config.specialists[name].phases
+        item = phases[0] if phase is None else next((p for p in phases if p.name == phase), None)
+    settings = config.settings_for(item) if item is not None else config.training
+    return TrainParams(lr=settings.learning_rate, micro_batch=settings.micro_batch_size,
+                       grad_accum=settings.grad_accum_steps)
 
 
 def evaluations_left(epoch: int, epochs_planned: int, eval_every: int) -> int:
@@ -90,13 +104,13 @@ def seconds_left(started_at: float, night_hours: float | None, now: float | None
     return started_at + night_hours * 3600 - (time.time() if now is None else now)
 
 
-def grade_line(grade: Grade, window: MetricWindow, step: int) -> dict[str, Any]:
+def grade_line(grade: Grade, window: MetricWindow, step: int, now: float | None = None) -> dict[str, Any]:
     """The grade's line in events/<name>.jsonl: score and letter, with every component's points, measured
     numbers and reason, and the evidence the decision was taken on."""
     last = window.epochs[-1]
     return {
         "type": "grade",
-        "time": time.time(),
+        "time": time.time() if now is None else now,
         "phase": window.phase,
         "epoch": last.epoch,
         "step": step,
@@ -110,19 +124,9 @@ def grade_line(grade: Grade, window: MetricWindow, step: int) -> dict[str, Any]:
     }
 
 
-def params_of(decision: Decision) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A decision's parameters before and after, as plain data (for report.views.changed_params)."""
-    return decision.params_before.model_dump(), decision.params_after.model_dump()
-
-
 def history_of(name: str, tracker: SpecialistTracker, spec: SpecialistState, book: DecisionBook,
-               training: TrainingSection) -> History:
+               params: TrainParams) -> History:
     """What the policies know about `name`: its parameters, the decisions that acted, its checkpoints."""
-    params = tracker.params or TrainParams(
-        lr=spec.lr or training.learning_rate,
-        micro_batch=spec.micro_batch or training.micro_batch_size,
-        grad_accum=spec.grad_accum or training.grad_accum_steps,
-    )
     current_phase = tracker.phase or spec.phase
     # A decision from before a supervisor restart counts as seeing every checkpoint: the cool-down holds.
     past = [

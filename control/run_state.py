@@ -40,11 +40,17 @@ class SpecialistState(BaseModel):
     step: int = 0
     loss: float | None = None
     lr: float | None = None
+    """The scheduled LR of the last step (warmup and decay applied)."""
+    peak_lr: float | None = None
+    """The schedule's peak LR the trainer runs with now (what a decision halves), from its phase's start
+    or its last step."""
     micro_batch: int | None = None
     grad_accum: int | None = None
     last_grade: LastGrade | None = None
     interventions: int = 0
     crash_restarts: int = 0
+    phase_rollbacks: int = 0
+    """Rollbacks the trainer has done in its current phase (a regraded epoch after one is a new event)."""
     eta_s: float | None = None
     reason: str | None = None
     finished_phases: list[str] = Field(default_factory=list)

@@ -18,12 +18,3 @@ def event_line(kind: str, event: dict[str, Any], *fields: str, **extra: Any) -> 
 def append_event(run_dir: Path, name: str, line: dict[str, Any]) -> None:
     with (run_dir / "events" / f"{name}.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
-
-
-def rollbacks_in(run_dir: Path, name: str, phase: str) -> int:
-    """Rollbacks `name`'s trainer has done in `phase`, as its event file records them."""
-    path = run_dir / "events" / f"{name}.jsonl"
-    if not path.is_file():
-        return 0
-    lines = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return sum(1 for line in lines if line.get("type") == "rollback" and line.get("phase") == phase)

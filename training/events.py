@@ -157,6 +157,10 @@ class PhaseStarted(Event):
     """Corrupt checkpoints passed over while resuming, each with the reason."""
     total_steps: int
     """Planned optimizer steps for the phase at the starting batch size."""
+    peak_lr: float
+    """The schedule's peak LR the phase starts with: its configured one, or the resumed checkpoint's."""
+    micro_batch: int
+    grad_accum: int
 
 
 class RolledBack(Event):

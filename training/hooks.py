@@ -15,8 +15,6 @@ class FaultAction(StrEnum):
 
     SKIP_STEP = "skip_step"
     """Drop this step's batch and go on with the next one."""
-    RETRY_STEP = "retry_step"
-    """Run the same batch again, with whatever LR / batch the hooks set meanwhile."""
     ROLLBACK = "rollback"
     """Restore the newest valid checkpoint of this phase (or the phase start), then go on."""
     STOP_PHASE = "stop_phase"

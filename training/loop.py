@@ -130,7 +130,8 @@ class PhaseTrainer:
         self._emit(
             PhaseStarted(
                 **self._where(), resumed_from=resumed_from, skipped_checkpoints=self.skipped,
-                total_steps=self._planned_steps(),
+                total_steps=self._planned_steps(), peak_lr=self.schedule.peak_lr,
+                micro_batch=self.state.micro_batch, grad_accum=self.state.grad_accum,
             )
         )  # fmt: skip
         self.log.info(

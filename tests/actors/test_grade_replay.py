@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import actors.supervisor
+import control.trainer_events
 from control.grading import with_evidence
 from tests.actors.run_configs import tiny_run_data
 from tests.actors.test_supervisor_inprocess import build, fast, log_lines, run_to_end
@@ -24,7 +24,7 @@ def regressing(*args: Any) -> Any:
 def test_a_replayed_epoch_is_graded_anew_but_not_acted_on_again(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(actors.supervisor, "with_evidence", regressing)
+    monkeypatch.setattr(control.trainer_events, "with_evidence", regressing)
     output_dir: Path = tmp_path_factory.mktemp("replay")
     # A regression rolls back to the best checkpoint, which (all exact matches 0) is the phase's first, before
     # the graded epoch: that epoch is trained and graded again.

@@ -298,7 +298,7 @@ def test_a_first_nan_rolls_back_at_the_same_lr(fault_run: Any) -> None:
     assert nan.params_before.lr == config.training.learning_rate
     assert nan.outcome is not None and nan.outcome.detail.startswith("trainer told to rollback")
     # The trainer applied it: every later step ran at the same peak LR.
-    assert supervisor.trackers["ascii"].params.lr == nan.params_after.lr
+    assert supervisor.night.trackers["ascii"].params.lr == nan.params_after.lr
     losses = [event["loss"] for event in events(config.run_dir(), "ascii", "step")]
     assert losses and all(loss == loss for loss in losses), "a NaN step was applied"
 
@@ -342,7 +342,7 @@ def test_a_restarted_supervisor_continues_from_disk_without_duplicating(fault_ru
     second, workers, _ = build(config.model_dump(mode="json"))
     assert second.resumed
     assert second.status()["specialists"] == first.status()["specialists"]
-    assert list(second.book.records) == list(first.book.records)
+    assert list(second.night.book.records) == list(first.night.book.records)
     for specialist, fault, answer in first.fault_reports:
         assert second.decide_fault(specialist, copy.deepcopy(fault)) == answer
     assert (config.run_dir() / DECISIONS_FILE).read_bytes() == log_before
@@ -363,10 +363,11 @@ def test_controls_are_decisions_that_steer_the_trainer(output_dir: Path) -> None
     spec: Callable[[], dict[str, Any]] = lambda: supervisor.status()["specialists"]["ascii"]  # noqa: E731
     wait_until(lambda: spec()["state"] == "running" and spec()["step"] >= 2, "ascii to train")
 
-    checkpoints = len(supervisor.trackers["ascii"].checkpoints)
+    checkpoints = len(supervisor.night.trackers["ascii"].checkpoints)
     pause = supervisor.control("ascii", "pause")
     assert spec()["state"] == "paused"
-    wait_until(lambda: len(supervisor.trackers["ascii"].checkpoints) > checkpoints, "the pause checkpoint")
+    tracker = supervisor.night.trackers["ascii"]
+    wait_until(lambda: len(tracker.checkpoints) > checkpoints, "the pause checkpoint")
     paused_at = spec()["step"]
     time.sleep(1.0)
     assert spec()["step"] == paused_at, "the trainer kept training while paused"
@@ -502,7 +503,7 @@ def test_in_memory_decisions_hold_their_outcome(output_dir: Path) -> None:
         warnings.simplefilter("error")  # pydantic's serializer warning would mean a malformed record
         record = supervisor.control("ascii", "stop")
     assert record["outcome"]["detail"] == "stop sent to trainer:ascii"
-    assert isinstance(supervisor.book.records[record["decision_id"]].outcome, Outcome)
+    assert isinstance(supervisor.night.book.records[record["decision_id"]].outcome, Outcome)
 
 
 class PhaseEndWatchdogWorkers(ThreadWorkers):

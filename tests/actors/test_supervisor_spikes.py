@@ -25,7 +25,8 @@ def skipped(step: int) -> dict[str, Any]:
 def supervisor(tmp_path: Path) -> Any:
     supervisor, _, _ = build(fast(tiny_run_data(tmp_path, "spikes", specialists=("ascii",))))
     start = {"kind": "phase_start", "specialist": "ascii", "phase": "main", "epoch": 0, "step": 0,
-             "time": time.time(), "resumed_from": None, "skipped_checkpoints": [], "total_steps": 100}
+             "time": time.time(), "resumed_from": None, "skipped_checkpoints": [], "total_steps": 100,
+             "peak_lr": 1e-3, "micro_batch": 8, "grad_accum": 1}
     supervisor.report("ascii", start)
     return supervisor
 

@@ -33,7 +33,8 @@ def test_spans_cut_out_evaluation_and_attribute_checkpoints() -> None:
         per_task={}, samples=[], eval_time_s=4.0,
     )  # fmt: skip
     stamped: list[tuple[Event, float, float]] = [
-        (PhaseStarted(**WHERE, resumed_from=None, skipped_checkpoints=[], total_steps=2), 0.0, 0.0),
+        (PhaseStarted(**WHERE, resumed_from=None, skipped_checkpoints=[], total_steps=2, peak_lr=1e-3,
+                      micro_batch=8, grad_accum=1), 0.0, 0.0),
         (step(2.0), 2.1, 4.0),
         (evaluation, 6.1, 12.0),  # 4 s of evaluation after the epoch's last step
         (Heartbeat(**WHERE, stage="checkpoint"), 6.2, 12.1),

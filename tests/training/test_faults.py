@@ -76,13 +76,14 @@ def test_rollback_with_halved_lr_recovers(make_config) -> None:  # type: ignore[
     assert len(result.phases[0].step_losses) == 12
 
 
-def test_simulated_oom_reports_the_micro_batch_and_retry_with_smaller_batch(make_config) -> None:  # type: ignore[no-untyped-def]
+def test_simulated_oom_reports_the_micro_batch_and_rolls_back_to_a_smaller_batch(make_config) -> None:  # type: ignore[no-untyped-def]
+    # What the supervisor's shrink_batch does: halve the micro-batch, double accumulation, roll back.
     config = make_config({"specialists": {"ascii": {"faults": {"main": {"oom_at_step": 2}}}}})
     recorder = Recorder()
 
     def shrink(fault: Fault) -> FaultAction:
         recorder.set_batch(fault.micro_batch // 2, fault.grad_accum * 2)
-        return FaultAction.RETRY_STEP
+        return FaultAction.ROLLBACK
 
     recorder._fault_callback = shrink
     result = train_specialist(config, "ascii", hooks=recorder, resume=False)
@@ -90,7 +91,8 @@ def test_simulated_oom_reports_the_micro_batch_and_retry_with_smaller_batch(make
     assert (fault.fault, fault.step, fault.micro_batch, fault.grad_accum) == ("oom", 2, 8, 1)
     assert "simulated out of memory (oom_at_step=2, micro_batch=8)" in fault.message
     steps = recorder.of_kind("step")
-    assert [(e.step, e.micro_batch, e.grad_accum) for e in steps[:3]] == [(1, 8, 1), (2, 4, 2), (3, 4, 2)]
+    # Step 1 ran at 8 x 1; the OOM at step 2 rolled back to the phase's start, which runs again at 4 x 2.
+    assert [(e.step, e.micro_batch, e.grad_accum) for e in steps[:3]] == [(1, 8, 1), (1, 4, 2), (2, 4, 2)]
     assert result.status == "completed"
     # The loss is normalised per step, so halving the micro-batch leaves it (numerically) unchanged.
     plain = train_specialist(make_config(), "ascii", resume=False)
