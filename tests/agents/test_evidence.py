@@ -307,3 +307,12 @@ def test_the_trend_is_judged_on_the_latest_trend_evals(
     evidence = assess(window(records([2.0, 1.0, 1.0, 1.0, 1.0])), t(trend_evals=trend_evals))
     assert evidence.trend is not None and evidence.trend.epochs == epochs
     assert (evidence.verdict, evidence.plateau_beyond_doubt) == ("plateaued", beyond_doubt)
+
+
+def test_with_the_starting_weights_on_the_trajectory_a_spoiled_first_epoch_is_a_regression() -> None:
+    # The supervisor-value bench's LR x10 night: the foundation answers 9 of 48 exactly, the first epoch 0.
+    # The intervals, [10.2%, 31.9%] and [0%, 7.4%], do not meet, so the first grade could roll back to the
+    # start, if the start were evaluated; without it the first evaluation is the first thing known.
+    start, spoiled = records([4.2, 5.34], exact=[9 / 48, 0.0], validity=[19 / 48, 0.0], epochs=[0, 1], n=48)
+    assert assess(window([start, spoiled])).verdict == "regressing"
+    assert assess(window([spoiled])).verdict == "inconclusive"
