@@ -142,8 +142,12 @@ def _warn_if_accepted_before(source: Path, run_dir: Path) -> None:
 
 
 def _watch_hint(run_dir: Path) -> str:
-    state_path = run_dir / "run_state.json"
-    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
+    from control.run_files import RunFileError, read_run_state
+
+    try:
+        state = read_run_state(run_dir)
+    except RunFileError:
+        state = {}  # no run state yet (or a damaged one): the run is not watching
     if state.get("watch") and state.get("status") == "running":
         return "the watching supervisor takes it in within seconds; follow it with `overnight queue list`"
     return (

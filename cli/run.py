@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control.run_files import PROMOTED_FILE, RUN_CONFIG_FILE
+from control.run_files import PROMOTED_FILE, RUN_CONFIG_FILE, keep_config_copy
 
 RUN_EPILOG = """\
 examples:
@@ -83,87 +82,10 @@ def prepare_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     return config, config.model_dump(mode="json")
 
 
-def corpora_of(config: Any) -> list[Path]:
-    """Every corpus directory the run will read."""
-    from settings.recipe import BUILTIN_TINY
-
-    names: list[str] = []
-    if config.model.base_model == BUILTIN_TINY:
-        names += [config.foundation.corpus, *config.model.tiny.tokenizer_corpora]
-    for specialist in config.specialists.values():
-        names += [phase.corpus or specialist.corpus for phase in specialist.phases]
-    return [config.corpus_dir(name) for name in dict.fromkeys(names)]
-
-
-def check_before_start(config: Any) -> list[str]:
-    """Problems that must stop the run before any actor starts: base model, corpora (every one at once)."""
-    from hlx.corpus_validate import WARNING_KINDS, validate_paths
-    from settings.errors import ConfigError
-    from settings.recipe import FOUNDATION
-    from training.recipe import check_inputs
-
-    problems: list[str] = []
-    try:
-        check_inputs(config, [FOUNDATION, *config.specialists])
-    except ConfigError as err:
-        problems.append(str(err))
-    existing = [path for path in corpora_of(config) if path.is_dir()]
-    if existing:
-        report = validate_paths([str(path) for path in existing], check_references=False)
-        blocking = report.blocking
-        warnings = sum(1 for problem in report.problems if problem.kind in WARNING_KINDS)
-        if warnings:
-            print(
-                f"run: warning: {warnings} corpus warnings (duplicates, leakage or overlong examples); "
-                "`overnight corpus validate` lists them"
-            )
-        problems += [str(problem) for problem in blocking[:20]]
-        if len(blocking) > 20:
-            problems.append(
-                f"... and {len(blocking) - 20} more corpus problems (see `overnight corpus validate`)"
-            )
-    return problems
-
-
-def keep_config_copy(run_dir: Path, config_path: Path) -> Path:
-    """The run's own copy of its config (made on its first start), which the run state and report name:
-    under `ray job submit` the given path lies in Ray's temporary working-dir copy, gone by morning."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    copy = run_dir / RUN_CONFIG_FILE
-    if not copy.exists():
-        shutil.copyfile(config_path, copy)
-    return copy
-
-
-def problems_beyond_unknown_keys(config_path: str, error: Any) -> list[str]:
-    """With the unknown keys set aside, the problems the pre-start checks would find too (a missing corpus
-    or base model), so one attempt reports everything; empty when the config has other problems as well."""
-    import yaml
-
-    from settings.errors import ConfigError
-    from settings.recipe import config_from_dict
-    from settings.run import RunConfig
-
-    if not all(problem.message.startswith("unknown key") for problem in error.problems):
-        return []
-    data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
-    for problem in error.problems:
-        *parents, leaf = problem.path.replace("[", ".").replace("]", "").split(".")
-        node = data
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node.get(part, {})
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    try:
-        config = config_from_dict(data, RunConfig, source=config_path)
-    except ConfigError as again:
-        return [problem.render(config_path) for problem in again.problems]
-    return check_before_start(config)
-
-
 def run_command(args: argparse.Namespace) -> int:
     from actors.connect import recorded_address, use_token_auth_if_configured
     from settings.errors import ConfigError
+    from training.preflight import check_before_start, problems_beyond_unknown_keys
 
     if args.address not in (None, "local"):
         use_token_auth_if_configured()  # before anything imports ray, which reads it at import
@@ -177,10 +99,15 @@ def run_command(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}. Pass --config with an existing YAML file (see configs/).", file=sys.stderr)
         return 2
-    problems = check_before_start(config)
-    if problems:
+    preflight = check_before_start(config)
+    if preflight.corpus_warnings:
+        print(
+            f"run: warning: {preflight.corpus_warnings} corpus warnings (duplicates, leakage or overlong "
+            "examples); `overnight corpus validate` lists them"
+        )
+    if preflight.problems:
         print("error: the run cannot start; nothing was trained:", file=sys.stderr)
-        for problem in problems:
+        for problem in preflight.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
     run_dir = config.run_dir()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fileio.atomic import copy_file_atomic
+
 RUN_STATE_FILE = "run_state.json"
 RUN_CONFIG_FILE = "config.yaml"
 """The run's own copy of its config, made at its first start (Ray's working-dir copy is gone by morning)."""
@@ -195,6 +197,16 @@ def resolve_run_dir(output_dir: Path, run: str | None) -> Path:
     if as_path.is_dir() and (as_path / RUN_STATE_FILE).exists():
         return as_path
     raise RunFileError(f"no run {run!r} in {output_dir}; available runs: {_available(output_dir)}")
+
+
+def keep_config_copy(run_dir: Path, config_path: Path) -> Path:
+    """The run's own copy of its config (made on its first start), which the run state and report name:
+    under `ray job submit` the given path lies in Ray's temporary working-dir copy, gone by morning."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    copy = run_dir / RUN_CONFIG_FILE
+    if not copy.exists():
+        copy_file_atomic(config_path, copy)
+    return copy
 
 
 def read_decisions(run_dir: Path) -> list[dict[str, Any]]:

@@ -64,6 +64,17 @@ def test_submit_drops_the_file_with_its_sidecar(run_dir: Path, tmp_path: Path, c
     assert source.is_file(), "the user's own file is left where it was"
 
 
+def test_submit_to_a_run_that_is_not_watching_says_how_to_train_it(
+    run_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    # A damaged run state is read through the run files' reader: the hint, not a traceback after the drop.
+    (run_dir / "run_state.json").write_text('{"watch": ', encoding="utf-8")
+    assert main(cli(run_dir, "submit", str(good_file(tmp_path)), "--specialist", "ascii")) == 0
+    out = capsys.readouterr().out
+    assert f"run {RUN} is not watching its inbox: `overnight run --watch --run-name {RUN}`" in out
+    assert (run_dir / "inbox" / "normal" / "new.jsonl").is_file()
+
+
 def test_submit_twice_keeps_both_files(run_dir: Path, tmp_path: Path) -> None:
     source = good_file(tmp_path)
     for _ in range(2):

@@ -11,6 +11,7 @@ import pytest
 from control.run_files import (
     RunFileError,
     event_specialists,
+    keep_config_copy,
     list_runs,
     read_events,
     read_jsonl,
@@ -134,3 +135,15 @@ def test_resolve_run_dir_errors_list_the_available_runs(tmp_path: Path) -> None:
     with pytest.raises(RunFileError, match=r"no run 'nope' in .*; available runs: b, a$"):
         resolve_run_dir(tmp_path, "nope")
 
+
+def test_the_run_keeps_its_own_copy_of_the_config(tmp_path: Path) -> None:
+    given = tmp_path / "runtime_resources" / "working_dir" / "night.yaml"  # Ray's copy, gone by morning
+    given.parent.mkdir(parents=True)
+    given.write_text("run: {name: night}\n")
+    run_dir = tmp_path / "checkpoints" / "night"
+    copy = keep_config_copy(run_dir, given)
+    assert copy == run_dir / "config.yaml"
+    assert copy.read_text() == "run: {name: night}\n"
+    given.unlink()
+    assert keep_config_copy(run_dir, given) == copy, "a rerun (resume) keeps the night's first copy"
+    assert copy.read_text() == "run: {name: night}\n"
