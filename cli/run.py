@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control.run_files import PROMOTED_FILE, RUN_CONFIG_FILE, keep_config_copy
+from control.run_files import PROMOTED_FILE, keep_config_copy
 
 RUN_EPILOG = """\
 examples:
@@ -133,26 +133,18 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
     """Start (or re-attach to) the supervisor and show progress until the night is over."""
     import ray
 
+    from actors.attach import ClusterBusy, attach_supervisor
     from actors.connect import connect_ray, metrics_endpoints, record_address
-    from actors.remote import kill_run_actors, spawn_supervisor
+    from actors.remote import kill_run_actors
     from control.run_state import TERMINAL_STATES
 
     owns_cluster = connect_ray(args.address)
     record_address(run_dir)
     print(f"run: metrics for Prometheus (and the dashboard's Grafana) at {' '.join(metrics_endpoints())}")
-    supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
-    state = ray.get(supervisor.status.remote())
-    if state["run"] != config.run.name and state["status"] != "running":
-        # A finished run's supervisor left on the cluster (its driver was gone): it gives way to this run.
-        kill_run_actors(list(state["specialists"]))
-        supervisor = spawn_supervisor(config, config_data, str(run_dir), str(run_dir / RUN_CONFIG_FILE))
-        state = ray.get(supervisor.status.remote())
-    if state["run"] != config.run.name:
-        print(
-            f"error: the cluster's supervisor is running run {state['run']!r}; wait for it to finish, "
-            f"or end it with `overnight ctl stop-run --run {state['run']}`",
-            file=sys.stderr,
-        )
+    try:
+        supervisor = attach_supervisor(config, config_data, run_dir)
+    except ClusterBusy as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     ray.get(supervisor.start.remote(watch=args.watch))
     started = time.time()
