@@ -23,7 +23,8 @@ class TrainerCommand(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: CommandName
-    lr: float | None = None
+    peak_lr: float | None = None
+    """set_lr only: the schedule's new peak LR (a decision's params_after.lr)."""
     micro_batch: int | None = None
     grad_accum: int | None = None
     epochs: int | None = None
@@ -34,8 +35,8 @@ class TrainerCommand(BaseModel):
 
     def apply(self, hooks: TrainerHooks) -> None:
         """Hand the request to the recipe's hooks."""
-        if self.name == "set_lr" and self.lr is not None:
-            hooks.set_lr(self.lr)
+        if self.name == "set_lr" and self.peak_lr is not None:
+            hooks.set_lr(self.peak_lr)
         elif self.name == "set_batch" and self.micro_batch is not None and self.grad_accum is not None:
             hooks.set_batch(self.micro_batch, self.grad_accum)
         elif self.name == "set_epochs" and self.epochs is not None:
@@ -63,7 +64,7 @@ def parameter_commands(decision: Decision, after_rollback: bool = False) -> list
     before, after = decision.params_before, decision.params_after
     commands: list[TrainerCommand] = []
     if after.lr != before.lr or after_rollback:
-        commands.append(TrainerCommand(name="set_lr", lr=after.lr, reason=decision.reason))
+        commands.append(TrainerCommand(name="set_lr", peak_lr=after.lr, reason=decision.reason))
     if (after.micro_batch, after.grad_accum) != (before.micro_batch, before.grad_accum) or after_rollback:
         commands.append(
             TrainerCommand(

@@ -194,7 +194,8 @@ class TrainParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    lr: float = Field(gt=0.0)
+    lr: float = Field(gt=0.0, description="The schedule's peak LR (what halve_lr halves; a trainer command's "
+                      "peak_lr). A step's scheduled LR, warmup and decay applied, is StepMetrics.lr.")
     micro_batch: int = Field(ge=1)
     grad_accum: int = Field(ge=1)
     epochs: int | None = Field(default=None, ge=1, description="The phase's planned epochs, when a decision "

@@ -27,7 +27,8 @@ class Commands:
 
     stop: str | None = None
     skip_phase: str | None = None
-    learning_rate: float | None = None
+    peak_lr: float | None = None
+    """The schedule's new peak LR (each step's LR is peak_lr times the schedule's factor)."""
     micro_batch: int | None = None
     grad_accum: int | None = None
     epochs: int | None = None
@@ -113,12 +114,12 @@ class TrainerHooks:
         with self._lock:
             self._pending = _replace(self._pending, skip_phase=reason)
 
-    def set_lr(self, learning_rate: float) -> None:
-        """Set the schedule's peak LR; the LR of each step is peak * schedule factor."""
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    def set_lr(self, peak_lr: float) -> None:
+        """Set the schedule's peak LR; the LR of each step is peak_lr * schedule factor."""
+        if not peak_lr > 0:
+            raise ValueError(f"peak_lr must be > 0, got {peak_lr!r}")
         with self._lock:
-            self._pending = _replace(self._pending, learning_rate=learning_rate)
+            self._pending = _replace(self._pending, peak_lr=peak_lr)
 
     def set_batch(self, micro_batch: int, grad_accum: int) -> None:
         """Change micro-batch and gradient accumulation (same product = same effective batch)."""

@@ -192,9 +192,9 @@ class PhaseTrainer:
             # A rollback first: an LR or batch sent with it ("roll back and halve") must outlive the restore.
             if commands.rollback:
                 self._rollback(Path(commands.rollback_to) if commands.rollback_to else None)
-            if commands.learning_rate is not None:
-                self.log.info("set lr", peak_before=self.schedule.peak_lr, peak_after=commands.learning_rate)
-                self.schedule.peak_lr = commands.learning_rate
+            if commands.peak_lr is not None:
+                self.log.info("set lr", peak_before=self.schedule.peak_lr, peak_after=commands.peak_lr)
+                self.schedule.peak_lr = commands.peak_lr
             if commands.micro_batch is not None and commands.grad_accum is not None:
                 self.log.info(
                     "set batch",

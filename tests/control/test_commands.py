@@ -27,7 +27,7 @@ def test_a_halving_without_rollback_sends_only_the_new_lr() -> None:
 def test_a_rollback_resends_lr_and_batch_so_the_restored_checkpoint_cannot_undo_them() -> None:
     halved = BEFORE.model_copy(update={"lr": 1e-3})
     commands = commands_for(decision(Action.ROLLBACK, halved))
-    assert [(c.name, c.lr, c.micro_batch, c.grad_accum) for c in commands] == [
+    assert [(c.name, c.peak_lr, c.micro_batch, c.grad_accum) for c in commands] == [
         ("set_lr", 1e-3, None, None),
         ("set_batch", None, 8, 1),
         ("rollback", None, None, None),
@@ -39,4 +39,5 @@ def test_a_fault_rollback_with_unchanged_parameters_still_pins_them() -> None:
     same = decision(Action.SHRINK_BATCH, BEFORE, Trigger.oom(detail="x"))
     assert [c.name for c in parameter_commands(same)] == []
     pinned = parameter_commands(same, after_rollback=True)
-    assert [(c.name, c.lr, c.micro_batch) for c in pinned] == [("set_lr", 2e-3, None), ("set_batch", None, 8)]
+    expected = [("set_lr", 2e-3, None), ("set_batch", None, 8)]
+    assert [(c.name, c.peak_lr, c.micro_batch) for c in pinned] == expected

@@ -49,7 +49,7 @@ def test_a_shrink_at_the_foundations_first_step_keeps_its_peak_lr() -> None:
     [reply] = of(effects, Reply)
     assert reply.value["fault_action"] == "rollback"
     commands = {c["name"]: c for c in reply.value["commands"]}
-    assert commands["set_lr"]["lr"] == 3e-3
+    assert commands["set_lr"]["peak_lr"] == 3e-3
     assert (commands["set_batch"]["micro_batch"], commands["set_batch"]["grad_accum"]) == (4, 2)
 
 
@@ -83,7 +83,7 @@ def test_a_non_finite_step_rolls_back_within_the_step_with_the_decisions_paramet
     assert reply.value["fault_action"] == "rollback"
     assert [c["name"] for c in reply.value["commands"]] == ["set_lr", "set_batch"]
     # After a rollback both are sent: the restored checkpoint may hold values from before earlier decisions.
-    assert reply.value["commands"][0]["lr"] == decision.record.params_after.lr
+    assert reply.value["commands"][0]["peak_lr"] == decision.record.params_after.lr
     [line] = [e.line for e in of(effects, AppendEvent) if e.line["type"] == "fault"]
     assert line["decision_id"] == decision.record.decision_id
     [outcome] = of(effects, WriteOutcome)
@@ -102,7 +102,7 @@ def test_spikes_within_the_window_halve_the_lr_and_the_decision_is_written_befor
     acting = [e for e in effects if isinstance(e, WriteDecision | Send | WriteOutcome)]
     assert [type(e) for e in acting] == [WriteDecision, Send, WriteOutcome]
     assert acting[0].record.action == "halve_lr"  # type: ignore[union-attr]
-    assert acting[1].command.name == "set_lr" and acting[1].command.lr == 1.5e-3  # type: ignore[union-attr]
+    assert acting[1].command.name == "set_lr" and acting[1].command.peak_lr == 1.5e-3  # type: ignore[union-attr]
 
 
 def test_a_sustained_loss_rise_is_divergence_and_rolls_back() -> None:

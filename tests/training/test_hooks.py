@@ -93,14 +93,14 @@ def test_commands_are_collected_and_cleared_but_stop_persists() -> None:
     hooks.set_batch(4, 2)
     hooks.stop("done")
     first = hooks.take_commands()
-    assert (first.learning_rate, first.micro_batch, first.grad_accum, first.stop) == (0.5, 4, 2, "done")
+    assert (first.peak_lr, first.micro_batch, first.grad_accum, first.stop) == (0.5, 4, 2, "done")
     assert hooks.take_commands() == Commands(stop="done")
     assert hooks.stop_requested
 
 
 def test_invalid_requests_fail_loudly() -> None:
     hooks = TrainerHooks()
-    with pytest.raises(ValueError, match="learning_rate must be > 0, got 0"):
+    with pytest.raises(ValueError, match="peak_lr must be > 0, got 0"):
         hooks.set_lr(0)
     with pytest.raises(ValueError, match="micro_batch and grad_accum must be >= 1, got 0 and 2"):
         hooks.set_batch(0, 2)
