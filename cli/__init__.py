@@ -1,4 +1,5 @@
-"""The command line: argparse and printing for each `overnight` subcommand; they connect to Ray.
+"""The command line: argparse and printing for each `overnight` subcommand (Ray is reached through
+actors/connect.py; the logic lives in the packages the commands call).
 
 May import every other package.
 """

@@ -195,7 +195,7 @@ def live_status_command(args: argparse.Namespace) -> int:
 
 
 def ctl_command(args: argparse.Namespace) -> int:
-    from control.control_file import ControlRequest, write_request
+    from control.control_file import ControlRequest, live_run, write_request
 
     if (args.specialist is None) != (args.action == STOP_RUN):
         need = "takes no specialist" if args.action == STOP_RUN else "needs a SPECIALIST"
@@ -236,43 +236,6 @@ def _report_answer(run_dir: Path, request: Any, path: Path, wait_s: float) -> in
         print("ctl: the run finishes (and writes its report) once its trainers have ended; "
               "`overnight status` shows it")  # fmt: skip
     return 0
-
-
-def live_run(output_dir: Path, run: str | None) -> tuple[Path, dict[str, Any]] | str:
-    """The run a control is for, with its state: the named one if its supervisor is live, else the only
-    live run; otherwise why not (never a guess between two live runs)."""
-    from control.control_file import staleness, supervisor_seen_at
-    from control.run_files import RunFileError, list_runs, read_run_state, resolve_run_dir
-
-    now = time.time()
-
-    def why_not(run_dir: Path, state: dict[str, Any]) -> str | None:
-        if state.get("status") != "running":
-            return f"run {run_dir.name} is {state.get('status')}; controls act on a running night"
-        return staleness("running", supervisor_seen_at(run_dir, state), now)
-
-    if run is not None:
-        try:
-            run_dir = resolve_run_dir(output_dir, run)
-            state = read_run_state(run_dir)
-        except RunFileError as err:
-            return str(err)
-        problem = why_not(run_dir, state)
-        return (run_dir, state) if problem is None else f"run {run_dir.name}: {problem}"
-    live = []
-    for info in list_runs(output_dir):
-        try:
-            state = read_run_state(info.path)
-        except RunFileError:
-            continue
-        if why_not(info.path, state) is None:
-            live.append((info.path, state))
-    if len(live) == 1:
-        return live[0]
-    if not live:
-        return f"no live run in {output_dir} (`overnight run` starts one; `overnight status` shows others)"
-    names = ", ".join(run_dir.name for run_dir, _ in live)
-    return f"{len(live)} runs are live ({names}); name one with --run"
 
 
 # ------------------------------------------------------------------------------------------------ log

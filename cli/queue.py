@@ -203,23 +203,14 @@ def set_priority_command(args: argparse.Namespace) -> int:
 
 
 def remove_command(args: argparse.Namespace) -> int:
-    from control.inbox import finish_file
-    from control.job_queue import locked_queue
+    from control.inbox import remove_job
 
     run_dir = chosen_run_dir(args)
     if run_dir is None:
         return 2
     try:
         config = _run_config(run_dir)
-        with locked_queue(run_dir) as queue:
-            job = queue.get(args.job)
-            if job.state not in ("queued", "running"):
-                raise ValueError(f"{job.id} is already {job.state}; nothing to remove")
-            running = job.state == "running"
-            job.state = "removed"
-            if not running:
-                job.error = "removed by the user with `overnight queue remove`"
-                job.file = str(finish_file(job, config.inbox.root(run_dir), ok=False, error=job.error))
+        job, running = remove_job(run_dir, args.job, config.inbox.root(run_dir))
     except (KeyError, ValueError, RuntimeError) as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from control.run_files import parse_json_object
+from control.run_files import RunFileError, list_runs, parse_json_object, read_run_state, resolve_run_dir
 from fileio.atomic import write_text_atomic
 
 CONTROL_DIR = "control"
@@ -161,3 +161,37 @@ def staleness(status: str, seen_at: float | None, now: float, limit_s: float = S
     if silence <= limit_s:
         return None
     return f"stale: supervisor not seen for {silence:.0f} s"
+
+
+def live_run(output_dir: Path, run: str | None) -> tuple[Path, dict[str, Any]] | str:
+    """The run a control is for, with its state: the named one if its supervisor is live, else the only
+    live run; otherwise why not (never a guess between two live runs)."""
+    now = time.time()
+
+    def why_not(run_dir: Path, state: dict[str, Any]) -> str | None:
+        if state.get("status") != "running":
+            return f"run {run_dir.name} is {state.get('status')}; controls act on a running night"
+        return staleness("running", supervisor_seen_at(run_dir, state), now)
+
+    if run is not None:
+        try:
+            run_dir = resolve_run_dir(output_dir, run)
+            state = read_run_state(run_dir)
+        except RunFileError as err:
+            return str(err)
+        problem = why_not(run_dir, state)
+        return (run_dir, state) if problem is None else f"run {run_dir.name}: {problem}"
+    live = []
+    for info in list_runs(output_dir):
+        try:
+            state = read_run_state(info.path)
+        except RunFileError:
+            continue
+        if why_not(info.path, state) is None:
+            live.append((info.path, state))
+    if len(live) == 1:
+        return live[0]
+    if not live:
+        return f"no live run in {output_dir} (`overnight run` starts one; `overnight status` shows others)"
+    names = ", ".join(run_dir.name for run_dir, _ in live)
+    return f"{len(live)} runs are live ({names}); name one with --run"

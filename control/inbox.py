@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from control.job_queue import PRIORITIES, Job, JobQueue, Priority
+from control.job_queue import PRIORITIES, Job, JobQueue, Priority, locked_queue
 from fileio.atomic import copy_file_atomic, write_text_atomic
 from hlx.corpus_io import CorpusError, Example, read_corpus, write_corpus
 from hlx.corpus_validate import validate_paths
@@ -341,3 +341,19 @@ def finish_file(job: Job, root: Path, ok: bool, error: str | None = None) -> Pat
             encoding="utf-8",
         )
     return moved
+
+
+def remove_job(run_dir: Path, job_id: str, root: Path) -> tuple[Job, bool]:
+    """Remove a job under the queue's lock: a waiting one's file moves to failed/ at once; a running one is
+    only marked, and its supervisor stops it at the next step boundary. Returns the job and whether it was
+    running; KeyError for an unknown job, ValueError for one already finished."""
+    with locked_queue(run_dir) as queue:
+        job = queue.get(job_id)
+        if job.state not in ("queued", "running"):
+            raise ValueError(f"{job.id} is already {job.state}; nothing to remove")
+        running = job.state == "running"
+        job.state = "removed"
+        if not running:
+            job.error = "removed by the user with `overnight queue remove`"
+            job.file = str(finish_file(job, root, ok=False, error=job.error))
+    return job, running

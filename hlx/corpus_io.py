@@ -259,6 +259,8 @@ def read_corpus(path: str | os.PathLike[str], max_line_bytes: int = DEFAULT_MAX_
 
 def write_corpus(path: str | os.PathLike[str], examples: Iterable[Example]) -> None:
     """Write examples as JSONL atomically (temp file in the same directory, fsync, rename)."""
+    # Not fileio.atomic: the HLX toolkit is a leaf that imports nothing else of the project (usable alone),
+    # and a corpus streams to disk line by line instead of being built in memory first.
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
