@@ -201,10 +201,7 @@ def _real_graph() -> dict[str, set[str]]:
     return module_graph(ROOT, PACKAGES)
 
 
-CYCLES_KNOWN = {
-    "actors": f"actors.supervisor <-> control.continuous (and control.user_controls): {H1}",
-    "control": f"control.continuous, control.user_controls <-> actors.supervisor: {H1}",
-}
+CYCLES_KNOWN: dict[str, str] = {}  # package -> why a cycle through it is known today (none)
 
 
 @pytest.mark.parametrize("package", [_known(p, CYCLES_KNOWN) for p in PACKAGES])
@@ -213,9 +210,7 @@ def test_no_import_cycle_through_a_package(package: str) -> None:
     assert cycles == []
 
 
-LAYERS_KNOWN = {
-    "control": f"control.continuous and control.user_controls import actors.supervisor: {H1}",
-}
+LAYERS_KNOWN: dict[str, str] = {}  # package -> why it imports past its layer today (none)
 
 
 @pytest.mark.parametrize("package", [_known(p, LAYERS_KNOWN) for p in PACKAGES])
@@ -229,7 +224,6 @@ def test_ray_is_imported_only_in_its_layer() -> None:
 
 
 LONG_FILES_KNOWN = {
-    "actors": f"actors/supervisor.py: {H1}",
     "tests/actors": f"tests/actors/test_supervisor_inprocess.py: {H1}",
 }
 
@@ -240,7 +234,6 @@ def test_no_file_over_500_lines(area: str) -> None:
 
 
 LONG_FUNCTIONS_KNOWN = {
-    "actors": f"actors/supervisor.py::report: {H1}",
     "training": "training/step.py::optimizer_step (owned by no helper this session)",
     "bench": "bench/quality.py::run, bench/recipe_throughput.py::measure (owned by no helper this session), "
     f"bench/supervision_overhead.py::main (the issue's bench: {H1})",
