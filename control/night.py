@@ -148,6 +148,10 @@ class Turn:
         """End `name`: its night's specialist, or the job its trainer runs now (the night stays as it was)."""
         spec = self.spec(name)
         if spec.job is None:
+            if spec.state in TERMINAL_STATES and spec.state != to:
+                # A late event's decision (reports are not ordered with train()'s end): the ending stands.
+                self.note("specialist already ended", specialist=name, state=spec.state, not_moved_to=to)
+                return
             self.move(name, to, reason)
             self.save()
             return

@@ -107,7 +107,8 @@ def phase_names(turn: Turn, name: str) -> list[str]:
 def stepped(turn: Turn, name: str, event: StepMetrics) -> None:
     """A step: the ETA, the event line, and the divergence rule on smoothed losses."""
     spec, tracker = turn.spec(name), turn.night.trackers[name]
-    tracker.on_step(event.model_dump())
+    data = event.model_dump()
+    tracker.on_step(data)
     spec.loss, spec.lr, spec.peak_lr = event.loss, event.lr, event.peak_lr
     spec.micro_batch, spec.grad_accum = event.micro_batch, event.grad_accum
     elapsed = turn.now - (spec.started_at or turn.now)
@@ -115,7 +116,7 @@ def stepped(turn: Turn, name: str, event: StepMetrics) -> None:
     done_fraction = (spec.phase_index + event.progress) / max(1, spec.phases_total)
     spec.eta_s = elapsed / done_fraction * phases_left / max(1, spec.phases_total) if done_fraction else None
     fields = ("loss", "lr", "micro_batch", "grad_accum", "tokens_per_s")
-    turn.emit(AppendEvent(name, event_line("step", event.model_dump(), *fields)))
+    turn.emit(AppendEvent(name, event_line("step", data, *fields)))
     limits = turn.night.config
     diverged = tracker.diverged(limits.policies.divergence_k, limits.supervisor.divergence_min_steps)
     if diverged is None:

@@ -223,9 +223,7 @@ def test_ray_is_imported_only_in_its_layer() -> None:
     assert ray_imports(ROOT, outside) == []
 
 
-LONG_FILES_KNOWN = {
-    "tests/actors": f"tests/actors/test_supervisor_inprocess.py: {H1}",
-}
+LONG_FILES_KNOWN: dict[str, str] = {}  # area -> why a file over 500 lines is known today (none)
 
 
 @pytest.mark.parametrize("area", [_known(a, LONG_FILES_KNOWN) for a in _areas()])

@@ -10,8 +10,8 @@ import pytest
 
 from actors.supervisor import Supervisor
 from policies.decision_log import read_log
+from tests.actors.inprocess import ThreadWorkers, build, fast
 from tests.actors.run_configs import merged
-from tests.actors.test_supervisor_inprocess import ThreadWorkers, build, fast
 from tests.control.continuous_fixtures import (
     actions,
     decisions,

@@ -9,8 +9,8 @@ import pytest
 
 import control.trainer_events
 from control.grading import with_evidence
+from tests.actors.inprocess import build, fast, log_lines, run_to_end
 from tests.actors.run_configs import tiny_run_data
-from tests.actors.test_supervisor_inprocess import build, fast, log_lines, run_to_end
 
 
 def regressing(*args: Any) -> Any:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from policies.decision_log import read_log
+from tests.actors.inprocess import build, events, fast, run_to_end
 from tests.actors.run_configs import merged, tiny_run_data
-from tests.actors.test_supervisor_inprocess import build, events, fast, run_to_end
 
 
 @pytest.fixture(scope="module")

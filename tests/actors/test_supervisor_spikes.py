@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from policies.decision_log import read_log
+from tests.actors.inprocess import build, fast
 from tests.actors.run_configs import tiny_run_data
-from tests.actors.test_supervisor_inprocess import build, fast
 
 
 def skipped(step: int) -> dict[str, Any]:

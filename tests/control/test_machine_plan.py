@@ -140,3 +140,12 @@ def test_a_finished_specialist_cannot_go_back_to_pending() -> None:
     feed(state, Tick(NOW), finished("foundation", NOW + 1))
     with pytest.raises(IllegalMove, match="foundation: finished -> pending is not an allowed move"):
         Turn(state, NOW).move("foundation", "pending")
+
+
+def test_a_late_decision_about_an_ended_specialist_leaves_its_ending_alone() -> None:
+    # Reports are not ordered with train()'s end: a step's divergence may be decided after it finished.
+    state = night()
+    feed(state, Tick(NOW), finished("foundation", NOW + 1))
+    Turn(state, NOW + 2).end("foundation", "aborted", "a late abort")
+    spec = state.run.specialists["foundation"]
+    assert (spec.state, spec.finished_at, spec.reason) == ("finished", NOW + 1, "training completed")
