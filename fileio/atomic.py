@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 
-def _replace_with(path: Path, fill: Callable[[IO[bytes]], None], make_parents: bool) -> None:
+def _replace_with(
+    path: Path, fill: Callable[[IO[bytes]], None], make_parents: bool, mode: int | None = None
+) -> None:
     """Write through `fill` into a temporary sibling of `path`, fsync it, and rename it over `path`; on any
-    failure the temporary file is removed and `path` keeps its old content."""
+    failure the temporary file is removed and `path` keeps its old content. The file is private (0600, as
+    mkstemp makes it) unless `mode` is given."""
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
     # A dot name: folder scanners (the inbox, run listings) never mistake a write in progress for a file.
@@ -23,6 +27,8 @@ def _replace_with(path: Path, fill: Callable[[IO[bytes]], None], make_parents: b
             fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -46,6 +52,8 @@ def write_json_atomic(path: Path, payload: Any, sort_keys: bool = False) -> None
 
 
 def copy_file_atomic(source: Path, target: Path) -> None:
-    """Copy `source` to `target` atomically: a reader of `target` never sees part of the copy."""
+    """Copy `source` to `target` atomically, with its permission bits: a reader of `target` never sees part
+    of the copy."""
+    mode = stat.S_IMODE(os.stat(source).st_mode)
     with Path(source).open("rb") as reader:
-        _replace_with(Path(target), lambda handle: shutil.copyfileobj(reader, handle), make_parents=True)
+        _replace_with(Path(target), lambda handle: shutil.copyfileobj(reader, handle), True, mode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,10 @@ def test_json_keeps_non_ascii_and_sorts_keys_when_asked(tmp_path: Path) -> None:
 def test_a_copy_has_the_same_bytes_and_replaces_the_target(tmp_path: Path) -> None:
     source = tmp_path / "source.jsonl"
     source.write_bytes(b'{"x": 1}\n' * 10_000)
+    source.chmod(0o640)
     target = tmp_path / "inbox" / "job.jsonl"
     copy_file_atomic(source, target)
     copy_file_atomic(source, target)
     assert target.read_bytes() == source.read_bytes()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # the source's, not mkstemp's private 0600
     assert [path.name for path in target.parent.iterdir()] == ["job.jsonl"]
