@@ -290,7 +290,7 @@ class Supervisor:
             case fx.Send(name, command):
                 self.workers.send(name, command.model_dump())
             case fx.StartTrainer(name, job):
-                self.workers.start(name, job) if job is not None else self.workers.start(name)
+                self.workers.start(name, job)
             case fx.RestartTrainer(name):
                 self.workers.restart(name)
             case fx.KillTrainer(name):

@@ -29,7 +29,7 @@ from control.control_file import (
 
 
 class Applier:
-    """What the supervisor's UserControls.apply does, reduced to recording each request it gets."""
+    """What the supervisor's apply_request does, reduced to recording each request it gets."""
 
     def __init__(self, fail_with: Exception | None = None) -> None:
         self.applied: list[ControlRequest] = []
