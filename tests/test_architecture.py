@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,29 @@ def layer_violations(graph: dict[str, set[str]], allowed: dict[str, set[str]], p
     )
 
 
+def docstring_rule_problems(
+    root: Path, package: str, allowed: set[str], packages: Iterable[str]
+) -> list[str]:
+    """Where `package`'s `__init__` docstring disagrees with `allowed`: no rule stated ("May import ..." or
+    "A leaf"), a package named in its "May import" sentence that the table forbids, or one it says "never"
+    to that the table allows."""
+    doc = ast.get_docstring(_parse(root / package / "__init__.py")) or ""
+    if "May import" not in doc and "A leaf" not in doc:
+        return [f"{package}: the docstring states no import rule"]
+    problems = []
+    for sentence in re.findall(r"May import[^.]*", doc):
+        # "May import A and B; never C": after "never" (or "but": "every package but cli") come the forbidden.
+        allowed_part, *rest = re.split(r"\bnever\b|\bbut\b", sentence, maxsplit=1)
+        never_part = rest[0] if rest else ""
+        for name in packages:
+            named = re.search(rf"\b{name}\b", allowed_part) is not None
+            if named and name not in allowed and name != package:
+                problems.append(f"{package}: the docstring allows {name}, the table does not")
+            if re.search(rf"\b{name}\b", never_part) and name in allowed:
+                problems.append(f"{package}: the docstring says never {name}, the table allows it")
+    return problems
+
+
 def ray_imports(root: Path, dirs: Iterable[str]) -> list[str]:
     """`path:line` of each `import ray...` / `from ray... import` in the files under `dirs`."""
     found = []
@@ -252,6 +276,22 @@ def test_the_allowlist_names_only_functions_that_exist_and_are_long() -> None:
         assert any(line.startswith(f"{key} (") for line in everything), key
 
 
+DOCSTRINGS_KNOWN = {
+    name: f"{name}/__init__.py states no import rule yet (add: {rule})"
+    for name, rule in {
+        "agents": "'May import settings.'",
+        "hlx": "'A leaf: imports nothing of ours.'",
+        "policies": "'May import agents and settings.'",
+        "training": "'May import settings and hlx.'",
+    }.items()
+}
+
+
+@pytest.mark.parametrize("package", [_known(p, DOCSTRINGS_KNOWN) for p in PACKAGES])
+def test_the_table_is_what_the_package_docstring_says(package: str) -> None:
+    assert docstring_rule_problems(ROOT, package, ALLOWED_IMPORTS[package], PACKAGES) == []
+
+
 def test_every_package_has_an_import_rule() -> None:
     on_disk = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
     assert on_disk == set(PACKAGES) == set(ALLOWED_IMPORTS)
@@ -332,3 +372,26 @@ def test_a_function_of_61_lines_is_too_long_unless_allowed(tmp_path: Path) -> No
     root = _tree(tmp_path, {"p/a.py": function("ok", 60) + function("table", 61) + function("long", 61)})
     assert long_functions(root, ["p"]) == ["p/a.py::table (61 lines)", "p/a.py::long (61 lines)"]
     assert long_functions(root, ["p"], allowed={"p/a.py::table"}) == ["p/a.py::long (61 lines)"]
+
+
+def test_a_docstring_that_disagrees_with_the_table_is_named(tmp_path: Path) -> None:
+    files = {
+        "quiet/__init__.py": '"""Nothing about imports."""\n',
+        "low/__init__.py": '"""Low.\n\nMay import high; never mid or top."""\n',
+        "most/__init__.py": '"""Most.\n\nMay import every package but top."""\n',
+        "leaf/__init__.py": '"""A leaf: imports nothing of ours."""\n',
+    }
+    root = _tree(tmp_path, files)
+    names = ["quiet", "low", "leaf", "most", "high", "mid", "top"]
+    assert docstring_rule_problems(root, "quiet", set(), names) == [
+        "quiet: the docstring states no import rule"
+    ]
+    assert docstring_rule_problems(root, "low", {"mid"}, names) == [
+        "low: the docstring allows high, the table does not",
+        "low: the docstring says never mid, the table allows it",
+    ]
+    assert docstring_rule_problems(root, "low", {"high"}, names) == []
+    assert docstring_rule_problems(root, "leaf", set(), names) == []
+    assert docstring_rule_problems(root, "most", {"top"}, names) == [
+        "most: the docstring says never top, the table allows it"
+    ]
