@@ -37,7 +37,6 @@ from settings.run import RunConfig
 SAVE_EVERY_S = 1.0
 """A step event saves run_state.json at most this often."""
 
-_GOING = ("pending", "running", "paused")
 ALLOWED: dict[str, frozenset[str]] = {
     "pending": frozenset({"running", "paused", "stopped", "aborted", "failed"}),
     "running": frozenset({"paused", *TERMINAL_STATES}),
@@ -255,8 +254,3 @@ class Turn:
         for name, spec in run.specialists.items():
             spec.interventions = self.night.book.interventions(name)
         self.emit(SaveState())
-
-
-def going(spec: SpecialistState) -> bool:
-    """Whether a specialist has not ended (pending, running or paused)."""
-    return spec.state in _GOING
