@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -10,59 +9,15 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from actors.names import NAMESPACE, SUPERVISOR_NAME, trainer_name, watchdog_name
 from actors.supervisor import Supervisor
-from actors.trainer import Trainer
-from actors.watchdog import Watchdog
+from actors.trainer_actor import TrainerActor
+from actors.watchdog_actor import WatchdogActor
 from settings.recipe import config_from_dict
 from settings.run import RunConfig
 
-NAMESPACE = "overnight"
-SUPERVISOR_NAME = "supervisor"
 GRADE_TIMEOUT_S = 300.0
 KILL_WAIT_S = 10.0
-
-
-def trainer_name(specialist: str) -> str:
-    return f"trainer:{specialist}"
-
-
-def watchdog_name(specialist: str) -> str:
-    return f"watchdog:{specialist}"
-
-
-class RaySupervisorLink:
-    """A trainer's line to the named supervisor; calls are retried by Ray across supervisor restarts."""
-
-    def __init__(self) -> None:
-        self.handle = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
-
-    def report(self, specialist: str, event: dict[str, Any]) -> None:
-        self.handle.report.remote(specialist, event)
-
-    def decide_fault(self, specialist: str, fault: dict[str, Any]) -> dict[str, Any]:
-        return ray.get(self.handle.decide_fault.remote(specialist, fault))
-
-    def trainer_done(self, specialist: str, outcome: dict[str, Any]) -> None:
-        ray.get(self.handle.trainer_done.remote(specialist, outcome))
-
-
-class TrainerActor(Trainer):
-    """Trainer wired to the named supervisor; tells it when Ray restarted this process."""
-
-    def __init__(self, config_data: dict[str, Any], specialist: str, torch_threads: int) -> None:
-        super().__init__(config_data, specialist, RaySupervisorLink(), torch_threads)
-        self._busy = threading.Lock()
-        # The supervisor compares pids: a new process it did not ask for is a crash that Ray restarted.
-        self.link.report(specialist, {"kind": "actor_started", "pid": os.getpid(), "time": time.time()})
-
-    def train(self, job: dict[str, Any] | None = None) -> dict[str, Any]:
-        # A second call while one runs (a restarted supervisor re-attaching) must not train twice at once.
-        if not self._busy.acquire(blocking=False):
-            return {"ok": True, "already_running": True}
-        try:
-            return super().train(job)
-        finally:
-            self._busy.release()
 
 
 class RayWorkers:
@@ -91,7 +46,7 @@ class RayWorkers:
         return actor.remote(self.config_data, specialist, max(1, int(resources.trainer_num_cpus)))
 
     def _watchdog(self, specialist: str) -> ray.actor.ActorHandle:
-        actor = ray.remote(Watchdog).options(
+        actor = ray.remote(WatchdogActor).options(
             name=watchdog_name(specialist),
             namespace=NAMESPACE,
             get_if_exists=True,
