@@ -3,8 +3,10 @@ checkpoints) against the bare recipe (`train_specialist` with no hooks), same co
 
 Run: python bench/supervision_overhead.py [--config configs/demo.yaml] [--specialist ascii] [--epochs 2]
 Both sides are measured by the recipe's own PhaseResult (train_tokens / train_time_s: optimizer steps and
-checkpoint saves, evaluation and setup excluded), so they count the same work. Target: ratio >= 0.95.
+checkpoint saves, evaluation and setup excluded), so they count the same work. Target (issue 15): >= 0.98.
 The foundation (builtin:tiny) is trained once beforehand and cached, so neither side includes it.
+The supervised side is what `overnight run --address local` does: a private cluster started the CLI's way
+(actors/connect.py, logs streamed to the driver) and the run's status polled as often as the CLI polls it.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ from settings.run import RunConfig, load_run_config  # noqa: E402
 from training.results import PhaseResult  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "supervision_overhead.json"
-TARGET_RATIO = 0.95
-POLL_S = 1.0
+TARGET_RATIO = 0.98
+POLL_S = 2.0
+"""How often the driver asks for the run's status: as `overnight run` does (cli/run.py, poll_s)."""
 
 
 def bench_data(
@@ -71,9 +74,15 @@ def named(data: dict[str, Any], run_name: str) -> RunConfig:
 
 
 def throughput(phases: Sequence[PhaseResult]) -> dict[str, float]:
+    """Tokens per second of optimizer steps and the phases' own wall time: the same measures on both sides."""
     tokens = sum(phase.train_tokens for phase in phases)
     seconds = sum(phase.train_time_s for phase in phases)
-    return {"tokens": tokens, "train_time_s": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1)}
+    return {
+        "tokens": tokens,
+        "train_time_s": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "phase_wall_time_s": round(sum(phase.wall_time_s for phase in phases), 2),
+    }
 
 
 def bare_round(data: dict[str, Any], specialist: str, run_name: str, threads: int) -> dict[str, Any]:
@@ -85,7 +94,7 @@ def bare_round(data: dict[str, Any], specialist: str, run_name: str, threads: in
     result = train_specialist(named(data, run_name), specialist, hooks=None, resume=False, progress=False)
     if result.status != "completed":
         raise RuntimeError(f"the bare run ended {result.status}: {[p.reason for p in result.phases]}")
-    return {**throughput(result.phases), "wall_time_s": round(result.wall_time_s, 2)}
+    return throughput(result.phases)
 
 
 def bare_in_fresh_process(
@@ -102,23 +111,42 @@ def logs_to_stderr() -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 
 
-def supervised_night(config: RunConfig, timeout_s: float) -> tuple[dict[str, Any], float]:
+class NightWatcher:
+    """What the driver does besides polling while a supervised night runs: nothing here;
+    bench/supervision_profile.py samples CPU and stacks through it."""
+
+    def started(self) -> None:
+        """The supervisor has started the night."""
+
+    def polled(self, run_dir: Path) -> None:
+        """The night is still running (called after each status poll)."""
+
+    def ended(self) -> None:
+        """The night is over; its cluster is still up."""
+
+
+def supervised_night(
+    config: RunConfig, timeout_s: float, watcher: NightWatcher | None = None
+) -> tuple[dict[str, Any], float]:
     """Run `config`'s night on a private local Ray until its supervisor stops running: (its last status,
     wall seconds including Ray's start and shutdown)."""
     import ray
 
-    from actors.remote import NAMESPACE, kill_run_actors, spawn_supervisor
+    from actors.connect import connect_ray
+    from actors.remote import kill_run_actors, spawn_supervisor
 
+    watcher = watcher or NightWatcher()
     run_dir = config.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    ray.init(address="local", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+    connect_ray("local")  # as `overnight run --address local` starts its cluster
     try:
         # Only the keys given, as `overnight run` passes its file (a dumped default can be invalid to restate:
         # model.tiny with a local base).
         data = config.model_dump(mode="json", exclude_unset=True)
         supervisor = spawn_supervisor(config, data, str(run_dir), "bench")
         ray.get(supervisor.start.remote())
+        watcher.started()
         deadline = time.monotonic() + timeout_s
         state = ray.get(supervisor.status.remote())
         while state["status"] == "running":
@@ -128,6 +156,8 @@ def supervised_night(config: RunConfig, timeout_s: float) -> tuple[dict[str, Any
                 )
             time.sleep(POLL_S)
             state = ray.get(supervisor.status.remote())
+            watcher.polled(run_dir)
+        watcher.ended()
     finally:
         kill_run_actors([*config.specialists, FOUNDATION])
         ray.shutdown()
@@ -155,7 +185,8 @@ def supervised_round(
     kinds = [json.loads(line)["type"] for line in events]
     return {
         **throughput(phases),
-        "wall_time_s": round(spec["finished_at"] - spec["started_at"], 2),
+        # From the supervisor's launch to the specialist's end: the trainer process's start-up included.
+        "specialist_wall_time_s": round(spec["finished_at"] - spec["started_at"], 2),
         "round_wall_time_s": round(round_wall, 2),
         "gradings": kinds.count("grade"),
         "step_events": kinds.count("step"),
@@ -188,13 +219,17 @@ def measure(
             load = round(os.getloadavg()[0], 2)
             if side == "bare":
                 run = bare_in_fresh_process(data, specialist, f"bench-bare-{index}", threads)
-                bare.append({**run, "load_1m": load})
+                bare.append({**run, "load_1m_before": load, "load_1m_after": round(os.getloadavg()[0], 2)})
             else:
                 run = supervised_round(data, specialist, f"bench-supervised-{index}", timeout_s)
-                supervised.append({**run, "load_1m": load})
+                supervised.append(
+                    {**run, "load_1m_before": load, "load_1m_after": round(os.getloadavg()[0], 2)}
+                )
     bare_tps = statistics.median(r["tokens_per_s"] for r in bare)
     supervised_tps = statistics.median(r["tokens_per_s"] for r in supervised)
     ratio = supervised_tps / bare_tps
+    # Each round's pair ran back to back, so its ratio shares that moment's load; their median is steadier.
+    paired = [s["tokens_per_s"] / b["tokens_per_s"] for b, s in zip(bare, supervised, strict=True)]
     return {
         "specialist": specialist,
         "epochs": epochs,
@@ -205,11 +240,15 @@ def measure(
         "bare_tokens_per_s": round(bare_tps, 1),
         "supervised_tokens_per_s": round(supervised_tps, 1),
         "ratio": round(ratio, 4),
+        "paired_ratio_median": round(statistics.median(paired), 4),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio >= TARGET_RATIO,
         "same_tokens": all(b["tokens"] == s["tokens"] for b, s in zip(bare, supervised, strict=True)),
-        "bare_wall_time_s": statistics.median(r["wall_time_s"] for r in bare),
-        "supervised_wall_time_s": statistics.median(r["wall_time_s"] for r in supervised),
+        "bare_phase_wall_time_s": statistics.median(r["phase_wall_time_s"] for r in bare),
+        "supervised_phase_wall_time_s": statistics.median(r["phase_wall_time_s"] for r in supervised),
+        "supervised_specialist_wall_time_s": statistics.median(
+            r["specialist_wall_time_s"] for r in supervised
+        ),
         "rounds_detail": [{"bare": b, "supervised": s} for b, s in zip(bare, supervised, strict=True)],
     }
 
@@ -223,12 +262,12 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(handle.name, path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Measure a specialist's training throughput under full supervision (Ray actors, the "
         "watchdog every epoch, checkpoints) against the bare recipe with the same config, and write JSON. "
         "Throughput is the recipe's own train_tokens / train_time_s (evaluation and setup excluded) on both "
-        "sides; wall times are reported too. Target: supervised >= 0.95x bare.",
+        "sides; wall times are reported too. Target: supervised >= 0.98x bare.",
         epilog="example: python bench/supervision_overhead.py --config configs/demo.yaml --epochs 2",
     )
     parser.add_argument(
@@ -273,6 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_OUT,
         help=f"result JSON (default: {DEFAULT_OUT.relative_to(REPO_ROOT)})",
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logs_to_stderr()
     if args.epochs < 1 or args.rounds < 1 or args.foundation_epochs < 1:
