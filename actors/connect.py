@@ -11,11 +11,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from actors.names import NAMESPACE
 from control.run_files import RAY_ADDRESS_FILE
 from fileio.atomic import write_text_atomic
-
-NAMESPACE = "overnight"
-"""The namespace of every named actor of Overnight (supervisor, trainers, watchdogs, router)."""
 
 
 def use_token_auth_if_configured() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
 
-from actors.connect import NAMESPACE
+from actors.names import NAMESPACE
 from serving.limits import BATCHES_IN_FLIGHT, BODY_TIMEOUT_S, CONTROL_GROUP
 from serving.routing import RouterError, RouterSettings
 from serving.served_run import run_settings

@@ -148,13 +148,12 @@ def _print_queue(state: dict[str, Any], run_dir: Path | None, terminal: bool) ->
 
 def live_supervisor(address: str | None = None) -> Any | None:
     """The running supervisor's handle, or None when no cluster (or no supervisor) is up."""
-    from actors.connect import NAMESPACE, connect_existing_ray
+    from actors.connect import connect_existing_ray
+    from actors.names import NAMESPACE, SUPERVISOR_NAME
 
     if not connect_existing_ray(address):
         return None
     import ray
-
-    from actors.remote import SUPERVISOR_NAME
 
     try:
         return ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
