@@ -276,15 +276,7 @@ def test_the_allowlist_names_only_functions_that_exist_and_are_long() -> None:
         assert any(line.startswith(f"{key} (") for line in everything), key
 
 
-DOCSTRINGS_KNOWN = {
-    name: f"{name}/__init__.py states no import rule yet (add: {rule})"
-    for name, rule in {
-        "agents": "'May import settings.'",
-        "hlx": "'A leaf: imports nothing of ours.'",
-        "policies": "'May import agents and settings.'",
-        "training": "'May import settings and hlx.'",
-    }.items()
-}
+DOCSTRINGS_KNOWN: dict[str, str] = {}  # package -> why its docstring states no rule today (none)
 
 
 @pytest.mark.parametrize("package", [_known(p, DOCSTRINGS_KNOWN) for p in PACKAGES])

@@ -1,4 +1,7 @@
-"""The training recipe, with no Ray in it: model, data, loop, evaluation and checkpoints."""
+"""The training recipe, with no Ray in it: model, data, loop, evaluation and checkpoints.
+
+May import settings, hlx and fileio.
+"""
 
 import logging
 
