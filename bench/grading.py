@@ -15,7 +15,6 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ import anthropic  # noqa: E402
 from agents.llm_grader import LLMGrader, LLMGraderConfig  # noqa: E402
 from agents.metrics import EpochRecord, MetricWindow  # noqa: E402
 from agents.rubric import grade_with_rubric  # noqa: E402
+from fileio.atomic import write_text_atomic  # noqa: E402
 from tests.agents.fake_messages_server import FakeMessagesServer, tool_use_reply  # noqa: E402
 
 RUBRIC_TARGET_MS = 5.0
@@ -108,15 +108,6 @@ def run(reps: int, llm_reps: int) -> dict[str, object]:
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time the rubric grader on a 10-epoch window (target: median under 5 ms) and the LLM "
@@ -134,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--reps and --llm-reps must be at least 1, got {args.reps} and {args.llm_reps}")
     results = run(args.reps, args.llm_reps)
     text = json.dumps(results, indent=2) + "\n"
-    write_atomically(args.out, text)
+    write_text_atomic(args.out, text)
     print(text, end="")
     return 0
 

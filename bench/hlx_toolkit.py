@@ -9,10 +9,10 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from fileio.atomic import write_text_atomic
 from hlx import lcb
 from hlx.checker import check
 from hlx.corpus_gen import DEFAULT_SEED, generate_corpus, val_size_for
@@ -96,17 +96,6 @@ def bench_lcb_vs_json(count: int, seed: int) -> dict[str, float | int]:
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp_name, 0o644)
-    os.replace(tmp_name, path)
-
-
 def run(count: int, seed: int) -> dict[str, object]:
     return {
         "benchmark": "hlx_toolkit",
@@ -134,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--n must be at least 1, got {args.n}")
     result = run(args.n, args.seed)
     text = json.dumps(result, indent=2)
-    write_atomically(args.out, text + "\n")
+    write_text_atomic(args.out, text + "\n")
     print(text)
     return 0
 

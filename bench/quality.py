@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import time
@@ -19,6 +17,8 @@ if str(REPO_ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from bench.machine import machine_info  # noqa: E402
+from fileio.atomic import write_text_atomic  # noqa: E402
 from hlx.corpus_io import read_corpus  # noqa: E402
 from settings.recipe import RecipeConfig, load_config  # noqa: E402
 from settings.run import RunConfig  # noqa: E402
@@ -109,20 +109,19 @@ def run(
             "foundation": [_curve_point(e) for e in foundation.evals],
             specialist: [_curve_point(e) for phase in result.phases for e in phase.evals],
         },
-        "target": {
-            "exact_match": TARGET_EXACT_MATCH,
-            "wall_time_s": TARGET_WALL_S,
-            "met": foundation_start == "cold"
-            and specialist_grades["exact_match"] >= TARGET_EXACT_MATCH
-            and training_s <= TARGET_WALL_S,
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "device": str(pick_device()),
-        },
+        "target": _target(foundation_start, specialist_grades["exact_match"], training_s),
+        "machine": machine_info(),
+    }
+
+
+def _target(foundation_start: str, exact_match: float, training_s: float) -> dict[str, Any]:
+    """The issue's target, met only by a cold start at or above the exact match and within the wall time."""
+    return {
+        "exact_match": TARGET_EXACT_MATCH,
+        "wall_time_s": TARGET_WALL_S,
+        "met": foundation_start == "cold"
+        and exact_match >= TARGET_EXACT_MATCH
+        and training_s <= TARGET_WALL_S,
     }
 
 
@@ -174,10 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     result = run(args.config, output_dir, args.specialist, args.cached_foundation)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temp = args.out.with_suffix(".json.tmp")
-    temp.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    os.replace(temp, args.out)
+    write_text_atomic(args.out, json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("foundation_start", "wall_time_s", "target")}, indent=2))
     print(
         f"{args.specialist}: exact match {result[args.specialist]['exact_match']:.1%}, "

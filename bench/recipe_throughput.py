@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -21,6 +19,8 @@ if str(REPO_ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from bench.machine import machine_info  # noqa: E402
+from fileio.atomic import write_text_atomic  # noqa: E402
 from settings.recipe import RecipeConfig, load_config  # noqa: E402
 from settings.run import RunConfig  # noqa: E402
 from training.baseline import bare_training_run  # noqa: E402
@@ -149,14 +149,7 @@ def measure(config: RecipeConfig, corpus: str, epochs: int, method: str, rounds:
       checkpoints), which compares no two runs at all."""
     with tempfile.TemporaryDirectory(prefix="throughput-") as work:
         plan = bench_plan(config, corpus, epochs, method, Path(work))
-        recipe_runs, bare_runs = [], []
-        for index in range(rounds):
-            if index % 2 == 0:
-                bare_runs.append(bare_round(plan))
-                recipe_runs.append(recipe_round(plan))
-            else:
-                recipe_runs.append(recipe_round(plan))
-                bare_runs.append(bare_round(plan))
+        recipe_runs, bare_runs = alternate_rounds(plan, rounds)
     tokens = recipe_runs[0]["tokens"]
     recipe_tps = statistics.median(run["tokens_per_s"] for run in recipe_runs)
     bare_tps = statistics.median(run["tokens_per_s"] for run in bare_runs)
@@ -189,20 +182,39 @@ def measure(config: RecipeConfig, corpus: str, epochs: int, method: str, rounds:
         "checkpoints_per_run": recipe_runs[0]["checkpoints"],
         "events_per_run": recipe_runs[0]["events"],
         "max_step_loss_difference": loss_gap,
-        "rounds_detail": [
-            {
-                "order": "bare, recipe" if index % 2 == 0 else "recipe, bare",
-                "recipe_tokens_per_s": round(r["tokens_per_s"], 1),
-                "bare_tokens_per_s": round(b["tokens_per_s"], 1),
-                "recipe_cpu_s": round(r["cpu_seconds"], 2),
-                "bare_cpu_s": round(b["cpu_seconds"], 2),
-                "recipe_step_s": round(r["step_seconds"], 2),
-                "recipe_checkpoint_s": round(r["checkpoint_seconds"], 3),
-                "recipe_other_s": round(r["other_seconds"], 3),
-            }
-            for index, (r, b) in enumerate(zip(recipe_runs, bare_runs, strict=True))
-        ],
+        "rounds_detail": rounds_detail(recipe_runs, bare_runs),
     }
+
+
+def alternate_rounds(plan: PhasePlan, rounds: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`rounds` recipe and bare runs, bare first in even rounds and recipe first in odd ones."""
+    recipe_runs: list[dict[str, Any]] = []
+    bare_runs: list[dict[str, Any]] = []
+    for index in range(rounds):
+        if index % 2 == 0:
+            bare_runs.append(bare_round(plan))
+            recipe_runs.append(recipe_round(plan))
+        else:
+            recipe_runs.append(recipe_round(plan))
+            bare_runs.append(bare_round(plan))
+    return recipe_runs, bare_runs
+
+
+def rounds_detail(recipe_runs: list[dict[str, Any]], bare_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each round's two runs side by side, in the order they ran."""
+    return [
+        {
+            "order": "bare, recipe" if index % 2 == 0 else "recipe, bare",
+            "recipe_tokens_per_s": round(r["tokens_per_s"], 1),
+            "bare_tokens_per_s": round(b["tokens_per_s"], 1),
+            "recipe_cpu_s": round(r["cpu_seconds"], 2),
+            "bare_cpu_s": round(b["cpu_seconds"], 2),
+            "recipe_step_s": round(r["step_seconds"], 2),
+            "recipe_checkpoint_s": round(r["checkpoint_seconds"], 3),
+            "recipe_other_s": round(r["other_seconds"], 3),
+        }
+        for index, (r, b) in enumerate(zip(recipe_runs, bare_runs, strict=True))
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,17 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     result = measure(load_config(args.config, RunConfig), args.corpus, args.epochs, args.method, args.rounds)
     result["wall_time_s"] = round(time.perf_counter() - started, 1)
-    result["machine"] = {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "device": str(pick_device()),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temp = args.out.with_suffix(".json.tmp")
-    temp.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    os.replace(temp, args.out)
+    result["machine"] = machine_info()
+    write_text_atomic(args.out, json.dumps(result, indent=2))
     print(
         f"recipe {result['recipe_tokens_per_s']:,.0f} tok/s, bare {result['bare_tokens_per_s']:,.0f} tok/s: "
         f"ratio {result['ratio']:.3f} (target >= 0.95), on CPU time {result['cpu_ratio']:.3f}; the recipe's "

@@ -8,12 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from control.run_files import RUN_STATE_FILE
 from fileio.atomic import write_json_atomic
 
 SpecialistStatus = Literal["pending", "running", "paused", "finished", "stopped", "aborted", "failed"]
 TERMINAL_STATES: frozenset[str] = frozenset({"finished", "stopped", "aborted", "failed"})
-
-RUN_STATE_FILE = "run_state.json"
 
 
 class LastGrade(BaseModel):

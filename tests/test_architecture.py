@@ -42,8 +42,6 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
 LONG_FUNCTIONS_ALLOWED: dict[str, str] = {}
 """`path::function` -> why it may pass 60 lines: only declarative tables (none today)."""
 
-H1 = "H1 (the supervisor as a state machine) is still splitting it"
-
 
 # ------------------------------------------------------------------------------------------- the checkers
 
@@ -256,9 +254,6 @@ def test_no_file_over_500_lines(area: str) -> None:
 
 
 LONG_FUNCTIONS_KNOWN = {
-    "training": "training/step.py::optimizer_step (owned by no helper this session)",
-    "bench": "bench/quality.py::run, bench/recipe_throughput.py::measure (owned by no helper this session), "
-    f"bench/supervision_overhead.py::main (the issue's bench: {H1})",
     "tests/actors": "tests/actors/test_chaos.py::test_sigkill_of_trainer_and_supervisor_then_driver_rerun "
     "(owned by no helper this session)",
 }

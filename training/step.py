@@ -44,26 +44,18 @@ class StepContext:
     max_grad_norm: float
 
 
-def optimizer_step(
+def _accumulate_gradients(
     context: StepContext,
     examples: Sequence[EncodedExample],
     micro_batch: int,
-    learning_rate: float,
-    poison_loss: bool = False,
-    simulated_oom: str | None = None,
-    loss_factor: float = 1.0,
-    veto: Callable[[float, float], Any] | None = None,
-) -> StepOutcome:
-    """Accumulate gradients over micro-batches, clip, and step. The loss is normalised by the response
-    tokens of the whole step, so the result does not depend on how the step is split into micro-batches.
-    Exceptions (OOM included) propagate with the gradients zeroed and the weights untouched.
-    `loss_factor` scales every micro-batch's loss (fault injection: a spike). `veto(loss, grad_norm)` is
-    asked before a finite update; a non-None answer drops the update like a non-finite value would."""
-    started = time.perf_counter()
+    target_tokens: int,
+    poison_loss: bool,
+    simulated_oom: str | None,
+    loss_factor: float,
+) -> float:
+    """Run forward and backward over the step's micro-batches and return the summed normalised loss. It stops
+    at the first non-finite loss; on any exception the gradients are zeroed before it propagates."""
     optimizer, scaler = context.optimizer, context.scaler
-    target_tokens = max(sum(example.target_tokens for example in examples), 1)
-    tokens = sum(len(example) for example in examples)
-    optimizer.zero_grad(set_to_none=True)
     loss_total = 0.0
     try:
         for position, chunk in enumerate(split_micro_batches(range(len(examples)), micro_batch)):
@@ -87,6 +79,32 @@ def optimizer_step(
     except BaseException:
         optimizer.zero_grad(set_to_none=True)
         raise
+    return loss_total
+
+
+def optimizer_step(
+    context: StepContext,
+    examples: Sequence[EncodedExample],
+    micro_batch: int,
+    learning_rate: float,
+    poison_loss: bool = False,
+    simulated_oom: str | None = None,
+    loss_factor: float = 1.0,
+    veto: Callable[[float, float], Any] | None = None,
+) -> StepOutcome:
+    """Accumulate gradients over micro-batches, clip, and step. The loss is normalised by the response
+    tokens of the whole step, so the result does not depend on how the step is split into micro-batches.
+    Exceptions (OOM included) propagate with the gradients zeroed and the weights untouched.
+    `loss_factor` scales every micro-batch's loss (fault injection: a spike). `veto(loss, grad_norm)` is
+    asked before a finite update; a non-None answer drops the update like a non-finite value would."""
+    started = time.perf_counter()
+    optimizer, scaler = context.optimizer, context.scaler
+    target_tokens = max(sum(example.target_tokens for example in examples), 1)
+    tokens = sum(len(example) for example in examples)
+    optimizer.zero_grad(set_to_none=True)
+    loss_total = _accumulate_gradients(
+        context, examples, micro_batch, target_tokens, poison_loss, simulated_oom, loss_factor
+    )
     grad_norm = math.nan
     if math.isfinite(loss_total):
         if scaler is not None:
