@@ -13,7 +13,9 @@ Rules (thresholds in `EvidenceThresholds`; z is the interval width in standard e
 - unstable: a non-finite val loss at the last evaluation or a non-finite step value in the window, or at
   least `unstable_spikes` spikes.
 - regressing: the last exact match (or validity) interval lies wholly below the best earlier one's:
-  last.high < best.low.
+  last.high < best.low; or the last val loss is more than `loss_regression_tolerance` (relative) above the
+  lowest val loss before it, and the last exact match interval does not lie wholly above the exact match of
+  that lowest-loss evaluation (a loss that rises while the answers do not get better).
 - improving, over the latest `trend_evals` evaluations: the last val loss is below the best before it by
   more than `plateau_tolerance` (relative); or, with three points or more, even the pessimistic slope,
   slope + z × se, gains more than `plateau_tolerance` of the mean val loss per evaluation; or the last
@@ -146,6 +148,27 @@ def _regressions(pairs: list[tuple[str, Interval | None, Interval | None]]) -> l
     ]
 
 
+def _loss_regression(
+    before: list[EpochRecord], last: EpochRecord, exact: Interval | None, t: EvidenceThresholds
+) -> list[str]:
+    finite = [r for r in before if math.isfinite(r.val_loss)]
+    if not finite or not math.isfinite(last.val_loss):
+        return []
+    best = min(finite, key=lambda r: r.val_loss)
+    rise = -_gain(best.val_loss, last.val_loss)
+    if rise <= t.loss_regression_tolerance:
+        return []
+    reference = interval(best, "exact_match", t.z)
+    if exact and reference and exact.low > reference.high:
+        return []  # the answers got better beyond noise: a higher loss alone is no regression
+    answers = f"exact match {exact.text()}" if exact else "exact match (not graded)"
+    return [
+        f"val loss {last.val_loss:.4g} is {rise:.2%} above the best before it ({best.val_loss:.4g} at epoch "
+        f"{best.epoch}; > loss_regression_tolerance {t.loss_regression_tolerance:.2%}), and {answers} did "
+        f"not rise beyond its interval"
+    ]
+
+
 def _improvements(trend_records: list[EpochRecord], trend: Trend | None, t: EvidenceThresholds) -> list[str]:
     reasons = []
     losses = [r.val_loss for r in trend_records]
@@ -244,7 +267,10 @@ def assess(window: MetricWindow, thresholds: EvidenceThresholds | None = None) -
     verdict: Verdict
     if reasons := _instability(window, last, t, spikes):
         verdict = "unstable"
-    elif reasons := _regressions([("exact match", exact, best_exact), ("validity", validity, best_validity)]):
+    elif reasons := [
+        *_regressions([("exact match", exact, best_exact), ("validity", validity, best_validity)]),
+        *_loss_regression(before, last, exact, t),
+    ]:
         verdict = "regressing"
     elif reasons := _improvements(trend_records, trend, t):
         verdict = "improving"

@@ -16,7 +16,11 @@ class EpochRecord(BaseModel):
     # NaN and inf are written as JSON strings so a blown-up loss survives a round trip.
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
 
-    epoch: int = Field(ge=0, description="Epoch number within the run (0-based or 1-based, but increasing).")
+    epoch: int = Field(
+        ge=-1,
+        description="Epoch number within the run (0-based or 1-based, but increasing); -1: the phase's "
+        "starting weights, evaluated before its first step.",
+    )
     val_loss: float = Field(description="Mean validation loss; may be non-finite when training blew up.")
     exact_match: float = Field(ge=0.0, le=1.0, description="Fraction of val examples answered exactly right.")
     format_validity: float = Field(

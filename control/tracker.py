@@ -11,6 +11,9 @@ from agents.metrics import EpochRecord, MetricWindow
 from policies.decisions import TrainParams
 from policies.history import CheckpointInfo
 
+START_EPOCH = -1
+"""The epoch number of a phase's starting weights on the evidence's trajectory (before its epoch 0)."""
+
 
 @dataclass
 class SpecialistTracker:
@@ -58,22 +61,28 @@ class SpecialistTracker:
         )
 
     def on_epoch(self, event: dict[str, Any]) -> None:
+        """An evaluation: epochs wait in the window for their grade; the phase's start (`start`) goes straight
+        onto the graded trajectory as epoch -1, the reference its first epoch is judged against."""
         lr = self.params.lr if self.params else 1e-3
         val_loss = event["val_loss"] if event["val_loss"] is not None else math.nan
         self.last_val_loss = val_loss
+        start = bool(event.get("start"))
+        record = EpochRecord(
+            epoch=START_EPOCH if start else event["epoch"],
+            val_loss=val_loss,
+            exact_match=event["exact_match"] or 0.0,
+            format_validity=event["format_validity"] or 0.0,
+            lr=lr,
+            n=event.get("n_graded"),
+        )
+        if start:
+            if not any(earlier.epoch == START_EPOCH for earlier in self.graded_epochs):
+                self.graded_epochs.insert(0, record)  # once: a retried report is a duplicate
+            return
         self.last_epoch = event["epoch"]
         if self.epochs and event["epoch"] <= self.epochs[-1].epoch:
             return  # a duplicate report (retried call) or an epoch replayed after a rollback
-        self.epochs.append(
-            EpochRecord(
-                epoch=event["epoch"],
-                val_loss=val_loss,
-                exact_match=event["exact_match"] or 0.0,
-                format_validity=event["format_validity"] or 0.0,
-                lr=lr,
-                n=event.get("n_graded"),
-            )
-        )
+        self.epochs.append(record)
 
     def on_checkpoint(self, event: dict[str, Any]) -> None:
         self.checkpoints.append(

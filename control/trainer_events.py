@@ -49,8 +49,10 @@ def on_reported(turn: Turn, report: Reported) -> None:
             for task, score in event.per_task.items()
         }
         fields = ("val_loss", "exact_match", "format_validity", "n_graded")
-        turn.emit(AppendEvent(name, event_line("epoch", event.model_dump(), *fields, per_task=per_task)))
-        if grading_due(turn.night, name, event.phase, event.epoch):
+        extra = {"per_task": per_task, **({"start": True} if event.start else {})}
+        turn.emit(AppendEvent(name, event_line("epoch", event.model_dump(), *fields, **extra)))
+        # The start is the trajectory's reference, never a window to grade by itself.
+        if not event.start and grading_due(turn.night, name, event.phase, event.epoch):
             window = tracker.take_window()
     elif isinstance(event, StepSkipped):
         skipped(turn, name, event)

@@ -32,6 +32,12 @@ class EvidenceThresholds(FrozenSection):
     plateau_tolerance: float = Field(
         default=0.005, ge=0.0, description="Relative val-loss gain per evaluation below which it is flat."
     )
+    loss_regression_tolerance: float = Field(
+        default=0.05,
+        ge=0.0,
+        description="Regressing: the last val loss is more than this (relative) above the best before it, "
+        "and exact match did not rise beyond its interval.",
+    )
     spike_lookback: int = Field(default=16, ge=3, description="Steps in a spike's rolling median and MAD.")
     spike_z: float = Field(default=6.0, gt=0.0, description="Spike: robust z-score above this.")
     unstable_spikes: int = Field(

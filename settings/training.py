@@ -65,6 +65,10 @@ class TrainingSection(StrictModel):
     """Checkpoints kept per phase besides the best one (by val exact match)."""
     eval_every_epochs: int = Field(1, ge=1)
     """Evaluate every N epochs (and always after the last one)."""
+    eval_at_start: bool = True
+    """Evaluate a fresh phase's starting weights once, before its first step: the phase_start checkpoint then
+    carries their exact match (so "best" can be the start) and the supervisor's evidence has the start to
+    compare the first epoch with (an LR that spoils the model within an epoch shows as a regression)."""
     eval_subset: int = Field(64, ge=0)
     """Val examples graded by greedy generation each evaluation (0: val loss only)."""
     eval_batch_size: int = Field(32, gt=0)

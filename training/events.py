@@ -86,6 +86,8 @@ class EpochEval(Event):
     samples: list[EvalSample]
     """A few graded answers, failures first."""
     eval_time_s: float
+    start: bool = False
+    """The phase's starting weights, evaluated before its first step (epoch 0, step 0; eval_at_start)."""
 
 
 class Heartbeat(Event):

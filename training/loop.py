@@ -124,7 +124,11 @@ class PhaseTrainer:
             if found is not None:
                 self._restore(found)
                 self.resumed_from = found
+        start_eval = None
         if self.resumed_from is None:
+            # Evaluated before the phase_start checkpoint, so that checkpoint carries its exact match; the
+            # event follows PhaseStarted, which opens the phase for whoever tracks it.
+            start_eval = self._evaluate(0, start=True, emit=False) if settings.eval_at_start else None
             self.save_checkpoint("phase_start")
         resumed_from = str(self.resumed_from) if self.resumed_from else None
         self._emit(
@@ -139,6 +143,8 @@ class PhaseTrainer:
             method=plan.method, device=str(self.device), dtype=str(self.dtype).removeprefix("torch."),
             trainable=sum(p.numel() for p in self.parameters), resumed_from=resumed_from,
         )  # fmt: skip
+        if start_eval is not None:
+            self._emit(start_eval)
 
     def _planned_steps(self) -> int:
         per_step = self.state.micro_batch * self.state.grad_accum
@@ -350,20 +356,25 @@ class PhaseTrainer:
 
     # -------------------------------------------------------------------------------------- evaluate
 
-    def _evaluate(self, epoch: int) -> EpochEval:
-        self.progress.note(f"evaluating epoch {epoch + 1}")
+    def _evaluate(self, epoch: int, start: bool = False, emit: bool = True) -> EpochEval:
+        """Evaluate the weights now (after `epoch`, or before any step when `start`) into state.evals."""
+        if not start:
+            self.progress.note(f"evaluating epoch {epoch + 1}")
         settings = self.settings
         result = evaluate(
             self.model, self.tokenizer, self.data.val_examples, self.data.val, settings.eval_subset,
             settings.eval_batch_size, settings.max_new_tokens, self.device, self._autocast,
             lambda: self._beat("eval"), constrained=settings.constrained_decoding,
         )  # fmt: skip
-        losses = [loss for e, _, loss in self.state.step_losses if int(e) == epoch]
+        losses = [loss for e, _, loss in self.state.step_losses if int(e) == epoch and not start]
         event = result.to_event(self._where(epoch=epoch), sum(losses) / len(losses) if losses else None)
+        event = event.model_copy(update={"start": start})
         self.state.evals.append(event.model_dump(mode="json"))
-        self._emit(event)
+        if emit:
+            self._emit(event)
         self.log.info(
-            "epoch eval", epoch=epoch, train_loss=event.train_loss, val_loss=round(event.val_loss, 5),
+            "start eval" if start else "epoch eval", epoch=epoch, train_loss=event.train_loss,
+            val_loss=round(event.val_loss, 5),
             exact_match=event.exact_match, format_validity=event.format_validity,
             seconds=round(result.seconds, 1),
         )  # fmt: skip

@@ -89,7 +89,8 @@ def test_evaluation_reports_per_task_scores_and_samples(make_config) -> None:  #
     assert set(last.per_task) == {"convert"} and last.per_task["convert"].n == 4
     assert 0.0 <= last.exact_match <= 1.0 and 0.0 <= last.format_validity <= 1.0
     assert last.samples and {s.id for s in last.samples} <= {f"tiny/val/{i:04d}" for i in range(12)}
-    assert len(result.phases[0].evals) == 2 and last.val_loss > 0
+    # The start's evaluation (eval_at_start), then one per epoch.
+    assert [e.start for e in result.phases[0].evals] == [True, False, False] and last.val_loss > 0
 
 
 def test_missing_corpus_and_unknown_specialist_fail_before_training(make_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ def test_more_epochs_extend_the_phase_and_stretch_its_schedule(make_config) -> N
     lrs = [e.lr for e in recorder.of_kind("step")]
     # Stretched: at the old plan's end (step 12) the cosine is a quarter of the way from its end, not at 0.
     assert lrs[2 * STEPS_PER_EPOCH - 1] > 0.1 * lrs[2]
-    assert [e.epoch for e in recorder.of_kind("epoch_eval")] == [0, 1, 2]
+    assert [e.epoch for e in recorder.of_kind("epoch_eval") if not e.start] == [0, 1, 2]
 
 
 def test_set_epochs_refuses_zero() -> None:
