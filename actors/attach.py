@@ -22,16 +22,16 @@ class ClusterBusy(Exception):
         self.run = run
 
 
-def attach_supervisor(config: Any, config_data: dict[str, Any], run_dir: Path) -> Any:
+def attach_supervisor(config: Any, run_dir: Path) -> Any:
     """The named supervisor of this run (an existing one is reused, so a rerun of the driver re-attaches).
     A finished run's supervisor left on the cluster (its driver was gone) gives way to this run; one still
     running another run raises ClusterBusy: two supervisors never share the name."""
     copy = str(run_dir / RUN_CONFIG_FILE)
-    supervisor = spawn_supervisor(config, config_data, str(run_dir), copy)
+    supervisor = spawn_supervisor(config, str(run_dir), copy)
     state = ray.get(supervisor.status.remote())
     if state["run"] != config.run.name and state["status"] != "running":
         kill_run_actors(list(state["specialists"]))
-        supervisor = spawn_supervisor(config, config_data, str(run_dir), copy)
+        supervisor = spawn_supervisor(config, str(run_dir), copy)
         state = ray.get(supervisor.status.remote())
     if state["run"] != config.run.name:
         raise ClusterBusy(state["run"])

@@ -13,7 +13,6 @@ from actors.names import NAMESPACE, SUPERVISOR_NAME, trainer_name, watchdog_name
 from actors.supervisor import Supervisor
 from actors.trainer_actor import TrainerActor
 from actors.watchdog_actor import WatchdogActor
-from settings.recipe import config_from_dict
 from settings.run import RunConfig
 
 GRADE_TIMEOUT_S = 300.0
@@ -23,9 +22,8 @@ KILL_WAIT_S = 10.0
 class RayWorkers:
     """The supervisor's Workers: named trainer and watchdog actors in namespace `overnight`."""
 
-    def __init__(self, config: RunConfig, config_data: dict[str, Any]) -> None:
+    def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self.config_data = config_data
         self.train_refs: dict[str, ray.ObjectRef] = {}
 
     def _trainer(self, specialist: str) -> ray.actor.ActorHandle:
@@ -43,7 +41,7 @@ class RayWorkers:
             max_task_retries=limits.trainer_max_restarts,
             max_concurrency=4,
         )
-        return actor.remote(self.config_data, specialist, max(1, int(resources.trainer_num_cpus)))
+        return actor.remote(self.config, specialist, max(1, int(resources.trainer_num_cpus)))
 
     def _watchdog(self, specialist: str) -> ray.actor.ActorHandle:
         actor = ray.remote(WatchdogActor).options(
@@ -58,8 +56,7 @@ class RayWorkers:
             max_concurrency=4,
         )
         # The run directory holds the LLM budget ledger that every watchdog shares, across restarts too.
-        grader = self.config.grader.model_dump(mode="json")
-        return actor.remote(specialist, grader, str(self.config.run_dir()))
+        return actor.remote(specialist, self.config.grader, str(self.config.run_dir()))
 
     def start(self, specialist: str, job: dict[str, Any] | None = None) -> None:
         self.train_refs[specialist] = self._trainer(specialist).train.remote(job)
@@ -123,16 +120,15 @@ class RayWorkers:
 class SupervisorActor(Supervisor):
     """The supervisor with Ray workers; after a Ray restart it reloads its state and carries on by itself."""
 
-    def __init__(self, config_data: dict[str, Any], run_dir: str, config_path: str) -> None:
-        config = config_from_dict(config_data, RunConfig, source=config_path)
-        super().__init__(config_data, run_dir, config_path, RayWorkers(config, config_data))
+    def __init__(self, config: RunConfig, run_dir: str, config_path: str) -> None:
+        super().__init__(config, run_dir, config_path, RayWorkers(config))
         # After a Ray restart nobody else will call start(): a run found on disk carries on by itself.
         if self.resumed and self.state.status == "running":
             self.start()
 
 
 def spawn_supervisor(
-    config: RunConfig, config_data: dict[str, Any], run_dir: str, config_path: str
+    config: RunConfig, run_dir: str, config_path: str
 ) -> ray.actor.ActorHandle:
     """The named supervisor (an existing one is reused, so a rerun of the driver re-attaches)."""
     actor = ray.remote(SupervisorActor).options(
@@ -146,7 +142,7 @@ def spawn_supervisor(
         max_task_retries=-1,
         max_concurrency=64,
     )
-    return actor.remote(config_data, run_dir, config_path)
+    return actor.remote(config, run_dir, config_path)
 
 
 def kill_run_actors(specialists: list[str]) -> None:

@@ -34,7 +34,6 @@ from control.run_state import RunState, load_run_state, save_run_state
 from control.telemetry import append_event
 from policies.decision_log import append_outcome, append_record
 from report.notify import Notifier
-from settings.recipe import config_from_dict
 from settings.run import RunConfig
 from training.events import Fault, TrainingEvent
 
@@ -73,8 +72,8 @@ class Workers(Protocol):
 class Supervisor:
     """Plain class; actors/remote.py makes it the named, restartable `supervisor` actor."""
 
-    def __init__(self, config_data: dict[str, Any], run_dir: str, config_path: str, workers: Workers) -> None:
-        self.config = config_from_dict(config_data, RunConfig, source=config_path)
+    def __init__(self, config: RunConfig, run_dir: str, config_path: str, workers: Workers) -> None:
+        self.config = config  # validated once, by the driver; Ray hands the object over as it is
         self.run_dir = Path(run_dir)
         self.workers = workers
         self.log_path = self.run_dir / DECISIONS_FILE

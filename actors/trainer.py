@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel
 
 from control.commands import BEST_CHECKPOINT, TrainerCommand
-from settings.recipe import FOUNDATION, config_from_dict
+from settings.recipe import FOUNDATION
 from settings.run import RunConfig
 from training.checkpoint import best_checkpoint
 from training.events import Event, Fault
@@ -36,9 +36,9 @@ class Trainer:
     """Holds one recipe run; thin: everything it does is in training/ and policies/."""
 
     def __init__(
-        self, config_data: dict[str, Any], specialist: str, link: SupervisorLink, torch_threads: int = 1
+        self, config: RunConfig, specialist: str, link: SupervisorLink, torch_threads: int = 1
     ) -> None:
-        self.config = config_from_dict(config_data, RunConfig, source=f"trainer:{specialist}")
+        self.config = config
         self.specialist = specialist
         self.link = link
         # Two trainers on two cores must not each start a thread per core.

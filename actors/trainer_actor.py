@@ -15,6 +15,7 @@ from actors.names import NAMESPACE, SUPERVISOR_NAME
 
 if TYPE_CHECKING:
     from actors.trainer import Trainer
+    from settings.run import RunConfig
 
 
 class RaySupervisorLink:
@@ -36,11 +37,11 @@ class RaySupervisorLink:
 class TrainerActor:
     """A Trainer wired to the named supervisor; tells it when Ray restarted this process."""
 
-    def __init__(self, config_data: dict[str, Any], specialist: str, torch_threads: int) -> None:
+    def __init__(self, config: RunConfig, specialist: str, torch_threads: int) -> None:
         from actors.trainer import Trainer  # the recipe's imports, in this process only
 
         link = RaySupervisorLink()
-        self.trainer: Trainer = Trainer(config_data, specialist, link, torch_threads)
+        self.trainer: Trainer = Trainer(config, specialist, link, torch_threads)
         self._busy = threading.Lock()
         # The supervisor compares pids: a new process it did not ask for is a crash that Ray restarted.
         link.report(specialist, {"kind": "actor_started", "pid": os.getpid(), "time": time.time()})

@@ -8,7 +8,7 @@ from typing import Any
 from agents.budget import BUDGET_FILE, Budget, BudgetState
 from agents.llm_grader import LLMGrader
 from agents.metrics import MetricWindow
-from settings.run import GraderSection
+from settings.grader import GraderSection
 
 
 class Watchdog:
@@ -19,9 +19,8 @@ class Watchdog:
     Grades may run concurrently (the grader is thread-safe), so a slow one never queues the next behind it.
     """
 
-    def __init__(self, specialist: str, grader_data: dict[str, Any], run_dir: str | None = None) -> None:
+    def __init__(self, specialist: str, section: GraderSection, run_dir: str | None = None) -> None:
         self.specialist = specialist
-        section = GraderSection.model_validate(grader_data)
         budget = None if run_dir is None else Budget(section.llm.budget_usd, Path(run_dir) / BUDGET_FILE)
         self.grader = LLMGrader(section.llm, section.rubric, budget=budget)
 

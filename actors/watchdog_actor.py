@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from actors.watchdog import Watchdog
+    from settings.grader import GraderSection
 
 
 class WatchdogActor:
     """actors/watchdog.Watchdog, built in this process."""
 
-    def __init__(self, specialist: str, grader_data: dict[str, Any], run_dir: str | None = None) -> None:
+    def __init__(self, specialist: str, section: GraderSection, run_dir: str | None = None) -> None:
         from actors.watchdog import Watchdog  # the grader's imports, in this process only
 
-        self.watchdog: Watchdog = Watchdog(specialist, grader_data, run_dir)
+        self.watchdog: Watchdog = Watchdog(specialist, section, run_dir)
 
     def grade(self, window_data: dict[str, Any]) -> dict[str, Any]:
         """Watchdog.grade: the grade of a window, as JSON-ready data."""

@@ -141,10 +141,7 @@ def supervised_night(
     started = time.perf_counter()
     connect_ray("local")  # as `overnight run --address local` starts its cluster
     try:
-        # Only the keys given, as `overnight run` passes its file (a dumped default can be invalid to restate:
-        # model.tiny with a local base).
-        data = config.model_dump(mode="json", exclude_unset=True)
-        supervisor = spawn_supervisor(config, data, str(run_dir), "bench")
+        supervisor = spawn_supervisor(config, str(run_dir), "bench")
         ray.get(supervisor.start.remote())
         watcher.started()
         deadline = time.monotonic() + timeout_s

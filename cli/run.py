@@ -59,16 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_command)
 
 
-def prepare_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """Load and validate the config with the command-line overrides; paths made absolute for the actors."""
-    from settings.recipe import config_from_dict
-    from settings.run import RunConfig, load_run_config
+def prepare_config(args: argparse.Namespace) -> Any:
+    """Load and validate the config once, with the command-line overrides (only the run section is checked
+    again); paths made absolute for the actors, which receive this validated tree as it is."""
+    from settings.run import load_run_config
 
     config = load_run_config(args.config)
-    data = config.model_dump(mode="json", exclude_unset=True)
-    run = data.setdefault("run", {})
-    if args.run_name:
-        run["name"] = args.run_name
     output_dir = Path(args.output_dir or config.run.output_dir).expanduser()
     if not output_dir.is_absolute() and "runtime_resources" in str(Path.cwd()):
         # Under `ray job submit --working-dir`, the cwd is a temporary copy: keep the night's work elsewhere.
@@ -76,10 +72,13 @@ def prepare_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         print(
             f"run: relative output dir under a Ray job; writing to {output_dir} (set --output-dir to choose)"
         )
-    run["output_dir"] = str(output_dir.resolve())
-    run["corpora_dir"] = str(Path(config.run.corpora_dir).expanduser().resolve())
-    config = config_from_dict(data, RunConfig, source=args.config)
-    return config, config.model_dump(mode="json")
+    changes: dict[str, Any] = {
+        "output_dir": output_dir.resolve(),
+        "corpora_dir": Path(config.run.corpora_dir).expanduser().resolve(),
+    }
+    if args.run_name:
+        changes["name"] = args.run_name
+    return config.with_run(source=args.config, **changes)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -90,7 +89,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.address not in (None, "local"):
         use_token_auth_if_configured()  # before anything imports ray, which reads it at import
     try:
-        config, config_data = prepare_config(args)
+        config = prepare_config(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         for problem in problems_beyond_unknown_keys(args.config, err):
@@ -126,10 +125,10 @@ def run_command(args: argparse.Namespace) -> int:
         # Rerunning the command re-attaches to the run's own cluster, not to whichever one `auto` finds.
         args.address = live
         use_token_auth_if_configured()
-    return supervise(config, config_data, run_dir, args)
+    return supervise(config, run_dir, args)
 
 
-def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> int:
+def supervise(config: Any, run_dir: Path, args: argparse.Namespace) -> int:
     """Start (or re-attach to) the supervisor and show progress until the night is over."""
     import ray
 
@@ -142,7 +141,7 @@ def supervise(config: Any, config_data: dict[str, Any], run_dir: Path, args: arg
     record_address(run_dir)
     print(f"run: metrics for Prometheus (and the dashboard's Grafana) at {' '.join(metrics_endpoints())}")
     try:
-        supervisor = attach_supervisor(config, config_data, run_dir)
+        supervisor = attach_supervisor(config, run_dir)
     except ClusterBusy as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

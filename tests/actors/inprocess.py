@@ -43,8 +43,8 @@ class ThreadWorkers:
     no-op (TrainerActor's busy lock); a restart re-runs only the train() that was in flight (Ray retries
     in-flight tasks of a restarted actor, nothing else)."""
 
-    def __init__(self, config_data: dict[str, Any]) -> None:
-        self.config_data = config_data
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
         self.supervisor: Supervisor | None = None
         self.trainers: dict[str, Trainer] = {}
         self.threads: dict[str, threading.Thread] = {}
@@ -59,9 +59,7 @@ class ThreadWorkers:
     def _trainer(self, specialist: str) -> Trainer:
         if specialist not in self.trainers:
             assert self.supervisor is not None, "attach() the supervisor before starting trainers"
-            self.trainers[specialist] = Trainer(
-                self.config_data, specialist, self.supervisor, torch_threads=1
-            )
+            self.trainers[specialist] = Trainer(self.config, specialist, self.supervisor, torch_threads=1)
         return self.trainers[specialist]
 
     def _in_flight(self, specialist: str) -> bool:
@@ -125,8 +123,7 @@ class ThreadWorkers:
 
     def grade(self, specialist: str, window: dict[str, Any]) -> dict[str, Any]:
         if specialist not in self.watchdogs:
-            grader = RunConfig.model_validate(self.config_data).grader.model_dump(mode="json")
-            self.watchdogs[specialist] = Watchdog(specialist, grader)
+            self.watchdogs[specialist] = Watchdog(specialist, self.config.grader)
         return self.watchdogs[specialist].grade(window)
 
     def lost(self) -> list[tuple[str, str]]:
@@ -144,9 +141,8 @@ def build(
     workers_cls: type[ThreadWorkers] = ThreadWorkers,
 ) -> tuple[Supervisor, ThreadWorkers, RunConfig]:
     config = config_from_dict(run_data, RunConfig)
-    data = config.model_dump(mode="json")
-    workers = workers_cls(data)
-    supervisor = cls(data, str(config.run_dir()), "in-process", workers)
+    workers = workers_cls(config)
+    supervisor = cls(config, str(config.run_dir()), "in-process", workers)
     workers.attach(supervisor)
     return supervisor, workers, config
 

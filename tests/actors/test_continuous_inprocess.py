@@ -197,8 +197,7 @@ def test_a_high_file_preempts_a_normal_one_and_both_finish(watching: Any) -> Non
 def test_queue_survives_in_a_new_supervisor(watching: Any) -> None:
     """A supervisor built on the same run directory (as after a restart) sees the same queue."""
     supervisor, _, config, _ = watching
-    data = supervisor.config.model_dump(mode="json")
-    again = Supervisor(data, str(config.run_dir()), "in-process", ThreadWorkers(data))
+    again = Supervisor(config, str(config.run_dir()), "in-process", ThreadWorkers(config))
     assert again.state.watch is True and again.state.plan_done_at is not None
     assert again.status()["queue"] == supervisor.status()["queue"]
     assert actions(config.run_dir()).count("queue_job") >= 3

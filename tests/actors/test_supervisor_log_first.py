@@ -62,7 +62,7 @@ def test_each_command_finds_its_decision_already_on_disk(tmp_path: Path) -> None
     )
     config = config_from_dict(data, RunConfig)
     workers = LogCheckingWorkers(config.run_dir() / "decisions.jsonl")
-    supervisor = Supervisor(config.model_dump(mode="json"), str(config.run_dir()), "in-process", workers)
+    supervisor = Supervisor(config, str(config.run_dir()), "in-process", workers)
     ascii_state = supervisor.state.specialists["ascii"]
     ascii_state.state, ascii_state.started_at = "running", time.time()  # launched (its trainer is not needed)
     supervisor.report(

@@ -13,6 +13,7 @@ import pytest
 
 from actors.watchdog import Watchdog
 from agents.budget import BUDGET_FILE
+from settings.grader import GraderSection
 from tests.agents.hostile_messages_server import HostileMessagesServer, grade_call, message, trickled
 from tests.agents.test_llm_grader import answer
 from tests.agents.window_factory import make_window
@@ -22,8 +23,9 @@ KEY_ENV = "OVERNIGHT_WATCHDOG_TEST_KEY"
 BILLED = {"input_tokens": 1000, "output_tokens": 900}
 
 
-def grader_data(url: str, **llm: Any) -> dict[str, Any]:
-    return {"llm": {"base_url": url, "api_key_env": KEY_ENV, "max_retries": 0, "max_tokens": 1000, **llm}}
+def grader_data(url: str, **llm: Any) -> GraderSection:
+    llm_settings = {"base_url": url, "api_key_env": KEY_ENV, "max_retries": 0, "max_tokens": 1000, **llm}
+    return GraderSection.model_validate({"llm": llm_settings})
 
 
 @pytest.fixture

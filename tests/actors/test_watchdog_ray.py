@@ -39,7 +39,7 @@ def test_ray_watchdog_answers_past_a_stuck_grade_and_keeps_its_spending_across_a
         ray.init(num_cpus=1, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
                  runtime_env={"env_vars": {KEY_ENV: "sk-ray-watchdog-test"}})
         try:
-            workers = RayWorkers(config, data)
+            workers = RayWorkers(config)
             assert workers.grade("ascii", window)["source"] == "llm"
             handle = ray.get_actor(watchdog_name("ascii"), namespace=NAMESPACE)
             stuck_ref = handle.grade.remote(window)

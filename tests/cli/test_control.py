@@ -75,7 +75,7 @@ def live(tmp_path: Path) -> Iterator[tuple[Supervisor, QuietWorkers, Path]]:
     data = merged(tiny_run_data(tmp_path, "night"), {"supervisor": {"poll_interval_s": 0.05}})
     config = config_from_dict(data, RunConfig)
     workers = QuietWorkers()
-    supervisor = Supervisor(config.model_dump(mode="json"), str(config.run_dir()), "in-process", workers)
+    supervisor = Supervisor(config, str(config.run_dir()), "in-process", workers)
     supervisor.start()
     wait_until(lambda: (config.run_dir() / HEARTBEAT_FILE).is_file(), "the first heartbeat")
     yield supervisor, workers, tmp_path

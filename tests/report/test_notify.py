@@ -162,7 +162,7 @@ def test_the_supervisor_notifies_an_abort_and_the_nights_end(tmp_path: Path, rec
     data = merged(tiny_run_data(tmp_path, "night", specialists=("ascii",)), extra)
     config = config_from_dict(data, RunConfig)
     run_dir = str(config.run_dir())
-    supervisor = Supervisor(config.model_dump(mode="json"), run_dir, "in-process", QuietWorkers())
+    supervisor = Supervisor(config, run_dir, "in-process", QuietWorkers())
     supervisor.start()
     try:
         wait_until(lambda: state_of(supervisor, "foundation") == "running", "the foundation")
