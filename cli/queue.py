@@ -71,9 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_config(run_dir: Path) -> Any:
+    from control.run_files import RUN_CONFIG_FILE
     from settings.run import load_run_config
 
-    return load_run_config(run_dir / "config.yaml")
+    # The run's own copy, as it was validated at the run's start; this machine's model and CUDA checks do
+    # not matter for a submission (only the specialists and the inbox section are read).
+    return load_run_config(run_dir / RUN_CONFIG_FILE, machine_checks=False)
 
 
 def submit_command(args: argparse.Namespace) -> int:

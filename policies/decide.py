@@ -23,7 +23,7 @@ A grade's letter is for people; the evidence about the trajectory (agents.eviden
 | crash                                    | restart the trainer from its last good checkpoint, up to a limit|
 | control (a user's request)               | the requested action, within the LR and micro-batch minimums    |
 
-Bounds (policies.limits): the LR never goes below `min_lr`, the micro-batch never below `min_micro_batch`,
+Bounds (settings.policies): the LR never goes below `min_lr`, the micro-batch never below `min_micro_batch`,
 policy interventions are capped per specialist and per phase, crash restarts are capped, and the LR is
 not halved twice without a recovered checkpoint in between (the cool-down). When a bound is spent the
 decision is abort_specialist, with the bound and its numbers in the reason. User controls spend no

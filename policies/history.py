@@ -86,7 +86,7 @@ class History(BaseModel):
         return sum(1 for d in self._in_phase(TriggerKind.SPIKES) if d.action is not Action.CONTINUE)
 
     def lr_cooldown(self, recovery_tolerance: float) -> str | None:
-        """Why the LR may not be halved now (see policies.limits), or None when it may."""
+        """Why the LR may not be halved now (see settings.policies), or None when it may."""
         halvings = [past for past in self.decisions if past.decision.halves_lr]
         if not halvings:
             return None
