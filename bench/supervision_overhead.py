@@ -101,9 +101,18 @@ def bare_in_fresh_process(
     data: dict[str, Any], specialist: str, run_name: str, threads: int
 ) -> dict[str, Any]:
     """Like the trainer actor, the bare side trains in a fresh process of its own, so neither side carries
-    the driver's state (the foundation it trained, earlier rounds, the Ray client)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(bare_round, data, specialist, run_name, threads).result()
+    the driver's state (the foundation it trained, earlier rounds, the Ray client). It gets the thread
+    environment Ray gives an actor of `threads` CPUs (OMP_NUM_THREADS), which the spawned child inherits."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(bare_round, data, specialist, run_name, threads).result()
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
 
 
 def logs_to_stderr() -> None:
