@@ -16,6 +16,17 @@ START_EPOCH = -1
 
 
 @dataclass
+class _Means:
+    """The smoothed means of a divergence window counted so far: the last one and the least before it."""
+
+    window: list[float]
+    smoothing: int
+    count: int = 0
+    last: float = math.inf
+    best: float = math.inf
+
+
+@dataclass
 class SpecialistTracker:
     """What the supervisor needs in memory about one specialist; rebuilt from events after a restart."""
 
@@ -39,6 +50,7 @@ class SpecialistTracker:
     checkpoints: list[CheckpointInfo] = field(default_factory=list)
     last_val_loss: float = math.inf
     last_epoch: int = 0
+    _means: _Means = field(default_factory=lambda: _Means([], 0), repr=False)
 
     def start_phase(self, phase: str, now: float | None = None) -> None:
         """A new phase: windows start empty. A resumed phase keeps its start: epochs are timed from it."""
@@ -48,6 +60,7 @@ class SpecialistTracker:
             for items in (self.step_losses, self.step_grad_norms, self.epochs, self.graded_epochs,
                           self.hard_faults, self.divergence_losses, self.checkpoints, self.skipped_steps):
                 items.clear()
+            self._means = _Means([], 0)
 
     def on_step(self, event: dict[str, Any]) -> None:
         loss = float(event["loss"])
@@ -109,6 +122,7 @@ class SpecialistTracker:
     def on_rollback(self) -> None:
         """Losses before a rollback no longer describe the weights being trained."""
         self.divergence_losses.clear()
+        self._means = _Means([], 0)
 
     def diverged(self, k: float, min_steps: int, smoothing: int = 8) -> tuple[float, float] | None:
         """(loss, best) when the mean of the last `smoothing` losses exceeds k x the best such mean before
@@ -117,11 +131,23 @@ class SpecialistTracker:
         window = self.divergence_losses
         if len(window) < max(min_steps, 2 * smoothing):
             return None
-        means = [sum(window[i : i + smoothing]) / smoothing for i in range(len(window) - smoothing + 1)]
-        best = min(means[:-1])
-        if best > 0 and means[-1] > k * best:
-            return means[-1], best
+        last, best = self._smoothed(window, smoothing)
+        if best > 0 and last > k * best:
+            return last, best
         return None
+
+    def _smoothed(self, window: list[float], smoothing: int) -> tuple[float, float]:
+        """(the last `smoothing`-step mean, the least mean before it), extended by the steps added since the
+        last call: called every step, a recount of the whole phase would cost O(steps) per step."""
+        count = len(window) - smoothing + 1
+        means = self._means
+        if means.window is not window or means.smoothing != smoothing or count < means.count:
+            means = self._means = _Means(window, smoothing)  # cleared (a rollback, a new phase): start over
+        for start in range(means.count, count):
+            means.best = min(means.best, means.last)
+            means.last = sum(window[start : start + smoothing]) / smoothing
+        means.count = count
+        return means.last, means.best
 
     def take_window(self) -> MetricWindow | None:
         """The window to grade (and reset it), or None when no epoch was evaluated since the last grade."""

@@ -70,3 +70,32 @@ def test_the_next_window_carries_the_graded_evaluations_of_the_phase() -> None:
 def test_skipped_steps_are_counted_within_the_window() -> None:
     tracker = tracker_with([])
     assert [tracker.on_skip(step, window_steps=50) for step in (10, 20, 60, 61)] == [1, 2, 2, 3]
+
+
+def test_divergence_asked_every_step_sees_what_one_late_question_sees() -> None:
+    # The supervisor asks at every step, and the tracker extends its means incrementally; asked once at the
+    # end, the same losses must give the same verdict. A rise after a long phase: the best mean is early.
+    losses = [2.0 - 0.001 * i for i in range(300)] + [1.8 - 0.0005 * i for i in range(100)] + [6.0] * 8
+    stepwise = SpecialistTracker("ascii")
+    stepwise.start_phase("main")
+    verdicts = []
+    for step, loss in enumerate(losses, start=1):
+        stepwise.on_step({"loss": loss, "peak_lr": 1e-3, "micro_batch": 8, "grad_accum": 1, "step": step})
+        verdicts.append(stepwise.diverged(k=3.0, min_steps=10))
+    for step in [*range(0, len(losses), 25), *range(len(losses) - 10, len(losses))]:
+        late = tracker_with(losses[: step + 1]).diverged(k=3.0, min_steps=10)
+        assert verdicts[step] == (None if late is None else pytest.approx(late)), step
+    assert verdicts[:400] == [None] * 400
+    recent, best = verdicts[-1]
+    assert recent == pytest.approx(6.0) and best == pytest.approx(sum(losses[292:300]) / 8)
+
+
+def test_divergence_after_a_rollback_compares_only_what_came_after_it() -> None:
+    tracker = tracker_with([0.5] * 30)
+    tracker.diverged(k=3.0, min_steps=10)
+    tracker.on_rollback()
+    for step, loss in enumerate([1.0] * 16 + [2.9] * 8, start=31):
+        tracker.on_step({"loss": loss, "peak_lr": 1e-3, "micro_batch": 8, "grad_accum": 1, "step": step})
+        verdict = tracker.diverged(k=3.0, min_steps=10)
+    # 2.9 > 3 x 0.5 but not > 3 x 1.0: the losses before the rollback no longer count.
+    assert verdict is None
