@@ -34,13 +34,7 @@ from training.events import (
     StepSkipped,
 )
 from training.hooks import FaultAction, TrainerHooks
-from training.model import (
-    compute_dtype,
-    load_tokenizer,
-    pick_device,
-    release_memory,
-    trainable_parameters,
-)
+from training.model import compute_dtype, load_tokenizer, pick_device, release_memory, trainable_parameters
 from training.phase_data import PhaseData, load_phase_model
 from training.phase_io import read_phase_checkpoint, write_phase_checkpoint
 from training.phase_summary import summarise_phase
@@ -116,8 +110,12 @@ class PhaseTrainer:
         self.guard = SpikeGuard(settings.spike_guard)
         self.injector = faults.FaultInjector(plan.faults, plan.phase_dir)
         ckpt.seed_everything(plan.seed)
+        self._open_phase(resume)
 
-        # Resume: the newest checkpoint that passes its checksums; corrupt newer ones are skipped.
+    def _open_phase(self, resume: bool) -> None:
+        """Resume from the newest checkpoint that passes its checksums (corrupt newer ones are skipped), or
+        evaluate the starting weights and checkpoint them; then tell the hooks the phase has started."""
+        plan, settings = self.plan, self.settings
         if resume:
             found, skipped = ckpt.newest_valid_checkpoint(self.checkpoint_root)
             self.skipped = [str(item) for item in skipped]
@@ -131,13 +129,11 @@ class PhaseTrainer:
             start_eval = self._evaluate(0, start=True, emit=False) if settings.eval_at_start else None
             self.save_checkpoint("phase_start")
         resumed_from = str(self.resumed_from) if self.resumed_from else None
-        self._emit(
-            PhaseStarted(
-                **self._where(), resumed_from=resumed_from, skipped_checkpoints=self.skipped,
-                total_steps=self._planned_steps(), peak_lr=self.schedule.peak_lr,
-                micro_batch=self.state.micro_batch, grad_accum=self.state.grad_accum,
-            )
-        )  # fmt: skip
+        self._emit(PhaseStarted(
+            **self._where(), resumed_from=resumed_from, skipped_checkpoints=self.skipped,
+            total_steps=self._planned_steps(), peak_lr=self.schedule.peak_lr,
+            micro_batch=self.state.micro_batch, grad_accum=self.state.grad_accum,
+        ))  # fmt: skip
         self.log.info(
             "phase start", epochs=plan.epochs, train=len(self.train_data), val=len(self.data.val),
             method=plan.method, device=str(self.device), dtype=str(self.dtype).removeprefix("torch."),
