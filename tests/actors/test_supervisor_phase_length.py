@@ -34,14 +34,15 @@ def test_a_phase_still_improving_at_its_end_is_extended_within_max_extra_epochs(
     assert extension.trigger.evidence is not None and extension.trigger.evidence.verdict == "improving"
     assert extension.outcome is not None and extension.outcome.detail == "sent to trainer:ascii: set_epochs"
     # The trainer trained the two more epochs, and the new last evaluation selected the best checkpoint.
-    assert [e["epoch"] for e in events(config.run_dir(), "ascii", "epoch")] == [0, 1, 2, 3, 4]
+    assert trained_epochs(config.run_dir()) == [0, 1, 2, 3, 4]
     assert records[-1].action == "select_best" and records[-1].epoch == 4
     assert state["specialists"]["ascii"]["epochs_total"] == 5
 
 
 def test_a_plateau_beyond_doubt_stops_the_phase_early(output_dir: Path) -> None:
-    # An LR so small the weights barely move: the val loss is flat. At three evaluations the plateau halves
-    # the LR; at four it is beyond doubt and the phase stops there instead of training all six epochs.
+    # An LR so small the weights barely move: the val loss is flat. At three evaluations (the starting
+    # weights' counts) the plateau halves the LR; at four it is beyond doubt and the phase stops there
+    # instead of training all six epochs.
     data = merged(fast(tiny_run_data(output_dir, "plateau", specialists=("ascii",), epochs=6)), {
         "specialists": {"ascii": {"phases": [{"name": "main", "epochs": 6, "learning_rate": 1e-9}]}},
         "policies": {"min_lr": 1e-12},
@@ -51,10 +52,15 @@ def test_a_plateau_beyond_doubt_stops_the_phase_early(output_dir: Path) -> None:
     assert state["specialists"]["ascii"]["state"] == "finished"
     records = [r for r in read_log(config.run_dir() / "decisions.jsonl") if r.specialist == "ascii"]
     actions = [(r.epoch, r.action) for r in records if r.trigger.kind == "grade"]
-    assert actions == [(0, "continue"), (1, "continue"), (2, "halve_lr"), (3, "stop_early")]
+    assert actions == [(0, "continue"), (1, "halve_lr"), (2, "stop_early")]
     stop = records[-1]
-    assert (stop.params_before.epochs, stop.params_after.epochs) == (6, 4)
+    assert (stop.params_before.epochs, stop.params_after.epochs) == (6, 3)
     assert stop.trigger.evidence is not None and stop.trigger.evidence.plateau_beyond_doubt
     phases = [(e["status"], e.get("reason")) for e in events(config.run_dir(), "ascii", "phase")]
-    assert phases[-1] == ("finished", "stopped early after 4 epoch(s)")
-    assert [e["epoch"] for e in events(config.run_dir(), "ascii", "epoch")] == [0, 1, 2, 3]
+    assert phases[-1] == ("finished", "stopped early after 3 epoch(s)")
+    assert trained_epochs(config.run_dir()) == [0, 1, 2]
+
+
+def trained_epochs(run_dir: Path) -> list[int]:
+    """The epochs evaluated after training (the evaluation of the starting weights left out)."""
+    return [e["epoch"] for e in events(run_dir, "ascii", "epoch") if not e.get("start")]
