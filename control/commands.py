@@ -24,7 +24,7 @@ class TrainerCommand(BaseModel):
 
     name: CommandName
     peak_lr: float | None = None
-    """set_lr only: the schedule's new peak LR (a decision's params_after.lr)."""
+    """set_lr only: the schedule's new peak LR (a decision's params_after.peak_lr)."""
     micro_batch: int | None = None
     grad_accum: int | None = None
     epochs: int | None = None
@@ -63,8 +63,8 @@ def parameter_commands(decision: Decision, after_rollback: bool = False) -> list
     both are sent whatever changed: the restored checkpoint may hold values from before earlier decisions."""
     before, after = decision.params_before, decision.params_after
     commands: list[TrainerCommand] = []
-    if after.lr != before.lr or after_rollback:
-        commands.append(TrainerCommand(name="set_lr", peak_lr=after.lr, reason=decision.reason))
+    if after.peak_lr != before.peak_lr or after_rollback:
+        commands.append(TrainerCommand(name="set_lr", peak_lr=after.peak_lr, reason=decision.reason))
     if (after.micro_batch, after.grad_accum) != (before.micro_batch, before.grad_accum) or after_rollback:
         commands.append(
             TrainerCommand(
@@ -95,7 +95,7 @@ def commands_for(decision: Decision) -> list[TrainerCommand]:
 
 
 def changes_text(decision: Decision) -> str:
-    """The parameters a decision changes, as `lr 1.0e-03 -> 5.0e-04, micro_batch 8 -> 4` (for its outcome)."""
+    """The parameters a decision changes, as `peak_lr 1.0e-03 → 5.0e-04, micro_batch 8 → 4` (its outcome)."""
     before, after = decision.params_before.model_dump(), decision.params_after.model_dump()
     return ", ".join(f"{key} {_number(before[key])} → {_number(after[key])}"
                      for key in sorted(after) if before[key] != after[key])

@@ -48,7 +48,7 @@ def configured_params(config: RecipeConfig, name: str, phase: str | None) -> Tra
         phases = config.specialists[name].phases
         item = phases[0] if phase is None else next((p for p in phases if p.name == phase), None)
     settings = config.settings_for(item) if item is not None else config.training
-    return TrainParams(lr=settings.learning_rate, micro_batch=settings.micro_batch_size,
+    return TrainParams(peak_lr=settings.learning_rate, micro_batch=settings.micro_batch_size,
                        grad_accum=settings.grad_accum_steps)
 
 
@@ -78,7 +78,7 @@ def allowed_actions(history: History, limits: PolicyLimits, last_evaluation: boo
     actions = [Action.CONTINUE, Action.FLAG_FOR_REVIEW]
     budget = min(limits.max_interventions_per_specialist - history.interventions(),
                  limits.max_interventions_per_phase - history.interventions(history.phase))
-    if budget > 0 and halved_lr(history.params.lr, limits) is not None:
+    if budget > 0 and halved_lr(history.params.peak_lr, limits) is not None:
         if not history.lr_cooldown(limits.recovery_tolerance):
             actions.append(Action.HALVE_LR)
         actions.append(Action.ROLLBACK)

@@ -181,7 +181,7 @@ class Turn:
         if tracker.params is not None:
             return tracker.params
         if spec.peak_lr is not None and spec.micro_batch and spec.grad_accum:
-            return TrainParams(lr=spec.peak_lr, micro_batch=spec.micro_batch, grad_accum=spec.grad_accum)
+            return TrainParams(peak_lr=spec.peak_lr, micro_batch=spec.micro_batch, grad_accum=spec.grad_accum)
         return configured_params(self.night.config, name, spec.phase)
 
     def history(self, name: str) -> History:

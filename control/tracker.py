@@ -70,13 +70,13 @@ class SpecialistTracker:
         if math.isfinite(loss):
             self.divergence_losses.append(loss)
         self.params = TrainParams(
-            lr=event["peak_lr"], micro_batch=event["micro_batch"], grad_accum=event["grad_accum"]
+            peak_lr=event["peak_lr"], micro_batch=event["micro_batch"], grad_accum=event["grad_accum"]
         )
 
     def on_epoch(self, event: dict[str, Any]) -> None:
         """An evaluation: epochs wait in the window for their grade; the phase's start (`start`) goes straight
         onto the graded trajectory as epoch -1, the reference its first epoch is judged against."""
-        lr = self.params.lr if self.params else 1e-3
+        lr = self.params.peak_lr if self.params else 1e-3
         val_loss = event["val_loss"] if event["val_loss"] is not None else math.nan
         self.last_val_loss = val_loss
         start = bool(event.get("start"))

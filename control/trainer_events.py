@@ -81,7 +81,9 @@ def phase_started(turn: Turn, name: str, event: PhaseStarted) -> None:
     if event.phase != spec.phase:
         spec.phase_rollbacks = 0
     tracker.start_phase(event.phase, turn.now)
-    tracker.params = TrainParams(lr=event.peak_lr, micro_batch=event.micro_batch, grad_accum=event.grad_accum)
+    tracker.params = TrainParams(
+        peak_lr=event.peak_lr, micro_batch=event.micro_batch, grad_accum=event.grad_accum
+    )
     spec.phase, spec.peak_lr = event.phase, event.peak_lr
     spec.micro_batch, spec.grad_accum = event.micro_batch, event.grad_accum
     planned = epochs_of(turn.night, name, event.phase)

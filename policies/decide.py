@@ -77,7 +77,7 @@ def _batch_text(before: TrainParams, after: TrainParams) -> str:
 
 
 def _at_min_lr(params: TrainParams, limits: PolicyLimits) -> str:
-    return f"LR {params.lr:.3g} is already at min_lr {limits.min_lr:.3g}"
+    return f"LR {params.peak_lr:.3g} is already at min_lr {limits.min_lr:.3g}"
 
 
 def _abort(trigger: Trigger, params: TrainParams, why: str, described: str | None = None) -> Decision:
@@ -93,13 +93,13 @@ def _rollback_and_halve(trigger: Trigger, history: History, limits: PolicyLimits
     cooldown = history.lr_cooldown(limits.recovery_tolerance)
     if cooldown:
         return _decision(Action.ROLLBACK, trigger, params, f"{described}: roll back to {where}; LR "
-                         f"{params.lr:.3g} kept ({cooldown})", checkpoint=checkpoint)
-    new_lr = halved_lr(params.lr, limits)
+                         f"{params.peak_lr:.3g} kept ({cooldown})", checkpoint=checkpoint)
+    new_lr = halved_lr(params.peak_lr, limits)
     if new_lr is None:
         return _abort(trigger, params, _at_min_lr(params, limits), described)
     return _decision(Action.ROLLBACK, trigger, params, f"{described}: roll back to {where} and "
-                     f"{_lr_text(params.lr, new_lr)}", after=params.model_copy(update={"lr": new_lr}),
-                     checkpoint=checkpoint)
+                     f"{_lr_text(params.peak_lr, new_lr)}",
+                     after=params.model_copy(update={"peak_lr": new_lr}), checkpoint=checkpoint)
 
 
 def _halve(trigger: Trigger, history: History, limits: PolicyLimits, described: str) -> Decision:
@@ -108,12 +108,12 @@ def _halve(trigger: Trigger, history: History, limits: PolicyLimits, described: 
     cooldown = history.lr_cooldown(limits.recovery_tolerance)
     if cooldown:
         return _decision(Action.FLAG_FOR_REVIEW, trigger, params,
-                         f"{described}: LR {params.lr:.3g} not halved ({cooldown}); flagged for review")
-    new_lr = halved_lr(params.lr, limits)
+                         f"{described}: LR {params.peak_lr:.3g} not halved ({cooldown}); flagged for review")
+    new_lr = halved_lr(params.peak_lr, limits)
     if new_lr is None:
         return _abort(trigger, params, _at_min_lr(params, limits), described)
-    return _decision(Action.HALVE_LR, trigger, params, f"{described}: {_lr_text(params.lr, new_lr)}",
-                     after=params.model_copy(update={"lr": new_lr}))
+    return _decision(Action.HALVE_LR, trigger, params, f"{described}: {_lr_text(params.peak_lr, new_lr)}",
+                     after=params.model_copy(update={"peak_lr": new_lr}))
 
 
 def _with_evidence(trigger: Trigger) -> str:
@@ -214,7 +214,7 @@ def _non_finite(trigger: Trigger, history: History, limits: PolicyLimits) -> Dec
     if earlier:
         described = f"{trigger.describe()} (non-finite step {earlier + 1} of the phase)"
         return _rollback_and_halve(trigger, history, limits, "last_good", described)
-    lr = history.params.lr
+    lr = history.params.peak_lr
     return _decision(Action.ROLLBACK, trigger, history.params, f"{trigger.describe()}: the phase's first "
                      f"non-finite step; roll back to the last good checkpoint, LR {lr:.3g} kept (a second "
                      "one halves it)", checkpoint="last_good")
@@ -285,12 +285,12 @@ def _control(trigger: Trigger, history: History, limits: PolicyLimits) -> Decisi
         assert requested is not None  # guaranteed by Trigger's validator for this kind
         return _decision(requested, trigger, params, f"{described}: {requested.value} as requested")
     if requested is Action.HALVE_LR:
-        new_lr = halved_lr(params.lr, limits)
+        new_lr = halved_lr(params.peak_lr, limits)
         if new_lr is None:
-            return _decision(Action.CONTINUE, trigger, params, f"{described} refused: LR {params.lr:.3g} is "
-                             f"already at min_lr {limits.min_lr:.3g}; continue")
-        return _decision(Action.HALVE_LR, trigger, params, f"{described}: {_lr_text(params.lr, new_lr)}",
-                         after=params.model_copy(update={"lr": new_lr}))
+            return _decision(Action.CONTINUE, trigger, params, f"{described} refused: LR "
+                             f"{params.peak_lr:.3g} is already at min_lr {limits.min_lr:.3g}; continue")
+        return _decision(Action.HALVE_LR, trigger, params, f"{described}: {_lr_text(params.peak_lr, new_lr)}",
+                         after=params.model_copy(update={"peak_lr": new_lr}))
     if requested is Action.SHRINK_BATCH:
         smaller = shrunk_batch(params, limits)
         if smaller is None:

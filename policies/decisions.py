@@ -194,8 +194,9 @@ class TrainParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    lr: float = Field(gt=0.0, description="The schedule's peak LR (what halve_lr halves; a trainer command's "
-                      "peak_lr). A step's scheduled LR, warmup and decay applied, is StepMetrics.lr.")
+    peak_lr: float = Field(gt=0.0, description="The schedule's peak LR (what halve_lr halves; a trainer "
+                           "command's peak_lr). A step's scheduled LR, warmup and decay applied, is "
+                           "StepMetrics.lr.")
     micro_batch: int = Field(ge=1)
     grad_accum: int = Field(ge=1)
     epochs: int | None = Field(default=None, ge=1, description="The phase's planned epochs, when a decision "
@@ -203,8 +204,8 @@ class TrainParams(BaseModel):
 
     @model_validator(mode="after")
     def _finite_lr(self) -> TrainParams:
-        if not math.isfinite(self.lr):
-            raise ValueError(f"lr must be finite, got {self.lr}")
+        if not math.isfinite(self.peak_lr):
+            raise ValueError(f"peak_lr must be finite, got {self.peak_lr}")
         return self
 
     @property
@@ -234,4 +235,4 @@ class Decision(BaseModel):
 
     @property
     def halves_lr(self) -> bool:
-        return self.params_after.lr < self.params_before.lr
+        return self.params_after.peak_lr < self.params_before.peak_lr

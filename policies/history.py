@@ -97,7 +97,8 @@ class History(BaseModel):
         limit = math.inf if reference is None else reference * (1 + recovery_tolerance)
         if any(c.val_loss <= limit for c in after):
             return None
-        halving = f"LR was halved to {last.decision.params_after.lr:.3g} at step {last.decision.trigger.step}"
+        halved = last.decision
+        halving = f"LR was halved to {halved.params_after.peak_lr:.3g} at step {halved.trigger.step}"
         if not after:
             return f"cool-down: {halving} and no checkpoint has been saved since"
         best = min(c.val_loss for c in after)

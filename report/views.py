@@ -109,7 +109,8 @@ def format_grade(
 def changed_params(
     before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, separator: str = ", "
 ) -> str:
-    """Only the parameters a decision changed, as `lr 2.0e-04 → 1.0e-04, micro_batch 4 → 2`; `—` if none."""
+    """Only the parameters a decision changed, as `peak_lr 2.0e-04 → 1.0e-04, micro_batch 4 → 2`; `—` if
+    none."""
     before = before or {}
     after = after or {}
     changes = [

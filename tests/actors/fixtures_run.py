@@ -19,7 +19,7 @@ STEP_SECONDS = 1.5
 STEPS_PER_EPOCH = 20
 # (phase, epochs, grade every N epochs): 10 epochs x 20 steps = 200 steps per specialist.
 PHASES: tuple[tuple[str, int, int], ...] = (("phase1_general", 4, 2), ("phase2_specialist", 6, 3))
-BASE_PARAMS = {"lr": 2e-4, "micro_batch": 4, "grad_accum": 4}
+BASE_PARAMS = {"peak_lr": 2e-4, "micro_batch": 4, "grad_accum": 4}
 
 
 @dataclass
@@ -102,7 +102,7 @@ class _Writer:
     def step_event(self, phase: str, epoch: int, step: int, loss: float) -> None:
         self.events.append({
             "type": "step", "time": self.tick(), "phase": phase, "epoch": epoch, "step": step, "loss": loss,
-            "lr": self.params.lr, "micro_batch": self.params.micro_batch,
+            "lr": self.params.peak_lr, "micro_batch": self.params.micro_batch,
             "grad_accum": self.params.grad_accum,
             "tokens_per_s": round(1200 + self.rng.gauss(0, 40), 1),
         })
@@ -147,7 +147,7 @@ class _Writer:
         self.events.append(grade)
         self.grades.append(grade)
         action = GRADE_ACTIONS[letter]
-        halved = {"lr": self.params.lr / 2} if action == Action.HALVE_LR else {}
+        halved = {"peak_lr": self.params.peak_lr / 2} if action == Action.HALVE_LR else {}
         words = {Action.CONTINUE: "on track", Action.FLAG_FOR_REVIEW: "val accuracy flat; flag for review",
                  Action.HALVE_LR: "loss plateaued for 2 epochs; halve the LR"}
         self.decide(phase, Trigger.grade(letter, score, step=step, epoch=epoch), action,
@@ -175,7 +175,7 @@ def _specialist(writer: _Writer, scenario: _Scenario) -> None:
                     writer.step_event(phase, epoch, step, float("nan"))
                     writer.decide(phase, Trigger.non_finite("loss is nan", step=step, epoch=epoch),
                                   Action.ROLLBACK, f"non-finite loss at step {step}: roll back, halve the LR",
-                                  checkpoint="last_good", lr=writer.params.lr / 2)
+                                  checkpoint="last_good", peak_lr=writer.params.peak_lr / 2)
                     # Training resumes from the epoch's checkpoint, so the steps after it are logged again.
                     checkpoint_step = step - step % STEPS_PER_EPOCH
                     for replay in range(checkpoint_step + 1, step):
@@ -235,7 +235,7 @@ def write_fake_run(root: Path, run: str = "night-01", seed: int = 7, pending: tu
             "state": "finished", "phase": PHASES[-1][0], "phase_index": len(PHASES) - 1,
             "phases_total": len(PHASES), "epoch": PHASES[-1][1], "epochs_total": PHASES[-1][1], "step": 200,
             "loss": [event for event in writer.events if event["type"] == "step"][-1]["loss"],
-            "lr": writer.params.lr, "micro_batch": writer.params.micro_batch,
+            "lr": writer.params.peak_lr, "micro_batch": writer.params.micro_batch,
             "grad_accum": writer.params.grad_accum,
             "last_grade": {key: last_grade[key] for key in ("score", "letter", "source")},
             "interventions": sum(writer.counts.values()), "eta_s": None, "reason": None,

@@ -123,11 +123,11 @@ def test_a_first_nan_rolls_back_at_the_same_lr(fault_run: Any) -> None:
     (nan,) = [r for r in records if r.trigger.kind == "non_finite"]
     assert (nan.specialist, nan.step, nan.action) == ("ascii", NAN_STEP, "rollback")
     assert nan.checkpoint == "last_good"
-    assert nan.params_after.lr == nan.params_before.lr  # the phase's first non-finite step: LR kept
-    assert nan.params_before.lr == config.training.learning_rate
+    assert nan.params_after.peak_lr == nan.params_before.peak_lr  # the phase's first non-finite step: LR kept
+    assert nan.params_before.peak_lr == config.training.learning_rate
     assert nan.outcome is not None and nan.outcome.detail.startswith("trainer told to rollback")
     # The trainer applied it: every later step ran at the same peak LR.
-    assert supervisor.night.trackers["ascii"].params.lr == nan.params_after.lr
+    assert supervisor.night.trackers["ascii"].params.peak_lr == nan.params_after.peak_lr
     losses = [event["loss"] for event in events(config.run_dir(), "ascii", "step")]
     assert losses and all(loss == loss for loss in losses), "a NaN step was applied"
 

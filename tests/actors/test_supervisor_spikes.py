@@ -45,7 +45,7 @@ def test_skips_within_the_window_make_a_decision(supervisor: Any, steps: list[in
     if decided:
         (record,) = records
         assert (record.action, record.step, record.trigger.skips) == ("halve_lr", 60, 3)
-        assert record.params_after.lr == record.params_before.lr / 2
+        assert record.params_after.peak_lr == record.params_before.peak_lr / 2
         assert record.outcome is not None and record.outcome.detail == "sent to trainer:ascii: set_lr"
 
 

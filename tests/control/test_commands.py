@@ -5,7 +5,7 @@ from __future__ import annotations
 from control.commands import commands_for, parameter_commands
 from policies.decisions import Action, Decision, TrainParams, Trigger
 
-BEFORE = TrainParams(lr=2e-3, micro_batch=8, grad_accum=1)
+BEFORE = TrainParams(peak_lr=2e-3, micro_batch=8, grad_accum=1)
 
 
 def decision(action: Action, after: TrainParams, trigger: Trigger | None = None) -> Decision:
@@ -20,12 +20,12 @@ def decision(action: Action, after: TrainParams, trigger: Trigger | None = None)
 
 
 def test_a_halving_without_rollback_sends_only_the_new_lr() -> None:
-    halved = BEFORE.model_copy(update={"lr": 1e-3})
+    halved = BEFORE.model_copy(update={"peak_lr": 1e-3})
     assert [c.name for c in commands_for(decision(Action.HALVE_LR, halved))] == ["set_lr"]
 
 
 def test_a_rollback_resends_lr_and_batch_so_the_restored_checkpoint_cannot_undo_them() -> None:
-    halved = BEFORE.model_copy(update={"lr": 1e-3})
+    halved = BEFORE.model_copy(update={"peak_lr": 1e-3})
     commands = commands_for(decision(Action.ROLLBACK, halved))
     assert [(c.name, c.peak_lr, c.micro_batch, c.grad_accum) for c in commands] == [
         ("set_lr", 1e-3, None, None),

@@ -8,7 +8,7 @@ from control.decision_book import NOT_APPLIED, DecisionBook
 from policies.decision_log import append_outcome, append_record
 from policies.decisions import Action, Decision, TrainParams, Trigger
 
-PARAMS = TrainParams(lr=1e-3, micro_batch=8, grad_accum=1)
+PARAMS = TrainParams(peak_lr=1e-3, micro_batch=8, grad_accum=1)
 NOW = 1_700_000_000.0
 
 
@@ -17,7 +17,7 @@ def halving(epoch: int) -> Decision:
         action=Action.HALVE_LR,
         trigger=Trigger.grade(letter="D", score=65.0, epoch=epoch),
         params_before=PARAMS,
-        params_after=PARAMS.model_copy(update={"lr": 5e-4}),
+        params_after=PARAMS.model_copy(update={"peak_lr": 5e-4}),
         reason=f"grade D at epoch {epoch}",
     )
 

@@ -49,7 +49,7 @@ def test_allowed_actions_shrink_with_the_bounds() -> None:
     assert allowed_actions(fresh(), PolicyLimits(), last_evaluation=True) == ["select_best"]
     assert allowed_actions(fresh(), PolicyLimits(), last_evaluation=False) == [
         "continue", "flag_for_review", "halve_lr", "rollback", "stop_early", "extend_phase"]
-    at_min = fresh(PARAMS.model_copy(update={"lr": 1e-6}))
+    at_min = fresh(PARAMS.model_copy(update={"peak_lr": 1e-6}))
     assert allowed_actions(at_min, PolicyLimits(max_extra_epochs=0), last_evaluation=False) == [
         "continue", "flag_for_review", "stop_early"]
     halved = fresh().after(decide(graded("plateaued"), fresh()))

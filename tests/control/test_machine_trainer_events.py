@@ -45,7 +45,7 @@ def test_a_shrink_at_the_foundations_first_step_keeps_its_peak_lr() -> None:
                    "general", 1))
     [decision] = of(effects, WriteDecision)
     assert decision.record.action == "shrink_batch"
-    assert decision.record.params_before.lr == decision.record.params_after.lr == 3e-3
+    assert decision.record.params_before.peak_lr == decision.record.params_after.peak_lr == 3e-3
     [reply] = of(effects, Reply)
     assert reply.value["fault_action"] == "rollback"
     commands = {c["name"]: c for c in reply.value["commands"]}
@@ -62,7 +62,7 @@ def test_after_a_restart_the_peak_lr_is_the_saved_one_not_the_last_steps_schedul
     assert (saved.lr, saved.peak_lr) == (1.5e-4, 3e-3)
     second = night(FOUNDATION_LR, restored=restored)
     [decision] = of(feed(second, oom("foundation", "general", 2, NOW + 5)), WriteDecision)
-    assert decision.record.params_before.lr == 3e-3
+    assert decision.record.params_before.peak_lr == 3e-3
 
 
 def test_before_the_trainer_reports_its_phase_the_configured_phase_parameters_hold() -> None:
@@ -70,7 +70,7 @@ def test_before_the_trainer_reports_its_phase_the_configured_phase_parameters_ho
     state = night({**FOUNDATION_LR, **limits})
     feed(state, Tick(NOW))
     [decision] = of(feed(state, Tick(NOW + 60)), WriteDecision)
-    assert decision.record.trigger.kind == "stall" and decision.record.params_before.lr == 3e-3
+    assert decision.record.trigger.kind == "stall" and decision.record.params_before.peak_lr == 3e-3
 
 
 def test_a_non_finite_step_rolls_back_within_the_step_with_the_decisions_parameters() -> None:
@@ -83,7 +83,7 @@ def test_a_non_finite_step_rolls_back_within_the_step_with_the_decisions_paramet
     assert reply.value["fault_action"] == "rollback"
     assert [c["name"] for c in reply.value["commands"]] == ["set_lr", "set_batch"]
     # After a rollback both are sent: the restored checkpoint may hold values from before earlier decisions.
-    assert reply.value["commands"][0]["peak_lr"] == decision.record.params_after.lr
+    assert reply.value["commands"][0]["peak_lr"] == decision.record.params_after.peak_lr
     [line] = [e.line for e in of(effects, AppendEvent) if e.line["type"] == "fault"]
     assert line["decision_id"] == decision.record.decision_id
     [outcome] = of(effects, WriteOutcome)

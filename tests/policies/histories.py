@@ -6,7 +6,7 @@ from agents.evidence_model import Evidence, Verdict
 from policies.decisions import Action, Decision, PhasePosition, TrainParams, Trigger
 from policies.history import CheckpointInfo, History, PastDecision
 
-PARAMS = TrainParams(lr=2e-4, micro_batch=8, grad_accum=2)
+PARAMS = TrainParams(peak_lr=2e-4, micro_batch=8, grad_accum=2)
 
 
 def fresh(params: TrainParams = PARAMS, *, phase: str = "phase2",

@@ -12,8 +12,8 @@ from policies.history import CheckpointInfo, History
 from settings.policies import PolicyLimits
 from tests.policies.histories import PARAMS, fresh, graded, position, restart_after, with_past
 
-AT_MIN_LR = PARAMS.model_copy(update={"lr": 1e-6})
-MICRO_ONE = TrainParams(lr=2e-4, micro_batch=1, grad_accum=16)
+AT_MIN_LR = PARAMS.model_copy(update={"peak_lr": 1e-6})
+MICRO_ONE = TrainParams(peak_lr=2e-4, micro_batch=1, grad_accum=16)
 
 
 def first_non_finite() -> Decision:
@@ -92,7 +92,7 @@ def test_user_controls_spend_no_budget_and_are_not_blocked_by_it() -> None:
     (Action.SHRINK_BATCH, "user control shrink_batch refused: micro-batch 1 cannot shrink below 1; continue"),
 ])
 def test_user_controls_never_break_the_minimums(requested: Action, reason: str) -> None:
-    params = TrainParams(lr=1e-6, micro_batch=1, grad_accum=4)
+    params = TrainParams(peak_lr=1e-6, micro_batch=1, grad_accum=4)
     decision = decide(Trigger.control(requested), fresh(params))
     assert (decision.action, decision.params_after) == (Action.CONTINUE, params)
     assert decision.reason == reason
@@ -120,7 +120,7 @@ def test_halved_lr_is_floored_at_min_lr(lr: float, expected: float | None) -> No
 ])
 def test_shrunk_batch_keeps_the_effective_batch(micro: int, accum: int, min_micro: int,
                                                expected: tuple[int, int] | None) -> None:
-    params = TrainParams(lr=1e-4, micro_batch=micro, grad_accum=accum)
+    params = TrainParams(peak_lr=1e-4, micro_batch=micro, grad_accum=accum)
     smaller = shrunk_batch(params, PolicyLimits(min_micro_batch=min_micro))
     if expected is None:
         assert smaller is None
@@ -163,7 +163,7 @@ def test_cooldown(later_checkpoints: list[CheckpointInfo], trigger: Trigger, act
         history = history.with_checkpoint(checkpoint)
     decision = decide(trigger, history)
     assert decision.action is action
-    assert decision.params_after.lr == pytest.approx(lr_after)
+    assert decision.params_after.peak_lr == pytest.approx(lr_after)
     assert reason in decision.reason, decision.reason
 
 
@@ -188,5 +188,5 @@ def test_without_any_checkpoint_before_the_halving_any_finite_checkpoint_shows_r
 def test_a_second_non_finite_step_in_the_cool_down_rolls_back_without_halving() -> None:
     history = with_past(halved_once([CKPT_BEFORE]), [("phase2", first_non_finite())])
     decision = decide(Trigger.non_finite("loss=nan"), history)
-    assert (decision.action, decision.params_after.lr) == (Action.ROLLBACK, 1e-4)
+    assert (decision.action, decision.params_after.peak_lr) == (Action.ROLLBACK, 1e-4)
     assert "roll back to the last good checkpoint; LR 0.0001 kept (cool-down" in decision.reason

@@ -86,8 +86,8 @@ def apply(event: object, history: History) -> History:
        micro_batch=st.integers(1, 64), grad_accum=st.integers(1, 8))
 def test_no_sequence_of_events_breaks_a_bound(events: list[object], limits: PolicyLimits, lr_factor: float,
                                               micro_batch: int, grad_accum: int) -> None:
-    start = TrainParams(lr=limits.min_lr * lr_factor, micro_batch=max(micro_batch, limits.min_micro_batch),
-                        grad_accum=grad_accum)
+    start = TrainParams(peak_lr=limits.min_lr * lr_factor,
+                        micro_batch=max(micro_batch, limits.min_micro_batch), grad_accum=grad_accum)
     history = History(specialist="ascii_specialist", phase="phase1", params=start)
     aborted_params: TrainParams | None = None
     halvings_since_checkpoint = 0
@@ -108,7 +108,7 @@ def test_no_sequence_of_events_breaks_a_bound(events: list[object], limits: Poli
             aborted_params = history.params
 
         params = history.params
-        assert params.lr >= limits.min_lr
+        assert params.peak_lr >= limits.min_lr
         assert params.micro_batch >= limits.min_micro_batch >= 1
         assert params.effective_batch == start.effective_batch
         assert history.interventions() <= limits.max_interventions_per_specialist

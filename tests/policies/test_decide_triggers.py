@@ -13,7 +13,7 @@ from policies.history import History
 from settings.policies import PolicyLimits
 from tests.policies.histories import PARAMS, fresh, graded, position
 
-HALVED = PARAMS.model_copy(update={"lr": 1e-4})
+HALVED = PARAMS.model_copy(update={"peak_lr": 1e-4})
 SHRUNK = PARAMS.model_copy(update={"micro_batch": 4, "grad_accum": 4})
 EVIDENCE = "grade D (64/100) at epoch 4; evidence"
 AFTER_ONE_NON_FINITE = fresh().after(decide(Trigger.non_finite("loss=nan", step=120), fresh()))
@@ -139,7 +139,7 @@ def test_decide_is_pure() -> None:
 
 
 def test_default_limits_are_used_when_none_are_given() -> None:
-    assert decide(graded("plateaued"), fresh()).params_after.lr == pytest.approx(1e-4)
+    assert decide(graded("plateaued"), fresh()).params_after.peak_lr == pytest.approx(1e-4)
 
 
 def test_an_epoch_already_acted_on_is_not_acted_on_again() -> None:

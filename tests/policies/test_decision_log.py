@@ -64,8 +64,8 @@ def test_a_record_is_one_json_line_with_every_documented_field(tmp_path: Path) -
     assert data["trigger"]["evidence"]["verdict"] == "plateaued"
     assert data["grade_source"] == "rubric"
     assert data["fallback_reason"].startswith("timeout")
-    assert data["params_before"] == {"lr": 2e-4, "micro_batch": 8, "grad_accum": 2, "epochs": None}
-    assert data["params_after"] == {"lr": 1e-4, "micro_batch": 8, "grad_accum": 2, "epochs": None}
+    assert data["params_before"] == {"peak_lr": 2e-4, "micro_batch": 8, "grad_accum": 2, "epochs": None}
+    assert data["params_after"] == {"peak_lr": 1e-4, "micro_batch": 8, "grad_accum": 2, "epochs": None}
     assert data["reason"] == ("grade F (55/100) at epoch 5; evidence plateaued: no gain beyond noise over "
                               "the last 3 evaluations: the val loss slope gains 0.10% of the val loss per "
                               "evaluation (<= plateau_tolerance 0.50%): halve LR 0.0002 -> 0.0001")

@@ -27,7 +27,7 @@ def night(name: str, entry: dict[str, Any]) -> list[tuple[str, Decision]]:
     """(letter, decision) per recorded window, each decided on the history the ones before it left."""
     epochs = DEMO.foundation.epochs if name == "foundation" else DEMO.specialists[name].phases[0].epochs
     history = History(specialist=name, phase=entry["phase"],
-                      params=TrainParams(lr=DEMO.training.learning_rate, micro_batch=32, grad_accum=1))
+                      params=TrainParams(peak_lr=DEMO.training.learning_rate, micro_batch=32, grad_accum=1))
     earlier: list[EpochRecord] = []
     decided = []
     for item in entry["windows"]:

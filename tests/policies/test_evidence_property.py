@@ -76,7 +76,7 @@ def test_a_strictly_improving_window_never_halves_or_rolls_back(
     evidence, decision = decided(window, grade)
     assert evidence.verdict == "improving", evidence.reasons
     assert decision.action not in (Action.HALVE_LR, Action.ROLLBACK, Action.STOP_EARLY), decision.reason
-    assert decision.params_after.lr == decision.params_before.lr
+    assert decision.params_after.peak_lr == decision.params_before.peak_lr
 
 
 @st.composite

@@ -36,10 +36,10 @@ def test_trigger_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"lr": 0.0, "micro_batch": 1, "grad_accum": 1}, "lr"),
-    ({"lr": math.inf, "micro_batch": 1, "grad_accum": 1}, "lr must be finite, got inf"),
-    ({"lr": 1e-4, "micro_batch": 0, "grad_accum": 1}, "micro_batch"),
-    ({"lr": 1e-4, "micro_batch": 1, "grad_accum": 0}, "grad_accum"),
+    ({"peak_lr": 0.0, "micro_batch": 1, "grad_accum": 1}, "peak_lr"),
+    ({"peak_lr": math.inf, "micro_batch": 1, "grad_accum": 1}, "peak_lr must be finite, got inf"),
+    ({"peak_lr": 1e-4, "micro_batch": 0, "grad_accum": 1}, "micro_batch"),
+    ({"peak_lr": 1e-4, "micro_batch": 1, "grad_accum": 0}, "grad_accum"),
 ])
 def test_train_params_reject_bad_values(values: dict[str, float], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

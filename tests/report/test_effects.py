@@ -15,7 +15,7 @@ def evaluation(time: float, epoch: int, exact: float, n: int | None = 96) -> dic
 
 def decision(time: str, action: str, epoch: int = 1, before: int | None = None,
              after: int | None = None) -> dict[str, Any]:
-    params = {"lr": 1e-3, "micro_batch": 8, "grad_accum": 1}
+    params = {"peak_lr": 1e-3, "micro_batch": 8, "grad_accum": 1}
     return {"time": time, "specialist": "ascii", "phase": "main", "epoch": epoch, "action": action,
             "params_before": {**params, "epochs": before}, "params_after": {**params, "epochs": after}}
 

@@ -101,7 +101,7 @@ def test_report_md_names_every_specialist_intervention_and_figure(
         assert f"| {decision['trigger']['kind']}" in row
         assert f"| {decision['action']}" in row
         assert "| ok: " in row
-    assert "| halve_lr | lr 2.0e-04 → 1.0e-04 |" in interventions
+    assert "| halve_lr | peak_lr 2.0e-04 → 1.0e-04 |" in interventions
     shrink = "| oom: CUDA out of memory | shrink_batch (from last_good) | grad_accum 4 → 8, micro_batch 4 → 2"
     assert shrink in interventions
     # Epochs count from 1 here too: the event's epoch 4 is the fifth.

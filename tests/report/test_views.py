@@ -72,12 +72,12 @@ def test_format_grade_shows_source_and_fallback() -> None:
 
 
 def test_changed_params_lists_only_what_changed() -> None:
-    before = {"lr": 2e-4, "micro_batch": 4, "grad_accum": 4}
+    before = {"peak_lr": 2e-4, "micro_batch": 4, "grad_accum": 4}
     assert changed_params(before, {**before, "micro_batch": 2, "grad_accum": 8}) == (
         "grad_accum 4 → 8, micro_batch 4 → 2"
     )
     assert changed_params(before, before) == "—"
-    assert changed_params(None, {"lr": 1e-4}) == "lr — → 1.0e-04"
+    assert changed_params(None, {"peak_lr": 1e-4}) == "peak_lr — → 1.0e-04"
 
 
 def test_status_table_of_the_fixture_shows_every_cell(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_decision_rows_of_the_fixture(tmp_path: Path) -> None:
     by_action = {record["action"]: record["decision_id"] for record in fake.decisions}
     halve = rows[by_action["halve_lr"]]
     assert halve[1:] == ["ascii", "phase1_general/5", "grade", "D 64 (llm)", "halve_lr",
-                         "lr 2.0e-04 → 1.0e-04",
+                         "peak_lr 2.0e-04 → 1.0e-04",
                          "grade D (64/100) at epoch 5: loss plateaued for 2 epochs; halve the LR",
                          "ok: halve_lr done"]
     assert halve[0] == format_time(next(d for d in fake.decisions if d["action"] == "halve_lr")["time"])
@@ -138,10 +138,11 @@ def test_decision_table_of_the_fixture(tmp_path: Path) -> None:
     for header in ("time", "specialist", "phase/epoch", "trigger", "grade", "action", "before → after",
                    "reason", "outcome"):
         assert header in text
-    for cell in ("lr 2.0e-04 → 1.0e-04", "D 64 (llm)", "rollback (from", "ok: halve_lr done", "pending",
-                 "phase1_general/5"):
+    for cell in ("D 64 (llm)", "rollback (from", "ok: halve_lr done", "pending", "phase1_general/5"):
         assert cell in text
     lines = text.splitlines()
+    halve = next(index for index, line in enumerate(lines) if "│ halve_lr" in line)
+    assert "peak_lr 2.0e-04 →" in lines[halve] and "1.0e-04" in lines[halve + 1]  # wrapped in its column
     shrink = next(index for index, line in enumerate(lines) if "shrink_batch" in line)
     assert "grad_accum 4 → 8" in lines[shrink]
     assert "micro_batch 4 → 2" in lines[shrink + 1]
