@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from agents.evidence import wilson_interval
 from policies.decisions import Action
+from report.views import evaluation_epoch
 from settings.policies import EvidenceThresholds
 
 PASSIVE = frozenset({Action.CONTINUE.value, Action.FLAG_FOR_REVIEW.value, Action.SELECT_BEST.value})
@@ -40,7 +41,8 @@ def _time(item: dict[str, Any]) -> float:
 
 
 def metric_text(evaluation: dict[str, Any] | None) -> str:
-    """`exact match 24.0% [16.6%, 33.3%] (n=96), val loss 1.64 (epoch 4)`, or what is missing."""
+    """`exact match 24.0% [16.6%, 33.3%] (n=96), val loss 1.64 (epoch 4)` (`(start)` for the phase's
+    starting weights), or what is missing."""
     if evaluation is None:
         return "no evaluation"
     exact, n = evaluation.get("exact_match"), evaluation.get("n_graded")
@@ -53,7 +55,8 @@ def metric_text(evaluation: dict[str, Any] | None) -> str:
         exact_text = "exact match not measured"
     loss = evaluation.get("val_loss")
     loss_text = f", val loss {loss:.4g}" if isinstance(loss, int | float) else ""
-    return f"{exact_text}{loss_text} (epoch {int(evaluation.get('epoch', 0)) + 1})"
+    epoch = evaluation_epoch(evaluation)
+    return f"{exact_text}{loss_text} ({epoch if evaluation.get('start') else f'epoch {epoch}'})"
 
 
 def _effect(decision: dict[str, Any], evaluations: list[dict[str, Any]]) -> tuple[str, str, str]:
@@ -103,7 +106,8 @@ def effect_rows(specialists: list[SpecialistEvents]) -> list[list[str]]:
 
 
 def plan_rows(specialists: list[SpecialistEvents]) -> list[list[str]]:
-    """Per specialist and phase: epochs trained against the plan, plan changes, interventions, the end."""
+    """Per specialist and phase: epochs trained against the plan, plan changes, interventions, the end.
+    The start-of-phase evaluation measured no trained epoch: it is not counted."""
     rows = []
     for spec in specialists:
         state = str((spec.state or {}).get("state", "unknown"))
@@ -111,7 +115,8 @@ def plan_rows(specialists: list[SpecialistEvents]) -> list[list[str]]:
         if not phases:
             rows.append([spec.name, "no data", "no evaluation yet", "", "", state])
         for phase in phases:
-            trained = max(int(e.get("epoch", 0)) + 1 for e in spec.epochs if e.get("phase") == phase)
+            trained = max((int(e.get("epoch", 0)) + 1 for e in spec.epochs
+                           if e.get("phase") == phase and not e.get("start")), default=0)
             decisions = [d for d in spec.decisions if d.get("phase") == phase]
             changes = [_epoch_change(d) for d in decisions if d.get("action") in EPOCH_CHANGES]
             quiet = PASSIVE | EPOCH_CHANGES

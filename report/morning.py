@@ -31,6 +31,7 @@ from report.views import (
     action_text,
     changed_params,
     display_epoch,
+    evaluation_epoch,
     format_number,
     format_time,
     humanize_seconds,
@@ -161,6 +162,13 @@ def _grade_summary(grade: dict[str, Any]) -> dict[str, Any]:
     return {key: grade.get(key) for key in keys}
 
 
+def _evaluation_summary(evaluation: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The named fields of an evaluation, and whether it measured the phase's starting weights (`start`)."""
+    if evaluation is None:
+        return None
+    return {**{key: evaluation.get(key) for key in keys}, "start": bool(evaluation.get("start"))}
+
+
 def specialist_summary(spec: SpecialistData) -> dict[str, Any]:
     """Final metrics, best exact match, interventions by action, grades, wall time and adapter of one."""
     last_epoch = spec.epochs[-1] if spec.epochs else None
@@ -168,15 +176,14 @@ def specialist_summary(spec: SpecialistData) -> dict[str, Any]:
     best = max(scored, key=lambda e: e["exact_match"]) if scored else None
     finite_losses = [s for s in spec.steps if finite(s.get("loss")) is not None]
     metric_keys = ("phase", "epoch", "step", "val_loss", "exact_match", "format_validity")
+    best_keys = ("exact_match", "phase", "epoch", "step")
     by_action = Counter(str(d.get("action")) for d in spec.interventions)
     state = spec.state or {}
     return {
         "state": state.get("state", "unknown" if spec.steps else "no data"),
         "reason": state.get("reason"),
-        "final_metrics": {key: last_epoch.get(key) for key in metric_keys} if last_epoch else None,
-        "best_exact_match": (
-            {key: best.get(key) for key in ("exact_match", "phase", "epoch", "step")} if best else None
-        ),
+        "final_metrics": _evaluation_summary(last_epoch, metric_keys),
+        "best_exact_match": _evaluation_summary(best, best_keys),
         "step_events": len(spec.steps),
         "last_step": spec.steps[-1].get("step") if spec.steps else None,
         "final_train_loss": finite_losses[-1].get("loss") if finite_losses else None,
@@ -300,11 +307,11 @@ def _metrics_section(data: RunData, summary: dict[str, Any]) -> list[str]:
             [
                 spec.name,
                 item["state"] + (f" ({item['reason']})" if item["reason"] else ""),
-                f"{final['phase']}/{display_epoch(final['epoch'])}" if final else "no data",
+                f"{final['phase']}/{evaluation_epoch(final)}" if final else "no data",
                 final["val_loss"] if final else None,
                 final["exact_match"] if final else None,
                 final["format_validity"] if final else None,
-                f"{format_number(best['exact_match'])} ({best['phase']}/{display_epoch(best['epoch'])})"
+                f"{format_number(best['exact_match'])} ({best['phase']}/{evaluation_epoch(best)})"
                 if best
                 else "no data",
                 item["interventions"]["total"],

@@ -144,6 +144,12 @@ def display_epoch(epoch: Any) -> int:
     return int(epoch or 0) + 1
 
 
+def evaluation_epoch(evaluation: Mapping[str, Any]) -> str:
+    """Which weights an evaluation measured: `start` for the phase's starting weights (`eval_at_start`, whose
+    line says `"start": true` with epoch 0), else the trained epoch counted from 1."""
+    return "start" if evaluation.get("start") else str(display_epoch(evaluation.get("epoch")))
+
+
 def _batch_cell(spec: Mapping[str, Any]) -> str:
     micro, accum = spec.get("micro_batch"), spec.get("grad_accum")
     if micro is None and accum is None:

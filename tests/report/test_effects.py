@@ -65,3 +65,26 @@ def test_the_plan_shows_epochs_trained_plan_changes_and_interventions() -> None:
     assert plan_rows([spec(epochs, decisions)]) == [
         ["ascii", "main", "8 epoch(s) evaluated", "extend_phase 6 -> 8 epochs", "halve_lr", "finished"]]
     assert plan_rows([spec([], [])]) == [["ascii", "no data", "no evaluation yet", "", "", "finished"]]
+
+
+def start_evaluation(time: float, exact: float) -> dict[str, Any]:
+    """The phase's starting weights, evaluated before its first step: epoch 0, step 0, `"start": true`."""
+    return {**evaluation(time, 0, exact), "start": True}
+
+
+def test_the_start_evaluation_is_shown_as_the_start_and_trained_epochs_count_from_one() -> None:
+    # A NaN at step 3 of the first epoch: before it only the start was evaluated; after it, the first epoch.
+    # Wilson at z 1.96 on n=96: 10% -> [5.5%, 17.6%], 40% -> [30.8%, 50.0%].
+    epochs = [start_evaluation(90.0, 0.10), evaluation(110.0, 0, 0.40), evaluation(120.0, 1, 0.41)]
+    (row,) = effect_rows([spec(epochs, [decision(T100, "rollback", epoch=0)])])
+    assert row[:3] == ["ascii", "main/1", "rollback"]
+    assert row[3] == "exact match 10.0% [5.5%, 17.6%] (n=96), val loss 2 (start)"
+    assert row[4] == "exact match 40.0% [30.8%, 50.0%] (n=96), val loss 2 (epoch 1)"
+    assert metric_text(start_evaluation(90.0, 0.5)).endswith("val loss 2 (start)")
+
+
+def test_the_plan_does_not_count_the_start_evaluation_as_a_trained_epoch() -> None:
+    only_start = plan_rows([spec([start_evaluation(90.0, 0.1)], [])])
+    assert only_start == [["ascii", "main", "0 epoch(s) evaluated", "as planned", "none", "finished"]]
+    one_epoch = plan_rows([spec([start_evaluation(90.0, 0.1), evaluation(110.0, 0, 0.4)], [])])
+    assert one_epoch[0][2] == "1 epoch(s) evaluated"

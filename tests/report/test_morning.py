@@ -211,3 +211,33 @@ def test_a_damaged_decision_log_is_named_and_the_rest_still_reported(tmp_path: P
 def test_a_missing_run_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RunFileError, match="absent: no such run directory"):
         write_report(tmp_path / "absent")
+
+
+def _evaluation_line(time: float, epoch: int, exact: float, start: bool = False) -> dict[str, Any]:
+    line = {"type": "epoch", "time": time, "phase": "main", "epoch": epoch, "step": 10 * (epoch + 1),
+            "val_loss": 1.5, "exact_match": exact, "format_validity": 1.0, "n_graded": 32}
+    return {**line, "step": 0, "start": True} if start else line
+
+
+def test_the_start_evaluation_is_the_start_in_the_final_metrics_not_an_epoch(tmp_path: Path) -> None:
+    run_dir = tmp_path / "night"
+    (run_dir / "events").mkdir(parents=True)
+    trajectories = {
+        # Training made it worse: the best exact match is the start's, the last evaluation epoch 2's.
+        "worse": [_evaluation_line(1.0, 0, 0.50, start=True), _evaluation_line(2.0, 0, 0.25),
+                  _evaluation_line(3.0, 1, 0.30)],
+        # Stopped before its first epoch ended: the start is the only evaluation.
+        "early": [_evaluation_line(1.0, 0, 0.10, start=True)],
+    }
+    for name, lines in trajectories.items():
+        text = "".join(json.dumps(line) + "\n" for line in lines)
+        (run_dir / "events" / f"{name}.jsonl").write_text(text, encoding="utf-8")
+    paths = write_report(run_dir)
+    report = paths.report_md.read_text(encoding="utf-8")
+    assert "| worse | no data | main/2 | 1.5 | 0.3 | 1 | 0.5 (main/start) |" in report
+    assert "| early | no data | main/start | 1.5 | 0.1 | 1 | 0.1 (main/start) |" in report
+    assert "| worse | main | 2 epoch(s) evaluated |" in report
+    assert "| early | main | 0 epoch(s) evaluated |" in report
+    summary = _strict_json(paths.summary_json)["specialists"]
+    assert (summary["worse"]["best_exact_match"]["start"], summary["worse"]["final_metrics"]["start"]) == (
+        True, False)
