@@ -226,56 +226,51 @@ def hung_trainer_pid(run_dir: Path, name: str, step: int) -> int:
     return _wait_for(pid_once_hung, 300, f"{name} to hang at step {step}")
 
 
-def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> None:
-    """Kill a trainer's process, then the supervisor's, then the driver; rerunning the command finishes it.
+def _kill_hung_trainer(run_dir: Path) -> int:
+    """SIGKILL ascii's trainer process while it hangs at step 8: Ray restarts it and it resumes. Its pid."""
+    trainer_pid = hung_trainer_pid(run_dir, "ascii", 8)
+    os.kill(trainer_pid, signal.SIGKILL)
+    _wait_for(lambda: _crash_decisions(run_dir), 180, "the supervisor to log the trainer's crash")
+    return trainer_pid
 
-    Injected hangs pin the trainers where the test needs them, so no kill races the end of training: ascii
-    hangs at step 8 and is SIGKILLed there; runic hangs at step 2 and keeps the night open until the driver is
-    killed. stall_seconds (180) is far above a process restart, so the kill is seen as the crash it is and
-    runic's hang is never resolved by the first driver; on the rerun, the fired hangs do not fire again.
-    """
-    epochs = 20
-    faults = {"ascii": {"hang_at_step": 8}, "runic": {"hang_at_step": 2}}
-    config = chaos_config(tmp_path, "kills", faults, epochs=epochs, policies={"stall_seconds": 180})
-    config["specialists"]["runic"]["phases"][0]["epochs"] = 2
-    config_path = write_config(tmp_path, config)
-    run_dir = tmp_path / "kills"
-    # The driver's output goes to a file: an unread pipe would fill up and block it.
-    with (tmp_path / "driver.log").open("w") as driver_log:
+
+def _kill_supervisor(run_dir: Path) -> None:
+    """SIGKILL the supervisor: Ray restarts it, it reloads the run state and ascii trains on under it."""
+    supervisor_pid = run_state(run_dir)["supervisor_pid"]
+    os.kill(supervisor_pid, signal.SIGKILL)
+    _wait_for(
+        lambda: run_state(run_dir)["supervisor_pid"] != supervisor_pid, 180, "Ray to restart the supervisor"
+    )
+    step_at_restart = _step_of(run_dir, "ascii")
+    _wait_for(
+        lambda: _step_of(run_dir, "ascii") >= step_at_restart + 12 or _finished(run_dir, "ascii"),
+        180,
+        "ascii to train on under the restarted supervisor",
+    )
+
+
+def _kill_trainer_supervisor_then_driver(config_path: Path, run_dir: Path, driver_log_path: Path) -> int:
+    """Start the night, then SIGKILL ascii's trainer, the supervisor and the driver in turn; the trainer's
+    pid. The driver's output goes to a file: an unread pipe would fill up and block it."""
+    with driver_log_path.open("w") as driver_log:
         driver = subprocess.Popen(
             overnight_command(config_path), cwd=REPO, stdout=driver_log, stderr=subprocess.STDOUT
         )
         try:
-            # 1. SIGKILL the trainer's process while it hangs at step 8: Ray restarts it and it resumes.
-            trainer_pid = hung_trainer_pid(run_dir, "ascii", 8)
-            os.kill(trainer_pid, signal.SIGKILL)
-            _wait_for(lambda: _crash_decisions(run_dir), 180, "the supervisor to log the trainer's crash")
-            # 2. SIGKILL the supervisor: Ray restarts it, it reloads the run state and carries on.
-            supervisor_pid = run_state(run_dir)["supervisor_pid"]
-            os.kill(supervisor_pid, signal.SIGKILL)
-            _wait_for(
-                lambda: run_state(run_dir)["supervisor_pid"] != supervisor_pid,
-                180,
-                "Ray to restart the supervisor",
-            )
-            step_at_restart = _step_of(run_dir, "ascii")
-            _wait_for(
-                lambda: _step_of(run_dir, "ascii") >= step_at_restart + 12 or _finished(run_dir, "ascii"),
-                180,
-                "ascii to train on under the restarted supervisor",
-            )
+            trainer_pid = _kill_hung_trainer(run_dir)
+            _kill_supervisor(run_dir)
             assert driver.poll() is None, "the night ended although runic still hangs"
-            # 3. SIGKILL the driver.
             driver.send_signal(signal.SIGKILL)
             driver.wait(timeout=60)
         finally:
             if driver.poll() is None:
                 driver.kill()
-    # Whatever is left of the killed driver's local cluster goes too (on a laptop it dies with the driver):
-    # the same command then resumes the night from the run directory alone.
-    stop_cluster((run_dir / "ray_address").read_text().strip())
-    rerun = run_overnight(config_path)
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    return trainer_pid
+
+
+def _assert_the_rerun_finished_the_night(run_dir: Path, trainer_pid: int, epochs: int) -> None:
+    """One crash decision (the killed trainer's), no stall, no decision twice; the foundation not trained
+    again, runic resumed, and ascii's phase trained every epoch exactly once."""
     assert states(run_dir) == ALL_FINISHED
     log = decisions(run_dir)
     crashes = _crash_decisions(run_dir)
@@ -297,3 +292,26 @@ def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> 
     assert done["epochs_completed"] == epochs
     assert done["steps"] % epochs == 0
     assert len(done["step_losses"]) + done["spike_skipped_steps"] == done["steps"]
+
+
+def test_sigkill_of_trainer_and_supervisor_then_driver_rerun(tmp_path: Path) -> None:
+    """Kill a trainer's process, then the supervisor's, then the driver; rerunning the command finishes it.
+
+    Injected hangs pin the trainers where the test needs them, so no kill races the end of training: ascii
+    hangs at step 8 and is SIGKILLed there; runic hangs at step 2 and keeps the night open until the driver is
+    killed. stall_seconds (180) is far above a process restart, so the kill is seen as the crash it is and
+    runic's hang is never resolved by the first driver; on the rerun, the fired hangs do not fire again.
+    """
+    epochs = 20
+    faults = {"ascii": {"hang_at_step": 8}, "runic": {"hang_at_step": 2}}
+    config = chaos_config(tmp_path, "kills", faults, epochs=epochs, policies={"stall_seconds": 180})
+    config["specialists"]["runic"]["phases"][0]["epochs"] = 2
+    config_path = write_config(tmp_path, config)
+    run_dir = tmp_path / "kills"
+    trainer_pid = _kill_trainer_supervisor_then_driver(config_path, run_dir, tmp_path / "driver.log")
+    # Whatever is left of the killed driver's local cluster goes too (on a laptop it dies with the driver):
+    # the same command then resumes the night from the run directory alone.
+    stop_cluster((run_dir / "ray_address").read_text().strip())
+    rerun = run_overnight(config_path)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    _assert_the_rerun_finished_the_night(run_dir, trainer_pid, epochs)
