@@ -5,14 +5,19 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from agents.metrics import EpochRecord, MetricWindow
 from policies.decisions import TrainParams
 from policies.history import CheckpointInfo
+from training.events import CheckpointSaved, EpochEval, PhaseStarted, StepMetrics
 
 START_EPOCH = -1
 """The epoch number of a phase's starting weights on the evidence's trajectory (before its epoch 0)."""
+
+
+def params_of(event: StepMetrics | PhaseStarted) -> TrainParams:
+    """The parameters a trainer reports it runs with: its schedule's peak LR and its batch."""
+    return TrainParams(peak_lr=event.peak_lr, micro_batch=event.micro_batch, grad_accum=event.grad_accum)
 
 
 @dataclass
@@ -62,50 +67,38 @@ class SpecialistTracker:
                 items.clear()
             self._means = _Means([], 0)
 
-    def on_step(self, event: dict[str, Any]) -> None:
-        loss = float(event["loss"])
-        self.step_losses.append(loss)
-        if event.get("grad_norm") is not None:
-            self.step_grad_norms.append(float(event["grad_norm"]))
-        if math.isfinite(loss):
-            self.divergence_losses.append(loss)
-        self.params = TrainParams(
-            peak_lr=event["peak_lr"], micro_batch=event["micro_batch"], grad_accum=event["grad_accum"]
-        )
+    def on_step(self, event: StepMetrics) -> None:
+        self.step_losses.append(event.loss)
+        self.step_grad_norms.append(event.grad_norm)
+        if math.isfinite(event.loss):
+            self.divergence_losses.append(event.loss)
+        self.params = params_of(event)
 
-    def on_epoch(self, event: dict[str, Any]) -> None:
+    def on_epoch(self, event: EpochEval) -> None:
         """An evaluation: epochs wait in the window for their grade; the phase's start (`start`) goes straight
         onto the graded trajectory as epoch -1, the reference its first epoch is judged against."""
-        lr = self.params.peak_lr if self.params else 1e-3
-        val_loss = event["val_loss"] if event["val_loss"] is not None else math.nan
-        self.last_val_loss = val_loss
-        start = bool(event.get("start"))
+        self.last_val_loss = event.val_loss
         record = EpochRecord(
-            epoch=START_EPOCH if start else event["epoch"],
-            val_loss=val_loss,
-            exact_match=event["exact_match"] or 0.0,
-            format_validity=event["format_validity"] or 0.0,
-            lr=lr,
-            n=event.get("n_graded"),
+            epoch=START_EPOCH if event.start else event.epoch,
+            val_loss=event.val_loss,
+            exact_match=event.exact_match or 0.0,
+            format_validity=event.format_validity or 0.0,
+            lr=self.params.peak_lr if self.params else 1e-3,  # the peak LR: the rubric looks for its changes
+            n=event.n_graded,
         )
-        if start:
+        if event.start:
             if not any(earlier.epoch == START_EPOCH for earlier in self.graded_epochs):
                 self.graded_epochs.insert(0, record)  # once: a retried report is a duplicate
             return
-        self.last_epoch = event["epoch"]
-        if self.epochs and event["epoch"] <= self.epochs[-1].epoch:
+        self.last_epoch = event.epoch
+        if self.epochs and event.epoch <= self.epochs[-1].epoch:
             return  # a duplicate report (retried call) or an epoch replayed after a rollback
         self.epochs.append(record)
 
-    def on_checkpoint(self, event: dict[str, Any]) -> None:
-        self.checkpoints.append(
-            CheckpointInfo(
-                step=event["step"],
-                epoch=event["epoch"],
-                val_loss=self.last_val_loss,
-                exact_match=event.get("exact_match"),
-            )
-        )
+    def on_checkpoint(self, event: CheckpointSaved) -> None:
+        info = CheckpointInfo(step=event.step, epoch=event.epoch, val_loss=self.last_val_loss,
+                              exact_match=event.exact_match)
+        self.checkpoints.append(info)
 
     def on_skip(self, step: int, window_steps: int) -> int:
         """Record a step the spike guard skipped; the skips within the last `window_steps` steps."""

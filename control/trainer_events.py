@@ -13,7 +13,8 @@ from control.night import Turn
 from control.run_state import TERMINAL_STATES, LastGrade
 from control.steering import apply, epochs_of, grading_due, last_evaluation, position
 from control.telemetry import event_line
-from policies.decisions import Action, TrainParams, Trigger
+from control.tracker import params_of
+from policies.decisions import Action, Trigger
 from settings.recipe import FOUNDATION
 from training.events import (
     CheckpointFailed,
@@ -43,27 +44,25 @@ def on_reported(turn: Turn, report: Reported) -> None:
     elif isinstance(event, StepMetrics):
         stepped(turn, name, event)
     elif isinstance(event, EpochEval):
-        tracker.on_epoch(event.model_dump())
+        tracker.on_epoch(event)
         per_task = {
             task: {"exact_match": score.exact_match, "format_validity": score.format_validity}
             for task, score in event.per_task.items()
         }
         fields = ("val_loss", "exact_match", "format_validity", "n_graded")
         extra = {"per_task": per_task, **({"start": True} if event.start else {})}
-        turn.emit(AppendEvent(name, event_line("epoch", event.model_dump(), *fields, **extra)))
+        turn.emit(AppendEvent(name, event_line("epoch", event, *fields, **extra)))
         # The start is the trajectory's reference, never a window to grade by itself.
         if not event.start and grading_due(turn.night, name, event.phase, event.epoch):
             window = tracker.take_window()
     elif isinstance(event, StepSkipped):
         skipped(turn, name, event)
     elif isinstance(event, CheckpointSaved):
-        tracker.on_checkpoint(event.model_dump())
+        tracker.on_checkpoint(event)
     elif isinstance(event, RolledBack):
         tracker.on_rollback()
         spec.phase_rollbacks += 1
-        line = event_line(
-            "rollback", event.model_dump(), "checkpoint", skipped_checkpoints=event.skipped_checkpoints
-        )
+        line = event_line("rollback", event, "checkpoint", skipped_checkpoints=event.skipped_checkpoints)
         turn.emit(AppendEvent(name, line))
     elif isinstance(event, CheckpointFailed):
         checkpoint_failed(turn, name, event)
@@ -81,9 +80,7 @@ def phase_started(turn: Turn, name: str, event: PhaseStarted) -> None:
     if event.phase != spec.phase:
         spec.phase_rollbacks = 0
     tracker.start_phase(event.phase, turn.now)
-    tracker.params = TrainParams(
-        peak_lr=event.peak_lr, micro_batch=event.micro_batch, grad_accum=event.grad_accum
-    )
+    tracker.params = params_of(event)
     spec.phase, spec.peak_lr = event.phase, event.peak_lr
     spec.micro_batch, spec.grad_accum = event.micro_batch, event.grad_accum
     planned = epochs_of(turn.night, name, event.phase)
@@ -93,7 +90,7 @@ def phase_started(turn: Turn, name: str, event: PhaseStarted) -> None:
     phases = phase_names(turn, name)
     spec.phase_index = phases.index(event.phase) if event.phase in phases else 0
     spec.epochs_total = planned
-    line = event_line("phase", event.model_dump(), status="started", resumed_from=event.resumed_from)
+    line = event_line("phase", event, status="started", resumed_from=event.resumed_from)
     turn.emit(AppendEvent(name, line))
     for corrupt in event.skipped_checkpoints:
         turn.note("corrupt checkpoint skipped", warning=True, specialist=name, detail=corrupt)
@@ -111,8 +108,7 @@ def phase_names(turn: Turn, name: str) -> list[str]:
 def stepped(turn: Turn, name: str, event: StepMetrics) -> None:
     """A step: the ETA, the event line, and the divergence rule on smoothed losses."""
     spec, tracker = turn.spec(name), turn.night.trackers[name]
-    data = event.model_dump()
-    tracker.on_step(data)
+    tracker.on_step(event)
     spec.loss, spec.lr, spec.peak_lr = event.loss, event.lr, event.peak_lr
     spec.micro_batch, spec.grad_accum = event.micro_batch, event.grad_accum
     elapsed = turn.now - (spec.started_at or turn.now)
@@ -120,7 +116,7 @@ def stepped(turn: Turn, name: str, event: StepMetrics) -> None:
     done_fraction = (spec.phase_index + event.progress) / max(1, spec.phases_total)
     spec.eta_s = elapsed / done_fraction * phases_left / max(1, spec.phases_total) if done_fraction else None
     fields = ("loss", "lr", "micro_batch", "grad_accum", "tokens_per_s")
-    turn.emit(AppendEvent(name, event_line("step", data, *fields)))
+    turn.emit(AppendEvent(name, event_line("step", event, *fields)))
     limits = turn.night.config
     diverged = tracker.diverged(limits.policies.divergence_k, limits.supervisor.divergence_min_steps)
     if diverged is None:
@@ -135,7 +131,7 @@ def stepped(turn: Turn, name: str, event: StepMetrics) -> None:
 def skipped(turn: Turn, name: str, event: StepSkipped) -> None:
     """A step the spike guard skipped; enough of them within the policy window make a decision."""
     fields = ("reason", "value", "median", "robust_z", "skipped_in_phase")
-    turn.emit(AppendEvent(name, event_line("skip", event.model_dump(), *fields)))
+    turn.emit(AppendEvent(name, event_line("skip", event, *fields)))
     limits, tracker = turn.night.config.policies, turn.night.trackers[name]
     skips = tracker.on_skip(event.step, limits.spike_window_steps)
     if skips < limits.spike_skips:
@@ -164,7 +160,7 @@ def phase_ended(turn: Turn, name: str, event: PhaseEnded) -> None:
     if event.status in ("completed", "skipped") and event.phase not in spec.finished_phases:
         spec.finished_phases.append(event.phase)
     ended = "finished" if event.status == "completed" else event.status
-    turn.emit(AppendEvent(name, event_line("phase", event.model_dump(), status=ended, reason=event.reason)))
+    turn.emit(AppendEvent(name, event_line("phase", event, status=ended, reason=event.reason)))
     if spec.job != event.phase and name != FOUNDATION:
         turn.emit(PromotePhaseBest(name, event.phase))
 
@@ -242,7 +238,7 @@ def on_fault(turn: Turn, reported: FaultReported) -> None:
                 name,
                 event_line(
                     "fault",
-                    fault.model_dump(),
+                    fault,
                     "fault",
                     decided_at=turn.now,
                     injected=fault.injected,

@@ -21,9 +21,10 @@ def scored(epoch: int, step_: int, exact: int, val_loss: float, start: bool = Fa
     return Reported(NOW, "ascii", event)
 
 
-def start_record(exact: int = 9) -> dict[str, object]:
-    return {"epoch": 0, "step": 0, "val_loss": 4.2, "exact_match": exact / N, "format_validity": 0.4,
-            "n_graded": N, "start": True}  # fmt: skip
+def start_record(exact: int = 9) -> EpochEval:
+    event = scored(0, 0, exact, 4.2, start=True).event
+    assert isinstance(event, EpochEval)
+    return event
 
 
 def test_the_start_goes_onto_the_graded_trajectory_once_and_never_makes_a_window() -> None:
@@ -33,7 +34,7 @@ def test_the_start_goes_onto_the_graded_trajectory_once_and_never_makes_a_window
     tracker.on_epoch(start_record())  # a retried report
     assert tracker.take_window() is None
     assert [r.epoch for r in tracker.graded_epochs] == [START_EPOCH]
-    tracker.on_epoch({**start_record(0), "start": False, "step": 15})
+    tracker.on_epoch(start_record(0).model_copy(update={"start": False, "step": 15}))
     window = tracker.take_window()
     assert window is not None
     assert [r.epoch for r in window.earlier_epochs] == [-1] and [r.epoch for r in window.epochs] == [0]
