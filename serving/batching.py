@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -68,9 +69,12 @@ def generate_per_adapter(
     kwargs: dict[str, Any],
     pad_id: int,
     streamer: BatchStreamer | None = None,
+    call_kwargs: Callable[[Sequence[int]], dict[str, Any]] | None = None,
 ) -> torch.Tensor:
     """One generate call per adapter (None: the base with adapters off); rows come back in their order,
-    right-padded to the longest output. `streamer` (rows in batch order) gets each call's rows."""
+    right-padded to the longest output. `streamer` (rows in batch order) gets each call's rows, and
+    `call_kwargs(indices)` the extra arguments of the call over those rows (e.g. their grammar processor,
+    which holds per-row state and so must be built for the call's own rows)."""
     by_adapter: dict[str | None, list[int]] = {}
     for index, adapter in enumerate(adapters):
         by_adapter.setdefault(adapter, []).append(index)
@@ -78,12 +82,13 @@ def generate_per_adapter(
     for adapter, indices in by_adapter.items():
         sub = {key: value[indices] for key, value in batch.items()}
         sub_streamer = streamer.subset(indices) if streamer is not None else None
+        extra = {**kwargs, **(call_kwargs(indices) if call_kwargs is not None else {})}
         if adapter is None:
             with model.disable_adapter():
-                out = model.generate(**sub, **kwargs, streamer=sub_streamer)
+                out = model.generate(**sub, **extra, streamer=sub_streamer)
         else:
             model.set_adapter(adapter)
-            out = model.generate(**sub, **kwargs, streamer=sub_streamer)
+            out = model.generate(**sub, **extra, streamer=sub_streamer)
         pieces.update(zip(indices, out, strict=True))
     longest = max(piece.shape[0] for piece in pieces.values())
     return torch.stack(

@@ -22,6 +22,7 @@ from control.run_files import PROMOTED_FILE
 from hlx.corpus_io import prompt_text
 from report.metric_samples import answer_samples, batch_samples, reload_samples
 from serving.batching import BatchStats, cut_answer, generate_per_adapter, left_pad, plan_calls, row_budget
+from serving.grammar_hook import grammar_call_kwargs
 from serving.metric_sink import SampleSink, record_quietly
 from serving.model_census import parameter_counts
 from serving.route_rules import COORDINATOR, Route, route
@@ -314,12 +315,13 @@ class Router:
     def _decode_call(
         self, rows: list[Pending], prompt_ids: list[list[int]], budgets: list[int]
     ) -> list[tuple[str, str, int]]:
-        """One generate call (per adapter with strategy `group`) for rows that fit the context together."""
+        """One generate call (per adapter with strategy `group`) for rows that fit the context together,
+        each row in a value format decoded under its grammar when `constrained_decoding` is on."""
         with self._model_lock:
             model = rows[0].serving.model if rows[0].serving.model is not None else self._model
             batch = {key: value.to(self.device) for key, value in left_pad(prompt_ids, self._pad_id).items()}
             width = batch["input_ids"].shape[1]
-            kwargs = {
+            kwargs: dict[str, Any] = {
                 "max_new_tokens": max(budgets),
                 "do_sample": False,
                 "use_cache": True,
@@ -330,13 +332,17 @@ class Router:
             streamer = batch_streamer(
                 [row.on_delta for row in rows], budgets, self._text_of, self._tokenizer.eos_token_id
             )
-            if not isinstance(model, PeftModel):
+            formats = [row.route.format for row in rows]
+            grammar = grammar_call_kwargs(
+                model, self._tokenizer, formats, budgets, self.settings.constrained_decoding
+            )
+            if not isinstance(model, PeftModel) or self.settings.strategy == "mixed":
+                if isinstance(model, PeftModel):
+                    kwargs["adapter_names"] = [adapter or BASE_ADAPTER for adapter in adapters]
+                kwargs.update(grammar(range(len(rows))))
                 output = model.generate(**batch, **kwargs, streamer=streamer)
-            elif self.settings.strategy == "mixed":
-                names = [adapter or BASE_ADAPTER for adapter in adapters]
-                output = model.generate(**batch, adapter_names=names, streamer=streamer, **kwargs)
             else:
-                output = generate_per_adapter(model, batch, adapters, kwargs, self._pad_id, streamer)
+                output = generate_per_adapter(model, batch, adapters, kwargs, self._pad_id, streamer, grammar)
         decoded = []
         for new_ids, budget in zip(output[:, width:].tolist(), budgets, strict=True):
             ids, finish = cut_answer(new_ids, self._tokenizer.eos_token_id, budget)

@@ -57,7 +57,8 @@ class PromotionError(ValueError):
 @dataclass(frozen=True)
 class RouterSettings:
     """Serving limits and batching. `strategy`: `mixed` runs one generate call per batch with peft's
-    per-row adapter_names; `group` runs one call per expert (bench/router.py measures both; mixed won)."""
+    per-row adapter_names; `group` runs one call per expert (bench/router.py measures both; mixed won).
+    `constrained_decoding`: answers in a value format are decoded under their format's grammar."""
 
     default_max_new_tokens: int = 128
     max_new_tokens_limit: int = 512
@@ -68,6 +69,7 @@ class RouterSettings:
     dtype: str = "auto"
     device: str | None = None
     torch_threads: int | None = None  # None keeps torch's default; 1 is fastest on a busy shared CPU
+    constrained_decoding: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.default_max_new_tokens <= self.max_new_tokens_limit:

@@ -35,6 +35,11 @@ class RouterSection(StrictModel):
     """torch device, e.g. `cuda:0` or `cpu`; None: the GPU when there is one."""
     torch_threads: int | None = Field(None, ge=1)
     """torch CPU threads; None keeps torch's default (1 is fastest on a busy shared CPU)."""
+    constrained_decoding: bool = True
+    """Decode answers in a value format (HLXL, LC-T, LC-R, LC-B) under that format's grammar
+    (training.constrained), so every such answer parses whatever the weights; the `valid` flag still checks
+    each answer. Other formats (free text, diagnostics, programs) decode freely. Off: every answer decodes
+    freely, as before grammars existed (what `training.constrained_decoding` is for the evaluation)."""
 
     def settings_for(self, training_max_new_tokens: int) -> dict[str, Any]:
         """The router's settings (serving.routing.RouterSettings fields), with the answer lengths resolved:

@@ -4,13 +4,14 @@ Rows whose format has a grammar (hlx.grammar) may only emit tokens the grammar a
 where the answer is complete. Each row also has a token budget. Decoding is greedy, so the processor can see
 the token a row is about to pick: when taking it would leave too few tokens to finish the answer, the row is
 steered onto the shortest known completion (training.grammar_close) instead, so a budget never cuts an
-answer off. What a context-free grammar cannot see, a repeated field index or record key, is checked with
-the toolkit on the prefix (hlx.grammar.dead_end) and masked too. Rows without a grammar (diagnostics, free
-text) are left alone.
+answer off. What a context-free grammar cannot see, a repeated field index or record key
+(hlx.grammar.dead_end) or a float literal that overflows to infinity (`overflows`), is checked with the
+toolkit on the prefix and masked too. Rows without a grammar (diagnostics, free text) are left alone.
 """
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Sequence
 
@@ -18,7 +19,9 @@ import torch
 import xgrammar as xgr
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from hlx.grammar import dead_end, grammar_text, has_grammar
+from hlx.errors import E_FLOAT_SPECIAL, HLXError
+from hlx.formats import parse
+from hlx.grammar import TEXT_FORMATS, dead_end, grammar_text, has_grammar
 from training.grammar_close import lcb_closing, text_closing
 
 _BOOKS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, GrammarBook]] = (
@@ -28,6 +31,24 @@ _BOOKS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, GrammarBook
 
 # Tokens tried per step before giving up on avoiding a repeated field index or record key.
 MAX_DEAD_ENDS = 64
+
+
+# A float literal ending the prefix that may already be infinite (a finite double is below 1.8e308): an
+# exponent of 3 digits or more, or a mantissa of 300 digits or more. Only these are parsed to find out.
+_HUGE_FLOAT_TAIL = re.compile(r"(?:[eE]\+?[0-9]{3,}|[0-9]{300,}(?:\.[0-9]*)?(?:[eE]\+?[0-9]*)?)$")
+
+
+def overflows(prefix: str, fmt: str) -> bool:
+    """True when `prefix` holds a float literal the toolkit reads as infinite (E_FLOAT_SPECIAL, e.g. `1e999`),
+    which the grammar accepts. More digits only make a literal with a positive exponent larger, so such a
+    prefix can never become a value the toolkit parses."""
+    if fmt not in TEXT_FORMATS or not _HUGE_FLOAT_TAIL.search(prefix):
+        return False
+    try:
+        parse(prefix, fmt)
+    except HLXError as err:
+        return err.code == E_FLOAT_SPECIAL
+    return False
 
 
 class GrammarViolation(RuntimeError):
@@ -133,12 +154,13 @@ class _Row:
             _force(scores, self.plan[0])
 
     def _first_live_choice(self, scores: torch.Tensor) -> int:
-        """The best token left once those that would repeat a field index or record key are masked too
-        (what the grammar cannot see; a key or index still being written may grow out of it)."""
+        """The best token left once those that would repeat a field index or record key, or make a float
+        infinite, are masked too (what the grammar cannot see; a key or index still being written may grow
+        out of it)."""
         for _ in range(MAX_DEAD_ENDS):
             choice = int(scores.argmax())
             prefix = (bytes(self.written) + self.book.token_bytes[choice]).decode("utf-8", errors="ignore")
-            if choice == self.book.eos_id or not dead_end(prefix, self.fmt):
+            if choice == self.book.eos_id or not (dead_end(prefix, self.fmt) or overflows(prefix, self.fmt)):
                 return choice
             scores[choice] = float("-inf")
         return int(scores.argmax())

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, LogitsProcessorList
 
 from hlx.checker import check
 from hlx.corpus_io import prompt_text
 from serving.router import PromptTooLong, RequestError, Router, RouterError, RouterSettings
+from training.constrained import GrammarLogitsProcessor, grammar_book
 from training.model import load_tokenizer
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ REQUESTS = {
     "runic": "Convert to LC-R: {14: {@0: 42}}",
     "coordinator": "Explain contract: {14: {@0: 42}}",
 }
+# The answer format's grammar of each request kind (by the prompt's words before the colon), written out
+# here rather than asked of the router's routing; None: free text, decoded freely.
+GRAMMARS = {"Convert to HLXL": "hlxl", "Convert to LC-R": "lc-r", "Explain contract": None}
 ANSWER_KEYS = {
     "expert",
     "track",
@@ -68,13 +72,22 @@ def loud_router(private_run: TrainedRun) -> Iterator[Router]:
     served.close()
 
 
-def standalone_answer(run: TrainedRun, prompt: str, adapter: Path | None, max_new: int = MAX_NEW) -> str:
-    """Greedy answer of a separately loaded model: the base alone, or the base with one adapter."""
+def standalone_answer(
+    run: TrainedRun, prompt: str, adapter: Path | None, max_new: int = MAX_NEW, grammar: bool = True
+) -> str:
+    """Greedy answer of a separately loaded model: the base alone, or the base with one adapter. With
+    `grammar` (the router's default), a prompt whose answer format has a grammar (GRAMMARS) is decoded under
+    it, one row alone, as the router should decode it within any batch."""
     tokenizer = load_tokenizer(run.base_dir)
     model: Any = AutoModelForCausalLM.from_pretrained(str(run.base_dir))
     if adapter is not None:
         model = PeftModel.from_pretrained(model, str(adapter))
     batch = tokenizer(prompt_text(prompt), return_tensors="pt", add_special_tokens=False)
+    fmt = GRAMMARS[prompt.split(":")[0]] if grammar else None
+    processors = LogitsProcessorList()
+    if fmt is not None:
+        book = grammar_book(tokenizer, model.config.vocab_size)
+        processors.append(GrammarLogitsProcessor(book, [fmt], [max_new]))
     with torch.inference_mode():
         output = model.eval().generate(
             **batch,
@@ -82,6 +95,7 @@ def standalone_answer(run: TrainedRun, prompt: str, adapter: Path | None, max_ne
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
+            logits_processor=processors,
         )
     new = output[0, batch["input_ids"].shape[1] :].tolist()
     if tokenizer.eos_token_id in new:
@@ -124,19 +138,32 @@ def test_specialists_cost_an_adapter_not_a_model(router: Router, trained_run: Tr
     assert by_name["coordinator"]["kind"] == "base" and by_name["ascii"]["kind"] == "lora"
 
 
+@pytest.mark.parametrize("grammar", [True, False])
 @pytest.mark.parametrize("strategy", ["mixed", "group"])
-def test_a_mixed_batch_answers_like_one_model_per_expert(private_run: TrainedRun, strategy: str) -> None:
+def test_a_mixed_batch_answers_like_one_model_per_expert(
+    private_run: TrainedRun, strategy: str, grammar: bool
+) -> None:
+    """Each row of a batch answers as its expert alone would, under its format's grammar with the switch on
+    (with `group` too: each per-adapter call gets its own rows' grammars), freely with it off."""
     private_run.promote(LOUD)
-    served = Router(private_run.run_dir, settings(strategy=strategy, batch_wait_ms=50))
+    served = Router(
+        private_run.run_dir, settings(strategy=strategy, batch_wait_ms=50, constrained_decoding=grammar)
+    )
     try:
         prompts = [REQUESTS[e] for e in ("ascii", "runic", "coordinator")] * 2
         answers = served.generate_many(prompts)
     finally:
         served.close()
+    assert served.stats()["max_batch_size"] > 1
     for prompt, answer in zip(prompts, answers, strict=True):
         expert = answer["expert"]
         adapter = None if expert == "coordinator" else private_run.adapters[expert]["loud1"]
-        assert answer["text"] == standalone_answer(private_run, prompt, adapter), (strategy, expert)
+        expected = standalone_answer(private_run, prompt, adapter, grammar=grammar)
+        assert answer["text"] == expected, (strategy, grammar, expert)
+        if grammar and expert != "coordinator":
+            assert answer["valid"] is True, answer
+            # The loud adapters answer otherwise when free: the grammar really changed the answer.
+            assert expected != standalone_answer(private_run, prompt, adapter, grammar=False)
     assert answers[0]["text"] != answers[1]["text"]  # the two loud adapters really differ
 
 

@@ -42,3 +42,13 @@ def test_a_typo_in_the_router_section_is_an_error_not_a_silent_default(tmp_path:
 
 def test_a_run_without_a_config_gets_the_defaults(tmp_path: Path) -> None:
     assert run_settings(tmp_path) == ({}, 0.0)
+
+
+def test_grammar_decoding_is_on_unless_the_router_section_turns_it_off(tmp_path: Path) -> None:
+    assert RouterSettings().constrained_decoding is True
+    settings, _ = run_settings(run_dir_with(tmp_path, {"router": {"batch_max_size": 4}}))
+    assert settings["constrained_decoding"] is True
+    settings, _ = run_settings(run_dir_with(tmp_path, {"router": {"constrained_decoding": False}}))
+    assert RouterSettings(**settings).constrained_decoding is False
+    with pytest.raises(RouterError, match=r"router\.constrained_decoding"):
+        run_settings(run_dir_with(tmp_path, {"router": {"constrained_decoding": "sometimes"}}))

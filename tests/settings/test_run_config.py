@@ -80,6 +80,7 @@ def test_a_router_section_loads_and_becomes_the_routers_settings(tmp_path: Path)
         "dtype": "auto",
         "device": None,
         "torch_threads": None,
+        "constrained_decoding": True,
     }
     assert RouterSettings(**config.router_settings()).batch_max_size == 8
 

@@ -13,7 +13,13 @@ from hlx.corpus_io import Example, prompt_text, read_corpus
 from hlx.grammar import has_grammar
 from settings.recipe import TinyModelSection
 from tests.training.conftest import FIXTURE_CORPUS, TINY_MODEL
-from training.constrained import GrammarBook, GrammarLogitsProcessor, GrammarViolation, grammar_book
+from training.constrained import (
+    GrammarBook,
+    GrammarLogitsProcessor,
+    GrammarViolation,
+    grammar_book,
+    overflows,
+)
 from training.evaluate import generate_answers
 from training.tiny_model import build_model, build_tokenizer, corpus_texts
 
@@ -178,3 +184,36 @@ def test_a_model_set_on_repeating_a_field_index_or_key_still_answers_validly(
     [answer] = _generate(untrained, tokenizer, [_PreferText(book, target), grammar], 1, 24)
     assert check(answer, answer, fmt).valid, answer
     assert answer.startswith(target[:5]), answer  # it did follow the model as far as it could
+
+
+@pytest.mark.parametrize(
+    ("fmt", "target"), [("lc-t", "[9e9999,1]"), ("hlxl", "[1, 9e+9999]"), ("lc-r", "🐃9.5e9999🐄")]
+)
+def test_a_model_set_on_an_infinite_float_still_answers_validly(
+    tokenizer: PreTrainedTokenizerFast, untrained: Qwen3ForCausalLM, book: GrammarBook, fmt: str, target: str
+) -> None:
+    # The grammar alone allows `9e9999` (E_FLOAT_SPECIAL: it overflows to infinity); a briefly trained model
+    # wrote `44445E144555` in LC-T.
+    assert not check(target, target, fmt).valid
+    grammar = GrammarLogitsProcessor(book, [fmt], [24])
+    [answer] = _generate(untrained, tokenizer, [_PreferText(book, target), grammar], 1, 24)
+    assert check(answer, answer, fmt).valid, answer
+    assert answer.startswith(target[: target.index("e") + 3]), answer  # followed the model up to `e99`
+
+
+@pytest.mark.parametrize(
+    ("prefix", "fmt", "dead"),
+    [
+        ("[1e308", "lc-t", False),  # the largest exponent that can still be finite
+        ("[1e309", "lc-t", True),
+        ("[1.7e308", "hlxl", False),
+        ("[1.8e308", "hlxl", True),
+        ("1e-999", "lc-r", False),  # underflows to 0.0: finite
+        ('"1e999', "hlxl", False),  # inside a string
+        ("1" * 400, "lc-t", False),  # an int, not a float
+        ("1" * 309 + ".5", "lc-t", False),  # 1.1e308: finite
+        ("2" * 309 + ".5", "lc-t", True),  # 2.2e308: infinite, without an exponent
+    ],
+)
+def test_a_prefix_is_dead_once_its_float_is_infinite(prefix: str, fmt: str, dead: bool) -> None:
+    assert overflows(prefix, fmt) is dead
