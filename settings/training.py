@@ -77,7 +77,8 @@ class TrainingSection(StrictModel):
     """Generation cap during evaluation (also capped at the longest reference + 16)."""
     constrained_decoding: bool = False
     """Decode evaluation answers in a value format under that format's grammar (training.constrained), so
-    every one parses. Off by default: format validity then measures what the model learned."""
+    every one parses. Off by default: format validity then measures what the model learned (the router
+    decodes under the grammar by default: router.constrained_decoding)."""
     log_every_steps: int = Field(10, gt=0)
     """Structured log line every N optimizer steps (every step is still sent to the hooks)."""
     heartbeat_interval_s: float = Field(2.0, gt=0)
