@@ -37,6 +37,9 @@ class SplitStats:
     formats: Counter[str] = field(default_factory=Counter)
     tracks: Counter[str] = field(default_factory=Counter)
     redraws: int = 0
+    # The most draws one example needed: the margin left before MAX_ATTEMPTS (and past WIDEN_AFTER, the
+    # sign that a slot has used up its small value space).
+    most_draws: int = 0
 
     def add(self, draft: Draft, track: str) -> None:
         self.records += 1
@@ -57,6 +60,10 @@ class GeneratedCorpus:
 
 class GenerationError(RuntimeError):
     """A task maker could not produce a fresh example within MAX_ATTEMPTS draws."""
+
+
+class _SlotExhausted(Exception):
+    """_draw's failure, before generate_corpus names the corpus, split and example."""
 
 
 def val_size_for(train_size: int) -> int:
@@ -81,10 +88,16 @@ def _draw(rng: random.Random, family: Family, slot: int, seen: set[str], max_tok
             stats.redraws += 1
             continue
         seen.add(key)
+        stats.most_draws = max(stats.most_draws, attempt + 1)
         return draft
-    raise GenerationError(
-        f"task {family.task!r} shape {shape!r}: no fresh example within {MAX_ATTEMPTS} draws; "
-        "lower --size or widen the maker's value space"
+    raise _SlotExhausted(f"task {family.task!r} shape {shape!r}")
+
+
+def _exhausted(corpus: str, split: str, index: int, slot: str) -> GenerationError:
+    return GenerationError(
+        f"{slot}: no fresh example within {MAX_ATTEMPTS} draws (corpus {corpus!r}, {split} example "
+        f"{index + 1}), even from the wide value space; lower --size, or add values to that task's maker "
+        "(hlx/tasks_*.py) or to the wide space (hlx/tasks_common.py)"
     )
 
 
@@ -106,7 +119,10 @@ def generate_corpus(spec: CorpusSpec, seed: int = DEFAULT_SEED, train_size: int 
             family = spec.families[index % len(spec.families)]
             slot = turns[family.task] % len(family.slots)
             turns[family.task] += 1
-            draft = _draw(rng, family, slot, seen, max_tokens, split_stats)
+            try:
+                draft = _draw(rng, family, slot, seen, max_tokens, split_stats)
+            except _SlotExhausted as err:
+                raise _exhausted(spec.name, split, index, str(err)) from None
             track = spec.track or draft.track
             split_stats.add(draft, track)
             examples.append(Example(f"{spec.name}/{split}/{index:06d}", draft.instruction, draft.response,

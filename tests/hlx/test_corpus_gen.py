@@ -14,6 +14,7 @@ from hlx.checker import check
 from hlx.corpus_gen import (
     DEFAULT_SEED,
     DEFAULT_TRAIN_SIZE,
+    WIDEN_AFTER,
     GeneratedCorpus,
     GenerationError,
     generate_all,
@@ -61,6 +62,8 @@ def test_committed_corpora_reproduce_byte_for_byte(tmp_path: Path) -> None:
             assert committed.read_bytes() == written.read_bytes(), (
                 f"{committed} differs from a fresh generation; run `overnight corpus generate` and commit"
             )
+        # Why widening left them unchanged: no default example needed the wide value space.
+        assert all(stats.most_draws < WIDEN_AFTER for stats in corpus.stats.values()), corpus.name
 
 
 def test_generation_is_deterministic_and_seeded() -> None:
@@ -162,8 +165,28 @@ def test_a_maker_with_no_fresh_examples_fails_loudly() -> None:
         return Draft("Convert to HLXL: 1", "1", "convert", "hlxl", shape, "ascii")
 
     spec = CorpusSpec("tiny", None, (family("convert", (("scalar",), (same,))),))
-    with pytest.raises(GenerationError, match=r"task 'convert' shape 'scalar': no fresh example within 400"):
+    # Val (one example) is drawn first and takes the only instruction; train's first finds none.
+    message = (
+        "task 'convert' shape 'scalar': no fresh example within 400 draws (corpus 'tiny', train example 1), "
+        "even from the wide value space; lower --size, or add values to that task's maker (hlx/tasks_*.py) "
+        "or to the wide space (hlx/tasks_common.py)"
+    )
+    with pytest.raises(GenerationError, match=f"^{re.escape(message)}$"):
         generate_corpus(spec, seed=1, train_size=10)
+
+
+def test_most_draws_counts_the_draws_of_the_hardest_example() -> None:
+    answers = iter(["1", "1", "1", "2"])
+
+    def repeating(rng: random.Random, shape: str) -> Draft:
+        value = next(answers)
+        return Draft(f"Convert to HLXL: {value}", value, "convert", "hlxl", shape, "ascii")
+
+    spec = CorpusSpec("tiny", None, (family("convert", (("scalar",), (repeating,))),))
+    corpus = generate_corpus(spec, seed=1, train_size=1)
+    assert corpus.stats["val"].most_draws == 1
+    assert corpus.stats["train"].most_draws == 3
+    assert corpus.stats["train"].redraws == 2
 
 
 def _small_texts() -> set[str]:
