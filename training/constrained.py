@@ -5,8 +5,9 @@ where the answer is complete. Each row also has a token budget. Decoding is gree
 the token a row is about to pick: when taking it would leave too few tokens to finish the answer, the row is
 steered onto the shortest known completion (training.grammar_close) instead, so a budget never cuts an
 answer off. What a context-free grammar cannot see, a repeated field index or record key
-(hlx.grammar.dead_end) or a float literal that overflows to infinity (`overflows`), is checked with the
-toolkit on the prefix and masked too. Rows without a grammar (diagnostics, free text) are left alone.
+(hlx.grammar.dead_end), a float literal that overflows to infinity or nesting deeper than 64 levels
+(`beyond_repair`), is checked with the toolkit on the prefix and masked too. Rows without a grammar
+(diagnostics, free text) are left alone.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import torch
 import xgrammar as xgr
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from hlx.errors import E_FLOAT_SPECIAL, HLXError
+from hlx.errors import E_DEPTH_EXCEEDED, E_FLOAT_SPECIAL, HLXError
 from hlx.formats import parse
 from hlx.grammar import TEXT_FORMATS, dead_end, grammar_text, has_grammar
+from hlx.values import MAX_DEPTH
 from training.grammar_close import lcb_closing, text_closing
 
 _BOOKS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, GrammarBook]] = (
@@ -29,25 +31,32 @@ _BOOKS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[int, GrammarBook
 )
 
 
-# Tokens tried per step before giving up on avoiding a repeated field index or record key.
+# Tokens tried per step before giving up on avoiding a prefix the toolkit refuses (a repeated field index).
 MAX_DEAD_ENDS = 64
 
 
 # A float literal ending the prefix that may already be infinite (a finite double is below 1.8e308): an
-# exponent of 3 digits or more, or a mantissa of 300 digits or more. Only these are parsed to find out.
+# exponent of 3 digits or more, or a mantissa of 300 digits or more.
 _HUGE_FLOAT_TAIL = re.compile(r"(?:[eE]\+?[0-9]{3,}|[0-9]{300,}(?:\.[0-9]*)?(?:[eE]\+?[0-9]*)?)$")
+# What opens a container in each format: a prefix with at most MAX_DEPTH of them cannot nest too deep.
+_OPENERS: dict[str, tuple[str, ...]] = {
+    "hlxl": ("[", "{"), "lc-t": ("[", "{"), "lc-r": ("🐃", "◇", "🐊"), "lc-b": ("05", "07", "0C"),
+}
+# Refusals the grammar cannot see and no continuation can undo.
+_BEYOND_REPAIR = frozenset({E_FLOAT_SPECIAL, E_DEPTH_EXCEEDED})
 
 
-def overflows(prefix: str, fmt: str) -> bool:
-    """True when `prefix` holds a float literal the toolkit reads as infinite (E_FLOAT_SPECIAL, e.g. `1e999`),
-    which the grammar accepts. More digits only make a literal with a positive exponent larger, so such a
-    prefix can never become a value the toolkit parses."""
-    if fmt not in TEXT_FORMATS or not _HUGE_FLOAT_TAIL.search(prefix):
+def beyond_repair(prefix: str, fmt: str) -> bool:
+    """True when the toolkit already refuses `prefix` (which the grammar accepts) for good: a float literal
+    that is infinite (E_FLOAT_SPECIAL, e.g. `1e999`: more digits only make it larger) or nesting deeper than
+    MAX_DEPTH (E_DEPTH_EXCEEDED). The prefix is parsed only when a quick look says it may be so."""
+    huge_float = fmt in TEXT_FORMATS and _HUGE_FLOAT_TAIL.search(prefix) is not None
+    if not huge_float and sum(prefix.count(opener) for opener in _OPENERS[fmt]) <= MAX_DEPTH:
         return False
     try:
         parse(prefix, fmt)
     except HLXError as err:
-        return err.code == E_FLOAT_SPECIAL
+        return err.code in _BEYOND_REPAIR
     return False
 
 
@@ -154,13 +163,15 @@ class _Row:
             _force(scores, self.plan[0])
 
     def _first_live_choice(self, scores: torch.Tensor) -> int:
-        """The best token left once those that would repeat a field index or record key, or make a float
-        infinite, are masked too (what the grammar cannot see; a key or index still being written may grow
-        out of it)."""
+        """The best token left once those that would repeat a field index or record key, make a float
+        infinite or nest too deep are masked too (what the grammar cannot see; a key or index still being
+        written may grow out of it)."""
         for _ in range(MAX_DEAD_ENDS):
             choice = int(scores.argmax())
             prefix = (bytes(self.written) + self.book.token_bytes[choice]).decode("utf-8", errors="ignore")
-            if choice == self.book.eos_id or not (dead_end(prefix, self.fmt) or overflows(prefix, self.fmt)):
+            if choice == self.book.eos_id:
+                return choice
+            if not (dead_end(prefix, self.fmt) or beyond_repair(prefix, self.fmt)):
                 return choice
             scores[choice] = float("-inf")
         return int(scores.argmax())

@@ -17,8 +17,8 @@ from training.constrained import (
     GrammarBook,
     GrammarLogitsProcessor,
     GrammarViolation,
+    beyond_repair,
     grammar_book,
-    overflows,
 )
 from training.evaluate import generate_answers
 from training.tiny_model import build_model, build_tokenizer, corpus_texts
@@ -98,7 +98,7 @@ def _generate(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, proce
     return tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
-@pytest.mark.parametrize("budget", [2, 3, 9, 40])
+@pytest.mark.parametrize("budget", [2, 3, 9, 40, 160])
 def test_an_answer_that_keeps_opening_is_closed_within_its_budget(
     tokenizer: PreTrainedTokenizerFast, untrained: Qwen3ForCausalLM, book: GrammarBook, budget: int
 ) -> None:
@@ -110,6 +110,25 @@ def test_an_answer_that_keeps_opening_is_closed_within_its_budget(
         assert check(answer, answer, fmt).valid, (fmt, budget, answer)
     if budget == 40:  # room to open: the bias shows, and the answers are still whole
         assert answers[0].count("[") >= 5 and answers[1].count("[") >= 5, answers
+    if budget == 160:  # room to nest past 64 levels (E_DEPTH_EXCEEDED): it stops at the limit
+        assert answers[0].count("[") == answers[1].count("[") == 64, answers
+
+
+@pytest.mark.parametrize(
+    ("prefix", "fmt", "beyond"),
+    [
+        ("[" * 64, "hlxl", False),
+        ("[" * 65, "hlxl", True),
+        ("{C:1,0=" * 65, "lc-t", True),
+        ("🐃" * 64 + "🐄" + "🐃", "lc-r", False),  # 65 openers, but never deeper than 64
+        ("🐃" * 65, "lc-r", True),
+        (" ".join(["05"] * 64), "lc-b", False),
+        (" ".join(["05"] * 65), "lc-b", True),
+        ('["' + "[" * 70, "hlxl", False),  # inside a string
+    ],
+)
+def test_a_prefix_nested_deeper_than_64_is_beyond_repair(prefix: str, fmt: str, beyond: bool) -> None:
+    assert beyond_repair(prefix, fmt) is beyond
 
 
 class _PreferText(LogitsProcessor):
@@ -215,5 +234,5 @@ def test_a_model_set_on_an_infinite_float_still_answers_validly(
         ("2" * 309 + ".5", "lc-t", True),  # 2.2e308: infinite, without an exponent
     ],
 )
-def test_a_prefix_is_dead_once_its_float_is_infinite(prefix: str, fmt: str, dead: bool) -> None:
-    assert overflows(prefix, fmt) is dead
+def test_a_prefix_is_beyond_repair_once_its_float_is_infinite(prefix: str, fmt: str, dead: bool) -> None:
+    assert beyond_repair(prefix, fmt) is dead
