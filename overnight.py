@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cli.queue",
     "cli.router",
     "cli.train",
+    "cli.base",
     "hlx.corpus_cli",
     "hlx.cli",
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -11,6 +13,15 @@ from pydantic import Field, ValidationInfo, model_validator
 from settings.base import Problems, StrictModel, raise_problems
 
 BUILTIN_TINY = "builtin:tiny"
+BUILTIN_HLX = "builtin:hlx"
+SHIPPED_BASE_DIR = Path(__file__).resolve().parents[1] / "models" / "hlx-base"
+"""Where `builtin:hlx` lives: the pretrained base committed with the code (`overnight base build`)."""
+BASE_WEIGHTS = "model.safetensors"
+BASE_MANIFEST = "base.json"
+REBUILD_BASE = (
+    "rebuild it with `overnight base build` (about 1.5 CPU-hours), "
+    "or restore it with `git checkout -- models/hlx-base`"
+)
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MACHINE_CHECKS = "machine_checks"
 """Validation-context key: False skips the checks of this machine (model directory, CUDA), for reading a
@@ -70,13 +81,45 @@ class LoraSection(StrictModel):
     """Module names that get adapters (Qwen3 names by default)."""
 
 
+def base_model_path(base_model: str) -> Path:
+    """The directory a base other than builtin:tiny loads from (builtin:hlx is the shipped base)."""
+    if base_model == BUILTIN_HLX:
+        return SHIPPED_BASE_DIR
+    return Path(base_model).expanduser()
+
+
+def shipped_base_problem(directory: Path | None = None) -> str | None:
+    """Why the shipped base (or `directory`) is unusable: missing, or its weights do not match the
+    manifest's sha256."""
+    directory = SHIPPED_BASE_DIR if directory is None else directory
+    manifest_path, weights = directory / BASE_MANIFEST, directory / BASE_WEIGHTS
+    if not manifest_path.is_file() or not weights.is_file():
+        return f"the shipped base {BUILTIN_HLX!r} is missing ({manifest_path} or {weights}); {REBUILD_BASE}"
+    try:
+        expected = json.loads(manifest_path.read_text(encoding="utf-8"))["weights_sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"the shipped base's manifest {manifest_path} is unreadable ({exc!r}); {REBUILD_BASE}"
+    digest = hashlib.sha256()
+    with weights.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        return (
+            f"the shipped base's weights {weights} are corrupt (sha256 differs from {BASE_MANIFEST}); "
+            f"{REBUILD_BASE}"
+        )
+    return None
+
+
 def base_model_problem(base_model: str) -> str | None:
     """Why `base_model` cannot be loaded without network, or None when it can."""
+    if base_model == BUILTIN_HLX:
+        return shipped_base_problem()
     if base_model.startswith("builtin:"):
         return (
             None
             if base_model == BUILTIN_TINY
-            else f"the only built-in model is '{BUILTIN_TINY}', got {base_model!r}"
+            else f"the built-in models are '{BUILTIN_TINY}' and '{BUILTIN_HLX}', got {base_model!r}"
         )
     path = Path(base_model).expanduser()
     if path.is_dir():
@@ -102,7 +145,8 @@ class ModelSection(StrictModel):
     """Which base model to train and how."""
 
     base_model: str = BUILTIN_TINY
-    """`builtin:tiny` or a local Hugging Face causal-LM directory (hub ids are refused: no network)."""
+    """`builtin:tiny` (random, trained from scratch with a foundation stage), `builtin:hlx` (the shipped
+    pretrained base in models/hlx-base) or a local Hugging Face causal-LM directory (hub ids are refused)."""
     method: Literal["full", "lora", "qlora"] = "lora"
     """Specialist fine-tuning method; qlora (4-bit NF4 via bitsandbytes) needs CUDA."""
     lora: LoraSection = Field(default_factory=LoraSection)

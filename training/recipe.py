@@ -12,6 +12,7 @@ import structlog
 
 from fileio.atomic import write_json_atomic
 from settings.errors import ConfigError, ConfigProblem
+from settings.model import base_model_path
 from settings.recipe import BUILTIN_TINY, FOUNDATION, FaultInjection, RecipeConfig, base_model_problem
 from training.checkpoint import (
     list_checkpoints,
@@ -167,7 +168,7 @@ def _copy_tree(source: Path, target: Path) -> None:
 def base_model_dir(config: RecipeConfig) -> Path:
     """What specialists train on: the foundation for builtin:tiny (trained if needed), else the local base."""
     if config.model.base_model != BUILTIN_TINY:
-        return Path(config.model.base_model).expanduser()
+        return base_model_path(config.model.base_model)
     existing = foundation_model_dir(config)
     if existing is None:
         raise FileNotFoundError(

@@ -1,0 +1,34 @@
+"""What one build of the shipped base depends on (shape, data, schedule); light, for the CLI's parser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from settings.model import TinyModelSection
+
+CORPORA = ("phase1_general", "ascii_specialist", "runic_specialist")
+
+
+@dataclass(frozen=True)
+class BaseBuild:
+    """Everything one build depends on; the same values give the same base, bit for bit on one machine."""
+
+    shape: TinyModelSection = field(
+        default_factory=lambda: TinyModelSection(
+            hidden_size=256, intermediate_size=768, num_layers=6, num_heads=8, num_kv_heads=4, head_dim=32,
+            max_position_embeddings=512, tokenizer_corpora=list(CORPORA),
+        )
+    )  # fmt: skip
+    size: int = 15000
+    """Generated train records per corpus (the generator's val tenth is not used: see held_out)."""
+    data_seed: int = 1
+    """Seed of the generator; the shipped corpora use another (20240601); their val splits are held out."""
+    seed: int = 0
+    epochs: int = 4
+    peak_lr: float = 2e-3
+    micro_batch_size: int = 32
+    threads: int = 0
+    """torch threads; 0 keeps torch's default (every core)."""
+
+
+DEFAULT_BUILD = BaseBuild()
