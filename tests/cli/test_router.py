@@ -39,7 +39,8 @@ def test_ask_prints_the_expert_reason_answer_and_validity(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["expert", "reason", "format", "answer", "valid", "latency"]
     assert lines[0].startswith("expert   runic (adapter runic__v") and "checkpoint" in lines[0]
-    assert lines[1] == "reason   names LC-R (runic track)" and lines[4].startswith("valid    no: ")
+    assert lines[1] == "reason   names LC-R (runic track)"
+    assert lines[4].startswith("valid    yes")  # decoded under the LC-R grammar (router.constrained_decoding)
     assert run_cli([*base, "--run", "served", "--json", "Explain contract: {14: {@0: 1}}"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert (answer["expert"], answer["format"], answer["adapter"]) == ("coordinator", "text", None)

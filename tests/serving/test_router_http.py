@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from actors.serve_app import ApiKey, LocalRouterClient, build_app
+from hlx.checker import check
 from serving.openai_api import OPENAI_PATHS
 from serving.router import Router, RouterSettings
 from tests.serving.router_fixture import AUTH, GOOD, KEY, LOUD, LiveServer, error_of
@@ -91,7 +92,9 @@ def test_generate_answers_with_the_expert_and_the_verdict(
         "names HLXL (ASCII track)",
     )
     assert answer["checkpoint"] == str(run.adapters["ascii"]["loud1"].parent)
-    assert answer["completion_tokens"] <= 8 and answer["valid"] is False and answer["canonical"] is None
+    # Decoded under the HLXL grammar (router.constrained_decoding, on by default): it parses.
+    assert answer["completion_tokens"] <= 8 and answer["valid"] is True
+    assert answer["canonical"] == check(answer["text"], answer["text"], "hlxl").canonical
     forced = client.post("/v1/generate", headers=AUTH, json={**GOOD, "expert": "coordinator"}).json()
     assert forced["expert"] == "coordinator" and forced["adapter"] is None
 
