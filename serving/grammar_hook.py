@@ -8,7 +8,8 @@ from typing import Any
 
 from transformers import LogitsProcessorList, PreTrainedTokenizerBase
 
-from hlx.grammar import has_grammar
+from hlx.grammar import GRAMMAR_FORMATS, has_grammar
+from serving.routing import RouterError
 from training.constrained import GrammarLogitsProcessor, grammar_book
 
 # The extra generate() arguments for the rows at these positions of a call (one generate call may serve
@@ -44,3 +45,17 @@ def grammar_call_kwargs(
         return grammar_generate_kwargs(model, tokenizer, chosen, [budgets[i] for i in positions])
 
     return for_rows
+
+
+def compile_grammars(model: Any, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Compile every value format's grammar for this tokenizer now (the router's start), so no request waits
+    for a compile; RouterError when the tokenizer cannot decode under a grammar."""
+    try:
+        book = grammar_book(tokenizer, model.config.vocab_size)
+        for fmt in GRAMMAR_FORMATS:
+            book.matcher(fmt)
+    except (ValueError, RuntimeError) as err:
+        raise RouterError(
+            f"grammar-constrained decoding cannot start: {err}; set router.constrained_decoding: false "
+            "to serve every answer unconstrained"
+        ) from err

@@ -22,7 +22,7 @@ from control.run_files import PROMOTED_FILE
 from hlx.corpus_io import prompt_text
 from report.metric_samples import answer_samples, batch_samples, reload_samples
 from serving.batching import BatchStats, cut_answer, generate_per_adapter, left_pad, plan_calls, row_budget
-from serving.grammar_hook import grammar_call_kwargs
+from serving.grammar_hook import compile_grammars, grammar_call_kwargs
 from serving.metric_sink import SampleSink, record_quietly
 from serving.model_census import parameter_counts
 from serving.route_rules import COORDINATOR, Route, route
@@ -80,6 +80,8 @@ class Router:
         self._base_path = table.coordinator.path
         self._tokenizer, self._model = self._load_base(self._base_path)
         self._pad_id = self._tokenizer.pad_token_id
+        if self.settings.constrained_decoding:
+            compile_grammars(self._model, self._tokenizer)  # now, so no request waits for a compile
         self.context_tokens = int(getattr(self._model.config, "max_position_embeddings", 2048))
         self._parked: list[str] = []
         self._serving: dict[str, Serving] = {COORDINATOR: Serving(table.coordinator, adapter=None)}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from transformers import LogitsProcessorList, PreTrainedTokenizerFast, Qwen3ForCausalLM
 
 from hlx.corpus_io import prompt_text
 from hlx.formats import parse
-from serving.grammar_hook import grammar_call_kwargs, grammar_generate_kwargs
+from serving.grammar_hook import compile_grammars, grammar_call_kwargs, grammar_generate_kwargs
+from serving.routing import RouterError
 from settings.recipe import TinyModelSection
 from tests.training.conftest import FIXTURE_CORPUS, TINY_MODEL
 from training.constrained import GrammarLogitsProcessor
@@ -66,3 +69,17 @@ def test_switched_off_no_call_gets_a_processor(
 ) -> None:
     per_call = grammar_call_kwargs(model, tokenizer, ["lc-r", "hlxl"], [6, 6], enabled=False)
     assert per_call([0, 1]) == {} and per_call([1]) == {}
+
+
+def test_a_tokenizer_that_cannot_end_an_answer_fails_at_start_with_the_way_out(
+    tokenizer: PreTrainedTokenizerFast, model: Qwen3ForCausalLM
+) -> None:
+    compile_grammars(model, tokenizer)  # every value format compiles for the tiny tokenizer
+    endless = copy.deepcopy(tokenizer)
+    endless.eos_token = None
+    with pytest.raises(
+        RouterError,
+        match=r"grammar-constrained decoding cannot start: grammar-constrained decoding needs a tokenizer "
+        r"with an eos_token_id; set router\.constrained_decoding: false",
+    ):
+        compile_grammars(model, endless)
