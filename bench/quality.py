@@ -43,7 +43,7 @@ with grammar); coordinator >= 70% on general; the night within 10 minutes. Write
 tables."""
 EPILOG = """\
 examples:
-  python bench/quality.py                                    every arm, both nights (about 20 min on 2 cores)
+  python bench/quality.py                                    every arm: two nights, then 2,400 graded answers
   python bench/quality.py --arms base                        the base alone, no night
   python bench/quality.py --skip-nights --output-dir DIR     regrade the nights an earlier run left in DIR"""
 
@@ -85,6 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON (default: %(default)s)")
     args = parser.parse_args(argv)  # fmt: skip
+    args.argv = sys.argv[1:] if argv is None else argv
     try:
         args.arm_list = parse_arms(args.arms)
     except ValueError as err:
@@ -119,16 +120,26 @@ def base_dir_of(config: Any, source: Path) -> Path:
 
 def grade(arm: Arm, configs: dict[str, Any], nights: dict[str, Any], source: Path) -> dict[str, Any]:
     """One arm's splits, pooled value-format validity and target verdicts."""
+    from serving.routing import RouterError
+
     config = configs[arm.night or "demo"]
     if arm.night is None:
         base = base_dir_of(config, source)
         tokenizer_dir, answerers = base, base_answerers(base)
     else:
-        tokenizer_dir, answerers = served_answerers(Path(nights[arm.night]["run_dir"]))
+        night = nights[arm.night]
+        try:
+            tokenizer_dir, answerers = served_answerers(Path(night["run_dir"]))
+        except RouterError as err:
+            if not night["measured"]:
+                raise
+            raise RouterError(
+                f"{err} (the night exited {night['exit_code']}; its log: {night['log']})"
+            ) from err
     training = config.training
     splits = grade_arm(tokenizer_dir, answerers, Path(config.run.corpora_dir).expanduser().resolve(),
                        arm.constrained, training.eval_batch_size, training.max_new_tokens)  # fmt: skip
-    night = nights.get(arm.night) if arm.night else None
+    night = nights[arm.night] if arm.night else None
     targets = target_verdicts(splits, night["wall_s"] if night else None, has_night=arm.night is not None)
     return {
         "title": arm.title, "night": arm.night, "constrained": arm.constrained, "splits": splits,
@@ -148,7 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "measures": DESCRIPTION.split("\n")[0] + " ...; see `python bench/quality.py --help`",
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "argv": sys.argv[1:], "output_dir": str(output_dir),
+        "argv": args.argv, "output_dir": str(output_dir),
         "configs": {kind: str(config_paths[kind]) for kind in configs}, "nights": {}, "arms": {},
         "machine": machine_info(),
     }  # fmt: skip
