@@ -100,6 +100,7 @@ class Router:
             experts=sorted(self._serving),
             device=str(self.device),
             strategy=self.settings.strategy,
+            constrained_decoding=self.settings.constrained_decoding,
         )
 
     # ----------------------------------------------------------------------------------------- loading
