@@ -221,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Measure the recipe's training throughput (hooks and checkpointing included, evaluation "
         "excluded) against a bare PyTorch loop with the same model, data and batches, in the same process.",
-        epilog="example: python bench/recipe_throughput.py --config configs/demo.yaml --rounds 8",
+        epilog="example: python bench/recipe_throughput.py --config configs/scratch.yaml --rounds 8",
     )
-    parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"), help="run config YAML")
+    parser.add_argument("--config", type=Path, default=Path("configs/scratch.yaml"), help="run config YAML")
     parser.add_argument(
         "--corpus", default="ascii_specialist", help="corpus to train on (default: %(default)s)"
     )

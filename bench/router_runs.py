@@ -14,7 +14,7 @@ from fileio.atomic import write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_CORPUS = REPO_ROOT / "tests" / "training" / "fixtures" / "tiny_corpus"
-DEMO_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
+SCRATCH_CONFIG = REPO_ROOT / "configs" / "scratch.yaml"
 # The synthetic base: about 190M parameters, where weights, not the Python process, dominate memory.
 SCALE_HIDDEN, SCALE_LAYERS, SCALE_VOCAB = 1024, 16, 8192
 
@@ -43,7 +43,7 @@ def fixture_run(work: Path) -> Path:
     from settings.run import RunConfig
     from training.recipe import train_specialist
 
-    demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    demo = yaml.safe_load(SCRATCH_CONFIG.read_text(encoding="utf-8"))
     corpus = str(FIXTURE_CORPUS)
     model = {**demo["model"], "tiny": {**demo["model"]["tiny"], "tokenizer_corpora": [corpus]}}
     data = {
@@ -137,7 +137,7 @@ def lora_settings(run_dir: Path) -> dict[str, Any]:
     """The run's LoRA shape (config.yaml, else the demo's): rank, alpha, target modules."""
     from settings.recipe import LoraSection
 
-    for source in (run_dir / "config.yaml", DEMO_CONFIG):
+    for source in (run_dir / "config.yaml", SCRATCH_CONFIG):
         if source.is_file():
             lora = (yaml.safe_load(source.read_text(encoding="utf-8")) or {}).get("model", {}).get("lora")
             if lora:

@@ -1,7 +1,7 @@
 """Benchmark: tokens/s of one specialist under full supervision (Ray actors, a grade every epoch,
 checkpoints) against the bare recipe (`train_specialist` with no hooks), same config, same invocation.
 
-Run: python bench/supervision_overhead.py [--config configs/demo.yaml] [--specialist ascii] [--epochs 2]
+Run: python bench/supervision_overhead.py [--config configs/scratch.yaml] [--specialist ascii] [--epochs 2]
 Both sides are measured by the recipe's own PhaseResult (train_tokens / train_time_s: optimizer steps and
 checkpoint saves, evaluation and setup excluded), so they count the same work. Target (issue 15): >= 0.98.
 The foundation (builtin:tiny) is trained once beforehand and cached, so neither side includes it.
@@ -274,13 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
         "watchdog every epoch, checkpoints) against the bare recipe with the same config, and write JSON. "
         "Throughput is the recipe's own train_tokens / train_time_s (evaluation and setup excluded) on both "
         "sides; wall times are reported too. Target: supervised >= 0.98x bare.",
-        epilog="example: python bench/supervision_overhead.py --config configs/demo.yaml --epochs 2",
+        epilog="example: python bench/supervision_overhead.py --config configs/scratch.yaml --epochs 2",
     )
     parser.add_argument(
         "--config",
         type=Path,
-        default=REPO_ROOT / "configs" / "demo.yaml",
-        help="run config YAML (default: configs/demo.yaml)",
+        default=REPO_ROOT / "configs" / "scratch.yaml",
+        help="run config YAML (default: configs/scratch.yaml)",
     )
     parser.add_argument(
         "--specialist", default="ascii", help="which specialist to train (default: %(default)s)"

@@ -2,7 +2,7 @@
 every process of the run's private Ray cluster, Ray calls per optimizer step, and (with py-spy) where the
 supervisor's and trainers' Python time goes.
 
-Run: python bench/supervision_profile.py [--config configs/demo.yaml] [--specialist ascii] [--epochs 2]
+Run: python bench/supervision_profile.py [--config configs/scratch.yaml] [--specialist ascii] [--epochs 2]
      [--py-spy] [--as-is]
 By default the night is the one bench/supervision_overhead.py supervises (one specialist, one phase,
 graded and checkpointed every epoch); --as-is runs the config's own night (a test night, say).
@@ -278,7 +278,7 @@ def report(config: RunConfig, state: dict[str, Any], profiler: Profiler) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=REPO_ROOT / "configs" / "demo.yaml")
+    parser.add_argument("--config", type=Path, default=REPO_ROOT / "configs" / "scratch.yaml")
     parser.add_argument("--specialist", default="ascii", help="the bench night's specialist (default: ascii)")
     parser.add_argument("--epochs", type=int, default=2, help="the bench night's epochs (default: 2)")
     parser.add_argument("--as-is", action="store_true", help="run the config's own night, not the bench's")
