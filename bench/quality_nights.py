@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from bench.cpu_cgroup import CpuCgroup
 from fileio.atomic import write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,12 @@ def night_command(config: Path, output_dir: Path, kind: str) -> list[str]:
     is already running the trainers would be that cluster's processes, and their CPU time not the night's."""
     return [sys.executable, str(REPO_ROOT / "overnight.py"), "--config", str(config), "--run-name", kind,
             "--output-dir", str(output_dir), "--address", "local", "--quiet"]  # fmt: skip
+
+
+def _title(process: psutil.Process) -> str:
+    """The actor class for a Ray worker (ray::TrainerActor), the executable's name otherwise."""
+    title = " ".join(process.cmdline())
+    return title.split()[0].split(".")[0] if title.startswith("ray::") else process.name()
 
 
 class TreeSampler:
@@ -66,7 +73,8 @@ class TreeSampler:
             try:
                 times = process.cpu_times()
                 key = (process.pid, process.create_time())
-                self.names.setdefault(key, process.name())
+                # A Ray worker takes its actor's title once the actor exists: keep the latest.
+                self.names[key] = _title(process)
             except psutil.Error:
                 continue
             self.last[key] = times.user + times.system
@@ -86,6 +94,13 @@ class TreeSampler:
 
     def total(self) -> float:
         return sum(self.last.values())
+
+    def by_name(self) -> dict[str, float]:
+        """CPU-seconds per process name (Ray names its workers after their actor: ray::TrainerActor)."""
+        totals: dict[str, float] = {}
+        for key, seconds in self.last.items():
+            totals[self.names[key]] = totals.get(self.names[key], 0.0) + seconds
+        return {name: round(seconds, 1) for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1])}
 
     def still_running(self) -> list[str]:
         """The night's processes that are still alive, not zombies (name and pid)."""
@@ -128,18 +143,25 @@ def _children_cpu_s() -> float:
 
 
 def measure(command: list[str], log_path: Path) -> dict[str, Any]:
-    """Run `command` (its output to log_path) and measure it. CPU time two ways, each a lower bound of the
-    truth: the kernel's total for the reaped process tree (RUSAGE_CHILDREN, orphans included where this
-    process can adopt them; a process still running at the end is missed), and the sum of per-process
-    samples (misses up to a second of a process that ends between samples). `cpu_s` is the larger."""
+    """Run `command` (its output to log_path) and measure its wall time and the CPU time of its process tree.
+
+    CPU time up to three ways. Exact: a cgroup of its own (bench.cpu_cgroup), where this process may make
+    one. Otherwise the larger of two lower bounds: the sum of per-process samples (misses up to a second of
+    each process that ends between samples), and the kernel's total for the reaped tree (RUSAGE_CHILDREN,
+    orphans included where this process can adopt them). The kernel's total misses most of a Ray night: the
+    raylet ignores SIGCHLD, so its workers (the trainers) are reaped automatically and Linux adds them to
+    no one's total."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     before = {child.pid for child in psutil.Process().children()}
+    group = CpuCgroup.create(f"overnight-bench-{os.getpid()}-{time.monotonic_ns()}")
     adopting = adopt_orphans(True)
     cpu_before = _children_cpu_s()
-    started = time.perf_counter()
     try:
+        started = time.perf_counter()
         with log_path.open("w", encoding="utf-8") as log:
             child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            # Moved in before the interpreter is up: everything it starts is born in the group.
+            in_group = group is not None and group.add(child.pid)
             sampler = TreeSampler(child.pid, before)
             sampler.start()
             exit_code = child.wait()
@@ -149,22 +171,23 @@ def measure(command: list[str], log_path: Path) -> dict[str, Any]:
             time.sleep(1.0)
         sampler.stop()
         reaped = reap_adopted(before | {child.pid})
+        cpu_cgroup = group.cpu_s() if group is not None and in_group else None
     finally:
         if adopting:
             adopt_orphans(False)
+        if group is not None:
+            group.close()
     cpu_rusage = _children_cpu_s() - cpu_before
+    bound = max(cpu_rusage, sampler.total())
     return {
-        "command": command,
-        "log": str(log_path),
-        "exit_code": exit_code,
-        "wall_s": round(wall_s, 1),
-        "cpu_s": round(max(cpu_rusage, sampler.total()), 1),
-        "cpu_s_rusage": round(cpu_rusage, 1),
-        "cpu_s_sampled": round(sampler.total(), 1),
-        "orphans_adopted": reaped if adopting else None,
-        "processes": len(sampler.last),
-        "still_running_after_exit": lingering,
-    }
+        "command": command, "log": str(log_path), "exit_code": exit_code, "wall_s": round(wall_s, 1),
+        "cpu_s": round(bound if cpu_cgroup is None else cpu_cgroup, 1),
+        "cpu_method": "samples or rusage, the larger (lower bounds)" if cpu_cgroup is None else "cgroup",
+        "cpu_s_cgroup": None if cpu_cgroup is None else round(cpu_cgroup, 1),
+        "cpu_s_sampled": round(sampler.total(), 1), "cpu_s_rusage": round(cpu_rusage, 1),
+        "orphans_adopted": reaped if adopting else None, "processes": len(sampler.last),
+        "cpu_s_by_process": sampler.by_name(), "still_running_after_exit": lingering,
+    }  # fmt: skip
 
 
 def run_night(kind: str, config: Path, output_dir: Path) -> dict[str, Any]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from bench.cpu_cgroup import CpuCgroup
 from bench.quality_nights import measure, night_command, night_file, recorded_night, run_night
 
 BURN_S = 1.0
@@ -29,8 +33,26 @@ def test_the_cpu_time_of_an_orphaned_grandchild_is_counted(tmp_path: Path) -> No
     # The kernel's figure includes the orphan only because the bench adopted and reaped it.
     assert result["orphans_adopted"] == 1
     assert result["cpu_s_rusage"] >= BURN_S
+    assert result["cpu_s_sampled"] >= BURN_S * 0.5  # sampled once a second: up to a second may be missed
     assert result["cpu_s"] >= BURN_S
     assert result["still_running_after_exit"] == []
+
+
+def test_a_cgroup_of_its_own_charges_a_process_and_what_it_starts(tmp_path: Path) -> None:
+    group = CpuCgroup.create(f"overnight-test-{os.getpid()}")
+    if group is None:
+        pytest.skip("this process may not create a cgroup here (not root, or no cgroup hierarchy)")
+    try:
+        child = subprocess.Popen([sys.executable, "-c", ORPHANING])
+        assert group.add(child.pid)
+        child.wait()
+        deadline = time.monotonic() + 30
+        while group.cpu_s() < BURN_S and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert group.cpu_s() >= BURN_S  # the orphan, auto-reaped or not, is charged as it runs
+    finally:
+        group.close()
+    assert not group.directory.exists()
 
 
 def test_a_failed_night_keeps_its_exit_code_and_its_output(tmp_path: Path) -> None:
