@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
     }  # fmt: skip
     for kind in nights_needed(args.arm_list):
-        print(f"quality: night {kind!r} ({config_paths[kind]}) in {output_dir / kind}", flush=True)
+        doing = "reusing" if args.skip_nights else "running"
+        print(f"quality: {doing} night {kind!r} ({config_paths[kind]}) in {output_dir / kind}", flush=True)
         night = recorded_night if args.skip_nights else run_night
         result["nights"][kind] = night(kind, config_paths[kind], output_dir)
         write_text_atomic(args.out, json.dumps(result, indent=2))
