@@ -30,6 +30,7 @@ pay for importing every other command's module (the HLX generator, the router) b
 EPILOG = """\
 examples:
   python overnight.py                               run the demo (configs/demo.yaml) end to end
+  overnight base build                              rebuild the shipped pretrained base (models/hlx-base)
   python overnight.py --config configs/helix-moe.yaml --run-name night1
   overnight status                                  where every specialist stands
   overnight log --follow                            the supervisor's decision log, live

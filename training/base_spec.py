@@ -19,12 +19,12 @@ class BaseBuild:
             max_position_embeddings=512, tokenizer_corpora=list(CORPORA),
         )
     )  # fmt: skip
-    size: int = 40000
+    size: int = 30000
     """Generated train records per corpus (the generator's val tenth is not used: see held_out)."""
     data_seed: int = 1
     """Seed of the generator; the shipped corpora use another (20240601); their val splits are held out."""
     seed: int = 0
-    epochs: int = 3
+    epochs: int = 2
     peak_lr: float = 2e-3
     micro_batch_size: int = 32
     threads: int = 1
