@@ -9,6 +9,9 @@ The SDK's own retries are off (`max_retries=0`): it would honour any `retry-afte
 - the caller runs all of it in a worker thread and stops waiting at the deadline whatever happens
   (`run_before`), so nothing the server does can hold a grade longer.
 Every failure is an AnswerRejected whose reason is bounded.
+
+This is the only module that imports the SDK (about 3.4 CPU-seconds): agents/llm_grader.py loads it only once
+a grade finds a key, so a watchdog grading with the rubric alone never pays for it.
 """
 
 from __future__ import annotations
@@ -83,6 +86,24 @@ class DeadlineHttpClient(anthropic.DefaultHttpxClient):
         finally:
             response.close()
         return response
+
+
+def new_client(api_key: str, base_url: str | None, timeout_s: float) -> anthropic.Anthropic:
+    """The SDK's client with its own retries off: ours (DeadlineCaller) never sleep on a long retry-after."""
+    return anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                               http_client=DeadlineHttpClient(timeout=timeout_s))
+
+
+def usage_tokens(message: object) -> tuple[int, int] | None:
+    """(input, output) tokens of a well-formed message; None when the response is not one."""
+    if not isinstance(message, Message) or not isinstance(message.content, list):
+        return None
+    usage = getattr(message, "usage", None)
+    input_tokens, output_tokens = getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)
+    # type() is int, not isinstance: a bool is not a token count.
+    if type(input_tokens) is int and type(output_tokens) is int:
+        return (input_tokens, output_tokens) if min(input_tokens, output_tokens) >= 0 else None
+    return None
 
 
 def run_before(deadline: float, work: Callable[[], T], name: str) -> T:

@@ -11,45 +11,40 @@ Guarantees, whatever the API answers:
 - the LLM's score is clamped to within `max_score_delta` of the rubric's (recorded in `notes`);
 - a hard fault keeps the grade at F;
 - the rationale and recommendation are truncated to the configured lengths (recorded in `notes`).
+
+The SDK (agents/llm_call.py) is imported when a grader is built with a key set (or by the first grade that
+finds one), not by this module: a watchdog with no key, or with the LLM grader off, never loads it.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import anthropic
 import structlog
-from anthropic.types import Message
 
 from agents.bounded import bounded, quote, truncate
 from agents.budget import Budget, BudgetError, cost_usd, estimate_input_tokens
 from agents.grade import Component, Grade, letter_for_score
 from agents.llm_answer import AnswerRejected, LLMAnswer, answer_from_message, submit_grade_tool, tool_choice
-from agents.llm_call import CallLimits, DeadlineCaller, DeadlineHttpClient, run_before
 from agents.llm_prompt import system_prompt, user_prompt
 from agents.metrics import MetricWindow
 from agents.rubric import grade_with_rubric
 from settings.grader import DEFAULT_MODEL, LLMGraderConfig, RubricThresholds
 
+if TYPE_CHECKING:
+    import anthropic
+
+    from agents.llm_call import DeadlineCaller
+
 __all__ = ["DEFAULT_MODEL", "LLMGrader", "LLMGraderConfig", "truncate"]
 
 log = structlog.get_logger(__name__)
-
-
-def _usage_tokens(message: object) -> tuple[int, int] | None:
-    """(input, output) tokens of a well-formed message; None when the response is not one."""
-    if not isinstance(message, Message) or not isinstance(message.content, list):
-        return None
-    usage = getattr(message, "usage", None)
-    input_tokens, output_tokens = getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)
-    # type() is int, not isinstance: a bool is not a token count.
-    if type(input_tokens) is int and type(output_tokens) is int:
-        return (input_tokens, output_tokens) if min(input_tokens, output_tokens) >= 0 else None
-    return None
 
 
 class LLMGrader:
@@ -66,6 +61,13 @@ class LLMGrader:
         self._env = env if env is not None else os.environ
         self._client: anthropic.Anthropic | None = None
         self._client_lock = threading.Lock()
+        if self.config.enabled and self._api_key():
+            # The SDK's import (seconds of CPU) is paid here, as the watchdog starts, not inside a grade's
+            # deadline; with no key it is never paid (a key set later loads it in its first grade).
+            importlib.import_module("agents.llm_call")
+
+    def _api_key(self) -> str:
+        return self._env.get(self.config.api_key_env, "").strip()
 
     def close(self) -> None:
         with self._client_lock:
@@ -94,23 +96,23 @@ class LLMGrader:
         return self._merge(rubric_grade, answer, notes)
 
     def _client_for(self, api_key: str) -> anthropic.Anthropic:
+        from agents.llm_call import new_client
+
         with self._client_lock:
             if self._client is None:
-                cfg = self.config
-                # Retries are ours (agents/llm_call.py), so the SDK never sleeps on a retry-after by itself.
-                self._client = anthropic.Anthropic(
-                    api_key=api_key, base_url=cfg.base_url, timeout=cfg.timeout_s, max_retries=0,
-                    http_client=DeadlineHttpClient(timeout=cfg.timeout_s))
+                self._client = new_client(api_key, self.config.base_url, self.config.timeout_s)
             return self._client
 
     def _ask(self, window: MetricWindow, rubric_grade: Grade, notes: list[str]) -> LLMAnswer:
         """One Messages API call within the deadline; every failure becomes AnswerRejected with the reason."""
         start = time.monotonic()
         cfg = self.config
-        api_key = self._env.get(cfg.api_key_env, "").strip()
+        api_key = self._api_key()
         if not api_key:
             raise AnswerRejected(f"no API key: environment variable {cfg.api_key_env} is not set "
                                  "(set it to enable the LLM grader)")
+        from agents.llm_call import CallLimits, DeadlineCaller, run_before
+
         system = system_prompt(self.thresholds, cfg.max_score_delta, cfg.max_rationale_chars)
         user = user_prompt(window, rubric_grade)
         tool = submit_grade_tool()
@@ -148,6 +150,8 @@ class LLMGrader:
     def _call_and_settle(self, caller: DeadlineCaller, request: dict[str, object], reservation: str,
                          notes: list[str]) -> object:
         """The API's message, its cost settled: released when nothing was billed, at most the reservation."""
+        from agents.llm_call import usage_tokens  # already loaded by _ask, which made `caller`
+
         cfg = self.config
         try:
             message = caller.create(request)
@@ -164,7 +168,7 @@ class LLMGrader:
             self.budget.release(reservation)
             raise AnswerRejected(f"wrong schema: the API response is not JSON (got {quote(message, 200)}); "
                                  f"not charged")
-        tokens = _usage_tokens(message)
+        tokens = usage_tokens(message)
         if tokens is None:
             # JSON from the API whose usage we cannot read: charged at the reservation, the worst case.
             self.budget.settle_reserved(reservation)
