@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 BASE_EPILOG = """\
 examples:
-  overnight base build                          the shipped base, as committed (about 1.5 CPU-hours)
+  overnight base build                          the shipped base, as committed (about 40 minutes on one core)
   overnight base build --out /tmp/hlx-base      the same build elsewhere, to compare with the shipped one
   overnight base build --size 2000 --epochs 1 --out /tmp/small   a quick look at the pipeline
 
@@ -61,17 +62,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _build(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from hlx.corpus_io import CorpusError
+    from settings.errors import ConfigError
     from settings.model import SHIPPED_BASE_DIR
     from training.base_build import build_base
     from training.base_spec import DEFAULT_BUILD
 
-    if args.size < 1 or args.epochs < 1 or args.threads < 0:
-        print("overnight base build: --size and --epochs must be >= 1, --threads >= 0")
+    bad = [
+        f"{flag} must be >= {least}, got {value}"
+        for flag, value, least in (
+            ("--size", args.size, 1),
+            ("--epochs", args.epochs, 1),
+            ("--threads", args.threads, 0),
+        )
+        if value < least
+    ]
+    if bad:
+        print(f"overnight base build: {'; '.join(bad)}", file=sys.stderr)
         return 2
     build = dataclasses.replace(
         DEFAULT_BUILD, size=args.size, epochs=args.epochs, data_seed=args.data_seed, seed=args.seed,
         threads=args.threads,
     )  # fmt: skip
-    out = build_base(build, args.corpora, args.work, args.out or SHIPPED_BASE_DIR)
+    try:
+        out = build_base(build, args.corpora, args.work, args.out or SHIPPED_BASE_DIR)
+    except (CorpusError, ConfigError, FileNotFoundError) as error:
+        print(f"overnight base build: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:  # the training stopped (see its log); rerunning resumes it
+        print(f"overnight base build: {error}; rerun the same command to resume", file=sys.stderr)
+        return 1
     print(f"base published to {out} (model card: {out / 'README.md'})")
     return 0

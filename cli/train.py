@@ -10,9 +10,10 @@ from typing import Any
 
 TRAIN_EPILOG = """\
 examples:
-  overnight train --specialist ascii                          demo config, foundation first if needed
+  overnight train --specialist ascii                          demo config: LoRA on the shipped base
   overnight train --config configs/demo.yaml --specialist runic --no-resume
-  overnight train --config configs/demo.yaml --specialist foundation   only the foundation (builtin:tiny)
+  overnight train --config configs/scratch.yaml --specialist ascii        from scratch: foundation first
+  overnight train --config configs/scratch.yaml --specialist foundation   only the foundation (builtin:tiny)
 
 Checkpoints go to <run.output_dir>/<run.name>/<specialist>/<phase>/checkpoints/ckpt-*; the builtin
 base and the foundation are cached in <run.output_dir>/_builtin/. A rerun resumes each unfinished

@@ -1,4 +1,4 @@
-"""The `model` section: which base model to train (built-in tiny or a local directory) and how."""
+"""The `model` section: which base to train (builtin:tiny, builtin:hlx or a local directory) and how."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ SHIPPED_BASE_DIR = Path(__file__).resolve().parents[1] / "models" / "hlx-base"
 """Where `builtin:hlx` lives: the pretrained base committed with the code (`overnight base build`)."""
 BASE_WEIGHTS = "model.safetensors"
 BASE_MANIFEST = "base.json"
+BASE_FILES = (BASE_MANIFEST, BASE_WEIGHTS, "config.json", "tokenizer.json", "tokenizer_config.json")
+"""What a base directory must hold to load: checked (and the weights' sha256) when a config is loaded."""
 REBUILD_BASE = (
-    "rebuild it with `overnight base build` (about 1.5 CPU-hours), "
+    "rebuild it with `overnight base build` (about 40 minutes on one core), "
     "or restore it with `git checkout -- models/hlx-base`"
 )
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -93,8 +95,10 @@ def shipped_base_problem(directory: Path | None = None) -> str | None:
     manifest's sha256."""
     directory = SHIPPED_BASE_DIR if directory is None else directory
     manifest_path, weights = directory / BASE_MANIFEST, directory / BASE_WEIGHTS
-    if not manifest_path.is_file() or not weights.is_file():
-        return f"the shipped base {BUILTIN_HLX!r} is missing ({manifest_path} or {weights}); {REBUILD_BASE}"
+    missing = [name for name in BASE_FILES if not (directory / name).is_file()]
+    if missing:
+        names = ", ".join(missing)
+        return f"the shipped base {BUILTIN_HLX!r} is missing {names} in {directory}; {REBUILD_BASE}"
     try:
         expected = json.loads(manifest_path.read_text(encoding="utf-8"))["weights_sha256"]
     except (ValueError, KeyError, TypeError) as exc:

@@ -11,6 +11,7 @@ import yaml
 
 from serving.routing import RouterSettings
 from settings.errors import ConfigError
+from settings.model import BUILTIN_HLX, base_model_path
 from settings.recipe import BUILTIN_TINY, FOUNDATION
 from settings.run import RunConfig, load_run_config
 from training.recipe import check_inputs
@@ -19,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO_ROOT / "configs").glob("*.yaml"))
 HELIX = REPO_ROOT / "configs" / "helix-moe.yaml"
 # Configs that must validate completely on any machine (CPU only, nothing downloaded).
-MUST_VALIDATE_HERE = ("demo.yaml", "chaos.yaml")
+MUST_VALIDATE_HERE = ("demo.yaml", "scratch.yaml", "chaos.yaml")
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +50,7 @@ def expected_machine_problems(data: dict[str, Any]) -> set[str]:
     model = data.get("model", {})
     base = str(model.get("base_model", BUILTIN_TINY))
     expected = set()
-    if base != BUILTIN_TINY and not (Path(base).expanduser() / "config.json").is_file():
+    if base != BUILTIN_TINY and not (base_model_path(base) / "config.json").is_file():
         expected.add("model.base_model")
     if not torch.cuda.is_available():
         if model.get("method") == "qlora":
@@ -67,7 +68,7 @@ def without_machine_checks(config_path: Path) -> RunConfig:
 
 def test_the_shipped_configs_are_all_tested() -> None:
     names = {path.name for path in CONFIGS}
-    assert {"demo.yaml", "helix-moe.yaml"} <= names
+    assert {"demo.yaml", "scratch.yaml", "helix-moe.yaml"} <= names
     assert set(MUST_VALIDATE_HERE) - names <= {"chaos.yaml"}  # chaos.yaml is optional
 
 
@@ -82,7 +83,7 @@ def test_only_machine_bound_problems_remain(config_path: Path) -> None:
 )
 def test_cpu_configs_validate_fully_with_their_corpora(name: str) -> None:
     config = load_run_config(REPO_ROOT / "configs" / name)
-    assert config.model.base_model == BUILTIN_TINY
+    assert config.model.base_model in (BUILTIN_TINY, BUILTIN_HLX)
     check_inputs(config, [FOUNDATION, *config.specialists])  # every corpus they name is shipped
 
 

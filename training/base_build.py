@@ -21,7 +21,7 @@ from training.base_card import model_card
 from training.base_spec import CORPORA, BaseBuild
 from training.checkpoint import write_dir_atomically
 from training.evaluate import generate_answers, grade
-from training.model import load_for_inference, load_tokenizer
+from training.model import load_for_inference, load_tokenizer, pick_device
 from training.recipe import train_foundation
 from training.results import PhaseResult
 from training.tiny_model import file_sha256
@@ -82,7 +82,7 @@ def grade_per_family(model_dir: Path, corpora_dir: Path, constrained: bool) -> d
     for name in CORPORA:
         examples = read_corpus(corpora_dir / name / "val.jsonl")
         answers = generate_answers(
-            model, tokenizer, examples, 48, 160, torch.device("cpu"), lambda: None, constrained=constrained
+            model, tokenizer, examples, 48, 160, pick_device(), lambda: None, constrained=constrained
         )
         per_task, _ = grade(examples, answers)
         n = sum(score.n for score in per_task.values())
@@ -98,8 +98,16 @@ def grade_per_family(model_dir: Path, corpora_dir: Path, constrained: bool) -> d
 def build_base(build: BaseBuild, corpora_dir: Path, work_dir: Path, out_dir: Path = SHIPPED_BASE_DIR) -> Path:
     """Generate, train, grade and publish; returns out_dir. Rerunning resumes the training from its
     newest checkpoint under work_dir."""
+    threads = torch.get_num_threads()
     if build.threads:
         torch.set_num_threads(build.threads)
+    try:
+        return _build_base(build, corpora_dir, work_dir, out_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build_base(build: BaseBuild, corpora_dir: Path, work_dir: Path, out_dir: Path) -> Path:
     cpu_started, wall_started = time.process_time(), time.perf_counter()
     data_dir = work_dir / "data"
     dropped = generate_base_data(build, corpora_dir, data_dir)
@@ -139,7 +147,7 @@ def _facts(build: BaseBuild, result: PhaseResult, dropped: dict[str, int], grade
 
 def publish_base(model_dir: Path, out_dir: Path, facts: dict[str, Any]) -> None:
     """Copy the trained weights and tokenizer to out_dir with a manifest (the weights' sha256, checked at
-    config load) and a model card, replacing any earlier base in one rename."""
+    config load) and a model card, replacing any earlier base."""
 
     def fill(target: Path) -> None:
         for path in model_dir.iterdir():
@@ -150,10 +158,17 @@ def publish_base(model_dir: Path, out_dir: Path, facts: dict[str, Any]) -> None:
         write_json_atomic(target / BASE_MANIFEST, manifest)
         write_text_atomic(target / "README.md", model_card(manifest))
 
+    # Fill a fresh directory first, then swap: a failure while filling leaves the published base as it was.
+    fresh = out_dir.with_name(f".new-{out_dir.name}")
+    if fresh.exists():
+        shutil.rmtree(fresh)  # a crashed publish's leftovers, never reused
+    write_dir_atomically(fresh, fill)
     backup = out_dir.with_name(f".old-{out_dir.name}")
+    if backup.exists():
+        shutil.rmtree(backup)
     if out_dir.exists():
         out_dir.rename(backup)
-    write_dir_atomically(out_dir, fill)
+    fresh.rename(out_dir)
     if backup.exists():
         shutil.rmtree(backup)
     log.info(

@@ -12,7 +12,7 @@ import structlog
 
 from fileio.atomic import write_json_atomic
 from settings.errors import ConfigError, ConfigProblem
-from settings.model import base_model_path
+from settings.model import BUILTIN_HLX, base_model_path
 from settings.recipe import BUILTIN_TINY, FOUNDATION, FaultInjection, RecipeConfig, base_model_problem
 from training.checkpoint import (
     list_checkpoints,
@@ -25,6 +25,7 @@ from training.loop import PhasePlan, run_phase
 from training.model import Method
 from training.progress import progress_wanted
 from training.results import PhaseResult, TrainResult
+from training.shipped_base import pinned_shipped_base
 from training.tiny_model import ensure_tiny_base, file_sha256
 
 BUILTIN_DIR = "_builtin"
@@ -138,7 +139,8 @@ def train_foundation(
     """Full fine-tune of builtin:tiny on the general corpus; the result (the coordinator, and the base
     of every LoRA specialist) is published to `<output_dir>/_builtin/foundation-<key>/model`."""
     if config.model.base_model != BUILTIN_TINY:
-        raise ValueError(f"the foundation stage only exists for base_model '{BUILTIN_TINY}'")
+        reason = f"the foundation stage only exists for '{BUILTIN_TINY}'; this base is already pretrained"
+        raise ConfigError("config", [ConfigProblem("model.base_model", reason)])
     check_inputs(config, [FOUNDATION])
     plan = foundation_plan(config)
     result = run_phase(plan, hooks, resume, progress_wanted(progress))
@@ -166,7 +168,10 @@ def _copy_tree(source: Path, target: Path) -> None:
 
 
 def base_model_dir(config: RecipeConfig) -> Path:
-    """What specialists train on: the foundation for builtin:tiny (trained if needed), else the local base."""
+    """What specialists train on: the foundation for builtin:tiny (trained if needed), the run's copy of
+    the shipped base for builtin:hlx, else the local base."""
+    if config.model.base_model == BUILTIN_HLX:
+        return pinned_shipped_base(builtin_root(config))
     if config.model.base_model != BUILTIN_TINY:
         return base_model_path(config.model.base_model)
     existing = foundation_model_dir(config)

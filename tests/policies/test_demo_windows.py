@@ -20,7 +20,7 @@ from settings.run import load_run_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "demo_windows.json"
 RECORDED = json.loads(FIXTURE.read_text(encoding="utf-8"))["specialists"]
-DEMO = load_run_config("configs/demo.yaml")
+DEMO = load_run_config("configs/scratch.yaml")  # the from-scratch demo the windows were recorded on
 
 
 def night(name: str, entry: dict[str, Any]) -> list[tuple[str, Decision]]:

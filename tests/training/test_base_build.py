@@ -5,18 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-
-import settings.model as model_settings
 from hlx.corpus_gen import generate_all
 from hlx.corpus_io import read_corpus, write_corpus
-from settings.errors import ConfigError
-from settings.model import BUILTIN_HLX, TinyModelSection, base_model_path, shipped_base_problem
-from settings.recipe import config_from_dict
-from training.base_build import build_base, generate_base_data
+from settings.model import TinyModelSection, shipped_base_problem
+from training.base_build import build_base, generate_base_data, publish_base
 from training.base_spec import CORPORA, DEFAULT_BUILD
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,59 +51,6 @@ def test_every_instruction_of_the_shipped_val_splits_is_kept_out_of_the_base_dat
         )
 
 
-def _fake_base(directory: Path, weights: bytes, recorded_sha: str) -> Path:
-    directory.mkdir(parents=True)
-    (directory / "model.safetensors").write_bytes(weights)
-    (directory / "base.json").write_text(json.dumps({"weights_sha256": recorded_sha}))
-    return directory
-
-
-def test_a_base_whose_weights_match_its_manifest_is_accepted(tmp_path: Path) -> None:
-    weights = b"weights of a base"
-    base = _fake_base(tmp_path / "base", weights, hashlib.sha256(weights).hexdigest())
-    assert shipped_base_problem(base) is None
-
-
-def test_corrupt_weights_are_refused_with_the_command_that_rebuilds_them(tmp_path: Path) -> None:
-    base = _fake_base(
-        tmp_path / "base", b"weights of a base, one byte flipped", hashlib.sha256(b"x").hexdigest()
-    )
-    problem = shipped_base_problem(base)
-    assert problem is not None
-    assert "are corrupt (sha256 differs from base.json)" in problem
-    assert "rebuild it with `overnight base build`" in problem
-
-
-@pytest.mark.parametrize("missing", ["model.safetensors", "base.json"])
-def test_a_missing_file_of_the_base_is_refused_with_the_command_that_rebuilds_it(
-    tmp_path: Path, missing: str
-) -> None:
-    base = _fake_base(tmp_path / "base", b"w", hashlib.sha256(b"w").hexdigest())
-    (base / missing).unlink()
-    problem = shipped_base_problem(base)
-    assert problem is not None
-    assert f"the shipped base '{BUILTIN_HLX}' is missing" in problem
-    assert "`overnight base build`" in problem
-
-
-def test_an_unreadable_manifest_is_refused(tmp_path: Path) -> None:
-    base = _fake_base(tmp_path / "base", b"w", "")
-    (base / "base.json").write_text("{not json")
-    problem = shipped_base_problem(base)
-    assert problem is not None and "manifest" in problem and "unreadable" in problem
-
-
-def test_a_config_on_a_missing_shipped_base_fails_at_load(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(model_settings, "SHIPPED_BASE_DIR", tmp_path / "nowhere")
-    with pytest.raises(ConfigError) as error:
-        config_from_dict({"model": {"base_model": BUILTIN_HLX}, "specialists": {}})
-    assert "model.base_model" in str(error.value)
-    assert "`overnight base build`" in str(error.value)
-    assert base_model_path(BUILTIN_HLX) == tmp_path / "nowhere"
-
-
 def test_a_whole_tiny_build_publishes_weights_manifest_and_card(tmp_path: Path) -> None:
     corpora = _corpora_with_val(tmp_path, 6)
     build = dataclasses.replace(DEFAULT_BUILD, size=40, epochs=1, threads=1, shape=SMALL_SHAPE)
@@ -126,7 +67,9 @@ def test_a_whole_tiny_build_publishes_weights_manifest_and_card(tmp_path: Path) 
     card = (out / "README.md").read_text()
     assert "| ascii_specialist | **all** | 6 |" in card
     assert "overnight base build" in card
-    # A second build replaces the first in one rename, leaving no backup behind.
-    shutil.rmtree(tmp_path / "work")
-    build_base(build, corpora, tmp_path / "work", out)
+    # Publishing again replaces the base, leaving no backup or half-filled directory behind.
+    (out / "stale").write_text("from the first publish")
+    model_dir = next((tmp_path / "work" / "runs" / "_builtin").glob("foundation-*/model"))
+    publish_base(model_dir, out, {**manifest, "grades": manifest["grades"]})
+    assert not (out / "stale").exists() and shipped_base_problem(out) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpora", "hlx-base", "work"]
