@@ -192,10 +192,10 @@ class Supervisor:
         self, name: str, job_id: str, checkpoint: str, exact_match: float | None, base_dir: str | None
     ) -> bool:
         """Serve a job's checkpoint (the regression guard let it through); True when promoted.json changed.
-        `base_dir` is the base the job trained on (the promoted checkpoint's), else the config's."""
+        `base_dir` is the base the job trained on (the promoted checkpoint's), else the one the checkpoint
+        records."""
         result = {"best_checkpoint": checkpoint, "best_exact_match": exact_match, "phase": job_id}
-        base = Path(base_dir) if base_dir else self._base_dir()
-        return self._promote(name, result, base, guarded=True)
+        return self._promote(name, result, Path(base_dir) if base_dir else None, guarded=True)
 
     # --------------------------------------------------------------------------------- the loop
 
@@ -310,9 +310,9 @@ class Supervisor:
             case fx.PromotePhaseBest(name, phase):
                 best = best_of_phase(self.config.run_dir() / name / phase)
                 if best is not None:
-                    self._promote(name, best, self._base_dir())
+                    self._promote(name, best, None)
             case fx.Promote(name, result):
-                self._promote(name, result, self._base_dir())
+                self._promote(name, result, None)
             case fx.PromoteJob():
                 return self._promote_job(effect)
             case fx.TakeIn(decision_id, intake):
@@ -349,7 +349,9 @@ class Supervisor:
         detail = f"{effect.checkpoint} promoted" + ("; the router reloads it" if changed else "")
         return ev.Carried(time.time(), effect.decision_id, True, detail, job=effect.job)
 
-    def _promote(self, name: str, result: dict[str, Any], base: Path, guarded: bool = False) -> bool:
+    def _promote(self, name: str, result: dict[str, Any], base: Path | None, guarded: bool = False) -> bool:
+        """`base` None: the base the checkpoint records it was trained on (control/promotion.py), so this
+        process never imports the training stack (torch, transformers, peft: seconds of CPU) to find it."""
         specialist = self.config.specialists[name]
         changed = promote(
             self.run_dir, name, result, specialist.track, self.config.model.method, base, guarded=guarded
@@ -357,11 +359,6 @@ class Supervisor:
         if changed:
             self.workers.promoted(name)
         return changed
-
-    def _base_dir(self) -> Path:
-        from training.recipe import base_model_dir
-
-        return base_model_dir(self.config).resolve()
 
     def _write_report(self) -> None:
         try:

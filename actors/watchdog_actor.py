@@ -1,5 +1,5 @@
-"""The watchdog as a Ray actor. Light on purpose, like actors/trainer_actor.py: the grader's imports (the
-anthropic SDK among them) load in the watchdog's own process, not in the supervisor that starts it."""
+"""The watchdog as a Ray actor. Light on purpose, like actors/trainer_actor.py: the grader's imports load in
+the watchdog's own process, not in the supervisor that starts it (and the anthropic SDK only with a key)."""
 
 from __future__ import annotations
 

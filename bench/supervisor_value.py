@@ -145,7 +145,8 @@ def scenario_data(
 
 def metrics_of(evals: list[dict[str, Any]], phase_dir: Path) -> dict[str, Any]:
     """The promoted checkpoint's evaluation (the last one of its step), the final one, and the first loss."""
-    from training.checkpoint import best_checkpoint, read_state
+    from training.checkpoint import best_checkpoint
+    from training.checkpoint_state import read_state
 
     if not evals:
         return {"val_loss": None, "exact_match": None, "format_validity": None, "first_val_loss": None}

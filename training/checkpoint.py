@@ -1,4 +1,6 @@
-"""Atomic checkpoints with a sha256 manifest, skip-to-previous on corruption, retention, and RNG capture."""
+"""Atomic checkpoints with a sha256 manifest, skip-to-previous on corruption, retention, and RNG capture.
+
+Their state.json is read through training/checkpoint_state.py, which light processes import without torch."""
 
 from __future__ import annotations
 
@@ -20,9 +22,9 @@ import torch
 
 # training/loop.py calls it as ckpt.write_json_atomic; once it imports fileio.atomic this line can go.
 from fileio.atomic import write_json_atomic  # noqa: F401
+from training.checkpoint_state import STATE, read_state
 
 MANIFEST = "manifest.json"
-STATE = "state.json"
 TRAINER_STATE = "trainer_state.pt"
 MANIFEST_VERSION = 1
 NAME_PATTERN = re.compile(r"^ckpt-(\d{4,})-e(\d+)-s(\d+)$")
@@ -152,10 +154,6 @@ def newest_valid_checkpoint(root: Path) -> tuple[Path | None, list[SkippedCheckp
         skipped.append(SkippedCheckpoint(path, reason))
         log.warning("skipping corrupt checkpoint", path=str(path), reason=reason)
     return None, skipped
-
-
-def read_state(directory: Path) -> dict[str, Any]:
-    return json.loads((directory / STATE).read_text(encoding="utf-8"))
 
 
 def read_trainer_state(directory: Path, device: torch.device) -> dict[str, Any]:

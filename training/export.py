@@ -10,7 +10,8 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from training.checkpoint import read_state, verify_checkpoint, write_dir_atomically
+from training.checkpoint import verify_checkpoint, write_dir_atomically
+from training.checkpoint_state import read_state
 from training.model import load_tokenizer
 from training.quiet import quiet_transformers
 

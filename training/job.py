@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from fileio.atomic import write_json_atomic
 from settings.recipe import FaultInjection, RecipeConfig
-from training.checkpoint import read_state
+from training.checkpoint_state import read_state
 from training.data import load_split
 from training.evaluate import evaluate
 from training.events import Heartbeat

@@ -9,6 +9,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from training import checkpoint as ckpt
+from training.checkpoint_state import read_state
 from training.model import load_weights_into, save_weights, weights_subdir
 from training.plan import PhasePlan, TrainState
 from training.schedule import LRSchedule
@@ -70,7 +71,7 @@ def read_phase_checkpoint(
 ) -> tuple[TrainState, LRSchedule]:
     """Load weights, optimizer and scaler in place, restore the RNG streams, and return the counters
     and schedule. The checkpoint must already have passed verify_checkpoint."""
-    saved = ckpt.read_state(directory)
+    saved = read_state(directory)
     load_weights_into(model, directory / saved["weights"])
     trainer_state = ckpt.read_trainer_state(directory, device)
     optimizer.load_state_dict(trainer_state["optimizer"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training import checkpoint as ckpt
+from training.checkpoint_state import read_state
 from training.events import EpochEval, PhaseStatus
 from training.phase_data import PhaseData
 from training.plan import PhasePlan, TrainState, overlong_summary
@@ -36,7 +37,7 @@ def summarise_phase(
         phase_dir=plan.phase_dir,
         final_checkpoint=checkpoints[-1] if checkpoints else None,
         best_checkpoint=best,
-        best_exact_match=ckpt.read_state(best)["exact_match"] if best else None,
+        best_exact_match=read_state(best)["exact_match"] if best else None,
         last_eval=EpochEval.model_validate(state.evals[-1]) if state.evals else None,
         evals=[EpochEval.model_validate(item) for item in state.evals],
         step_losses=[float(loss) for _, _, loss in state.step_losses],

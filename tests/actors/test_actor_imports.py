@@ -36,9 +36,8 @@ def loaded_after(module: str) -> set[str]:
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
-        # The supervisor's process (and the driver's): the supervisor, never the recipe or the LLM SDK.
-        # torch comes with it today through control.promotion -> training.checkpoint.
-        ("actors.remote", {"actors.supervisor", "torch"}),
+        # The supervisor's process (and the driver's): the supervisor, never torch, the recipe or the LLM SDK.
+        ("actors.remote", {"actors.supervisor"}),
         # A trainer's or a watchdog's process before its actor's __init__ runs: nothing heavy at all.
         ("actors.trainer_actor", set()),
         ("actors.watchdog_actor", set()),

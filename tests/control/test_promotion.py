@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,10 +13,10 @@ from control.promotion import promote
 from control.run_files import PROMOTED_FILE, RunFileError, read_promoted
 
 
-def _checkpoint(run_dir: Path, name: str) -> Path:
+def _checkpoint(run_dir: Path, name: str, state: dict[str, Any] | None = None) -> Path:
     path = run_dir / "ascii" / "main" / "checkpoints" / name
     path.mkdir(parents=True)
-    (path / "state.json").write_text(json.dumps({"weights": "adapter"}), encoding="utf-8")
+    (path / "state.json").write_text(json.dumps({"weights": "adapter", **(state or {})}), encoding="utf-8")
     return path
 
 
@@ -35,6 +37,34 @@ def test_a_lower_score_is_kept_out_unless_the_guard_compared_them(tmp_path: Path
     assert promoted["coordinator"] == {"path": str(tmp_path / "base"), "kind": "base"}
     assert _promote(tmp_path, second, 0.4, guarded=True)
     assert read_promoted(tmp_path)["specialists"]["ascii"]["checkpoint"] == str(second)  # type: ignore[index]
+
+
+def test_with_no_base_given_the_coordinator_is_the_base_the_checkpoint_records(tmp_path: Path) -> None:
+    recorded = tmp_path / "bases" / "foundation-0123" / "model"
+    checkpoint = _checkpoint(tmp_path, "ckpt-1", {"base_dir": str(recorded)})
+    result = {"best_checkpoint": str(checkpoint), "best_exact_match": 0.5}
+    assert promote(tmp_path, "ascii", result, "ascii", "lora", None)
+    assert (read_promoted(tmp_path) or {})["coordinator"] == {"path": str(recorded), "kind": "base"}
+    # A base given (a job's: the one its promoted checkpoint was served on) is the one served.
+    second = _checkpoint(tmp_path, "ckpt-2", {"base_dir": str(recorded)})
+    result = {"best_checkpoint": str(second), "best_exact_match": 0.6}
+    assert promote(tmp_path, "ascii", result, "ascii", "lora", tmp_path / "given")
+    assert (read_promoted(tmp_path) or {})["coordinator"] == {"path": str(tmp_path / "given"), "kind": "base"}
+
+
+@pytest.mark.parametrize(
+    "state", [{}, {"base_dir": ""}, {"base_dir": None}], ids=["missing", "empty", "null"]
+)
+def test_a_checkpoint_that_records_no_base_is_refused_and_nothing_is_promoted(
+    tmp_path: Path, state: dict[str, Any]
+) -> None:
+    checkpoint = _checkpoint(tmp_path, "ckpt-1", state)
+    result = {"best_checkpoint": str(checkpoint), "best_exact_match": 0.5}
+    recorded = state.get("base_dir")
+    expected = f"{checkpoint / 'state.json'} records no base_dir (got {recorded!r}): the base it was trained"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        promote(tmp_path, "ascii", result, "ascii", "lora", None)
+    assert read_promoted(tmp_path) is None
 
 
 def test_a_damaged_promotion_list_is_named_and_left_as_it_is(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ checkpoint can be "best" and the supervisor has the start to judge the first epo
 
 from __future__ import annotations
 
-from training.checkpoint import read_state
+from training.checkpoint_state import read_state
 from training.recipe import train_specialist
 
 from .conftest import Recorder
