@@ -73,3 +73,15 @@ def test_a_whole_tiny_build_publishes_weights_manifest_and_card(tmp_path: Path) 
     publish_base(model_dir, out, {**manifest, "grades": manifest["grades"]})
     assert not (out / "stale").exists() and shipped_base_problem(out) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpora", "hlx-base", "work"]
+
+
+def test_the_same_build_twice_gives_the_same_weights_bit_for_bit(tmp_path: Path) -> None:
+    # What makes `overnight base build` reproduce the shipped base: data, tokenizer and training are seeded,
+    # and one torch thread keeps the CPU kernels' summation order fixed.
+    corpora = _corpora_with_val(tmp_path, 2)
+    build = dataclasses.replace(DEFAULT_BUILD, size=30, epochs=1, threads=1, shape=SMALL_SHAPE)
+    first = build_base(build, corpora, tmp_path / "work1", tmp_path / "base1")
+    second = build_base(build, corpora, tmp_path / "work2", tmp_path / "base2")
+    digests = [json.loads((out / "base.json").read_text())["weights_sha256"] for out in (first, second)]
+    assert digests[0] == digests[1]
+    assert (first / "tokenizer.json").read_bytes() == (second / "tokenizer.json").read_bytes()
