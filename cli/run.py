@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from control.run_files import PROMOTED_FILE, keep_config_copy
+from control.run_files import PROMOTED_FILE, base_model_change, keep_config_copy
 
 RUN_EPILOG = """\
 examples:
@@ -110,6 +110,10 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 2
     run_dir = config.run_dir()
+    changed_base = base_model_change(run_dir, config.model.base_model)
+    if changed_base:
+        print(f"error: {changed_base}", file=sys.stderr)
+        return 2
     keep_config_copy(run_dir, Path(args.config))
     print(f"run: {config.run.name} -> {run_dir}")
     live = recorded_address(run_dir)

@@ -209,6 +209,25 @@ def keep_config_copy(run_dir: Path, config_path: Path) -> Path:
     return copy
 
 
+def base_model_change(run_dir: Path, base_model: str) -> str | None:
+    """Why a rerun must not resume this run directory: its first start trained on another base model
+    (its checkpoints and adapters belong to that base). None for a new run, or the same base."""
+    import yaml  # here: only `overnight run` asks, once
+
+    copy = run_dir / RUN_CONFIG_FILE
+    if not copy.is_file():
+        return None
+    recorded = (yaml.safe_load(copy.read_text(encoding="utf-8")) or {}).get("model", {}).get("base_model")
+    recorded = recorded or "builtin:tiny"  # the config model's default when the key is absent
+    if recorded == base_model:
+        return None
+    return (
+        f"{run_dir} was started on base_model {recorded!r}, and this config trains on {base_model!r}; "
+        "resuming would put its checkpoints on another base. Pass --run-name NAME for a new run, or "
+        f"remove {run_dir} to start this one over"
+    )
+
+
 def read_decisions(run_dir: Path) -> list[dict[str, Any]]:
     """The decision log as JSON-ready dicts, oldest first, outcomes merged in; [] before the first decision.
 

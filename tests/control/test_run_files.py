@@ -10,6 +10,7 @@ import pytest
 
 from control.run_files import (
     RunFileError,
+    base_model_change,
     event_specialists,
     keep_config_copy,
     list_runs,
@@ -147,3 +148,29 @@ def test_the_run_keeps_its_own_copy_of_the_config(tmp_path: Path) -> None:
     given.unlink()
     assert keep_config_copy(run_dir, given) == copy, "a rerun (resume) keeps the night's first copy"
     assert copy.read_text() == "run: {name: night}\n"
+
+
+@pytest.mark.parametrize(
+    ("recorded_model", "base_model", "refused"),
+    [
+        ("model:\n  base_model: builtin:tiny\n", "builtin:hlx", True),
+        ("run:\n  name: demo\n", "builtin:hlx", True),  # no model key: it trained on builtin:tiny
+        ("run:\n  name: demo\n", "builtin:tiny", False),
+        ("model:\n  base_model: builtin:hlx\n", "builtin:hlx", False),
+        (None, "builtin:hlx", False),  # a new run
+    ],
+)
+def test_a_rerun_on_another_base_model_is_refused(
+    tmp_path: Path, recorded_model: str | None, base_model: str, refused: bool
+) -> None:
+    if recorded_model is not None:
+        (tmp_path / "config.yaml").write_text(recorded_model)
+    problem = base_model_change(tmp_path, base_model)
+    if not refused:
+        assert problem is None
+        return
+    assert problem == (
+        f"{tmp_path} was started on base_model 'builtin:tiny', and this config trains on 'builtin:hlx'; "
+        "resuming would put its checkpoints on another base. Pass --run-name NAME for a new run, or "
+        f"remove {tmp_path} to start this one over"
+    )
