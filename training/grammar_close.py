@@ -15,10 +15,13 @@ from hlx import lcb
 from hlx.grammar import dead_end
 
 # Closers first; then the pieces that finish a token or a contract/record header; letters finish keywords
-# (null, TRUE...), handle prefixes (&h_) and the low half of a \u surrogate pair.
+# (null, TRUE...), handle prefixes (&h_) and the low half of a \u surrogate pair. Last, what an item that a
+# comma has just opened needs before anything can close: HLXL's field marker `@`, and a field index other
+# than 0 when 0 is taken (without them, no answer could be closed after its first comma, so the budget
+# guard closed every object and list at its first item).
 TEXT_CLOSING_ORDER: tuple[bytes, ...] = tuple(
     piece.encode() for piece in ('"', "]", "}", "🐄", "🐂", "◆", ":", "=", " ", "{", "0", "_",
-                                 *"lusearLUSEARhd", "\\")
+                                 *"lusearLUSEARhd", "\\", "@", *"123456789")
 ) + tuple(bytes([byte]) for byte in range(0x80, 0xC0))  # the rest of a multi-byte character
 MAX_CLOSING_PIECES = 1024
 IDENT_FILLER = 0x5F  # `_`, the shortest identifier character

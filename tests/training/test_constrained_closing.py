@@ -33,6 +33,11 @@ def _matcher(fmt: str, prefix: str) -> xgr.GrammarMatcher:
         ("lc-t", "{", '{"_":""}'),
         ("lc-t", "{a:1,a", '{a:1,a0:""}'),  # `a:` would repeat the key
         ("lc-t", "{C:1,12=1,1", '{C:1,12=1,100=""}'),  # `1=` would break the ascending indices
+        # Just after a comma an item must be started before anything closes (the budget guard needs these
+        # closings, or it closes every object at its first field).
+        ("hlxl", "{800: {@0: 23,", '{800: {@0: 23, @1: ""}}'),
+        ("hlxl", "[1,", '[1, ""]'),
+        ("lc-t", "{C:902,0=@west,", '{C:902,0=@west,1=""}'),
         ("lc-r", "🐊1🐁0 🐃⟁", "🐊1🐁0 🐃⟁_🐄🐂"),
         ("lc-r", '"🐊', '"🐊"'),
     ],
