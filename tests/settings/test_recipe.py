@@ -183,5 +183,14 @@ def test_demo_config_is_valid() -> None:
 
     demo = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     config = load_config(demo, RunConfig)
+    assert config.model.base_model == "builtin:hlx"
+    assert {"ascii", "runic"} <= set(config.specialists)
+
+
+def test_scratch_config_is_valid_and_trains_from_scratch() -> None:
+    from settings.run import RunConfig
+
+    scratch = Path(__file__).resolve().parents[2] / "configs" / "scratch.yaml"
+    config = load_config(scratch, RunConfig)
     assert config.model.base_model == "builtin:tiny"
     assert {"ascii", "runic"} <= set(config.specialists)
