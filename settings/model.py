@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
+from fileio.digest import file_sha256
 from settings.base import Problems, StrictModel, raise_problems
 
 BUILTIN_TINY = "builtin:tiny"
@@ -103,11 +103,7 @@ def shipped_base_problem(directory: Path | None = None) -> str | None:
         expected = json.loads(manifest_path.read_text(encoding="utf-8"))["weights_sha256"]
     except (ValueError, KeyError, TypeError) as exc:
         return f"the shipped base's manifest {manifest_path} is unreadable ({exc!r}); {REBUILD_BASE}"
-    digest = hashlib.sha256()
-    with weights.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
+    if file_sha256(weights) != expected:
         return (
             f"the shipped base's weights {weights} are corrupt (sha256 differs from {BASE_MANIFEST}); "
             f"{REBUILD_BASE}"

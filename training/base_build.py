@@ -13,6 +13,7 @@ import structlog
 import torch
 
 from fileio.atomic import write_json_atomic, write_text_atomic
+from fileio.digest import file_sha256
 from hlx.corpus_gen import generate_all
 from hlx.corpus_io import Example, read_corpus, write_corpus
 from settings.model import BASE_MANIFEST, BASE_WEIGHTS, BUILTIN_TINY, SHIPPED_BASE_DIR
@@ -24,7 +25,6 @@ from training.evaluate import generate_answers, grade
 from training.model import load_for_inference, load_tokenizer, pick_device
 from training.recipe import train_foundation
 from training.results import PhaseResult
-from training.tiny_model import file_sha256
 
 GENERAL, *SPECIALIST_CORPORA = CORPORA
 BUILD_COMMAND = "overnight base build"

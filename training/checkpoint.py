@@ -4,7 +4,6 @@ Their state.json is read through training/checkpoint_state.py, which light proce
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -22,6 +21,7 @@ import torch
 
 # training/loop.py calls it as ckpt.write_json_atomic; once it imports fileio.atomic this line can go.
 from fileio.atomic import write_json_atomic  # noqa: F401
+from fileio.digest import file_sha256
 from training.checkpoint_state import STATE, read_state
 
 MANIFEST = "manifest.json"
@@ -42,14 +42,6 @@ class SkippedCheckpoint:
         return f"{self.path}: {self.reason}"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync_tree(directory: Path) -> None:
     for path in sorted(directory.rglob("*")):
         if path.is_file():
@@ -68,7 +60,7 @@ def _fsync_dir(directory: Path) -> None:
 
 def build_manifest(directory: Path) -> dict[str, Any]:
     files = {
-        str(path.relative_to(directory)): {"sha256": sha256_of(path), "size": path.stat().st_size}
+        str(path.relative_to(directory)): {"sha256": file_sha256(path), "size": path.stat().st_size}
         for path in sorted(directory.rglob("*"))
         if path.is_file() and path.name != MANIFEST
     }
@@ -124,7 +116,7 @@ def verify_checkpoint(directory: Path) -> str | None:
             return f"{relative} is missing"
         if path.stat().st_size != expected["size"]:
             return f"{relative} has {path.stat().st_size} bytes, manifest says {expected['size']}"
-        actual = sha256_of(path)
+        actual = file_sha256(path)
         if actual != expected["sha256"]:
             return (
                 f"{relative} fails its checksum (sha256 {actual[:12]}…, manifest {expected['sha256'][:12]}…)"

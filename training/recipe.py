@@ -11,6 +11,7 @@ from pathlib import Path
 import structlog
 
 from fileio.atomic import write_json_atomic
+from fileio.digest import file_sha256
 from settings.errors import ConfigError, ConfigProblem
 from settings.model import BUILTIN_HLX, base_model_path
 from settings.recipe import BUILTIN_TINY, FOUNDATION, FaultInjection, RecipeConfig, base_model_problem
@@ -26,7 +27,7 @@ from training.model import Method
 from training.progress import progress_wanted
 from training.results import PhaseResult, TrainResult
 from training.shipped_base import pinned_shipped_base
-from training.tiny_model import ensure_tiny_base, file_sha256
+from training.tiny_model import ensure_tiny_base
 
 BUILTIN_DIR = "_builtin"
 FOUNDATION_PHASE = "general"

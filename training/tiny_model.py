@@ -12,6 +12,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
+from fileio.digest import file_sha256
 from hlx.corpus_io import PROMPT_HEAD, PROMPT_TAIL, read_corpus
 from settings.recipe import TinyModelSection
 from training.checkpoint import write_dir_atomically
@@ -82,14 +83,6 @@ def build_model(tiny: TinyModelSection, tokenizer: PreTrainedTokenizerFast) -> Q
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tiny_cache_key(tiny: TinyModelSection, train_files: list[Path]) -> str:
