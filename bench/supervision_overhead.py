@@ -47,8 +47,8 @@ POLL_S = 2.0
 def bench_data(
     config: RunConfig, specialist: str, epochs: int, foundation_epochs: int, output_dir: Path
 ) -> dict[str, Any]:
-    """The config as both sides train it: one specialist, one phase of `epochs`, evaluated, graded and
-    checkpointed every epoch; corpora resolved to absolute paths for the actors."""
+    """The config as both sides train it: one specialist, one phase of exactly `epochs` (never extended),
+    evaluated, graded and checkpointed every epoch; corpora resolved to absolute paths for the actors."""
     if specialist not in config.specialists:
         known = ", ".join(config.specialists) or "(none)"
         raise SystemExit(f"error: no specialist {specialist!r} in the config; it has: {known}")
@@ -64,6 +64,8 @@ def bench_data(
     }
     data.setdefault("training", {}).update(eval_every_epochs=1, checkpoint_every_epochs=1)
     data["watchdog"] = {"every_epochs": 1}
+    # Same work on both sides: a supervisor may extend an improving phase, which would lengthen only its runs.
+    data.setdefault("policies", {}).update(max_extra_epochs=0)
     if config.model.base_model == BUILTIN_TINY:
         data.setdefault("foundation", {}).update(epochs=foundation_epochs)
     return data
