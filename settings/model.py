@@ -170,12 +170,15 @@ class ModelSection(StrictModel):
 
     def machine_problems(self) -> Problems:
         """What this machine lacks for this section: the model directory, CUDA for qlora or float16."""
-        import torch  # here, not at module level: reading a config (CLIs, the router) needs no torch
-
         problems: Problems = []
         reason = base_model_problem(self.base_model)
         if reason:
             problems.append((("base_model",), reason))
+        if self.method != "qlora" and self.dtype != "float16":
+            # Nothing else to check: the driver and the CLIs are spared torch's import (seconds).
+            return problems
+        import torch
+
         has_cuda = torch.cuda.is_available()
         if self.method == "qlora" and not has_cuda:
             problems.append(

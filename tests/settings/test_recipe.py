@@ -115,13 +115,26 @@ def test_hub_id_is_refused_with_download_instructions() -> None:
         config_from_dict({"model": {"base_model": "Qwen/Qwen3-1.7B"}})
 
 
+QLORA_REFUSED = "model.method: 'qlora' needs a CUDA GPU"
+FLOAT16_REFUSED = "model.dtype: 'float16' training needs a CUDA GPU"
+
+
 @pytest.mark.skipif(not NO_CUDA, reason="checks the CPU-only error")
-def test_qlora_and_float16_without_cuda_fail_at_config_time() -> None:
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ({"method": "qlora", "dtype": "float16"}, [QLORA_REFUSED, FLOAT16_REFUSED]),
+        ({"method": "qlora"}, [QLORA_REFUSED]),
+        ({"dtype": "float16"}, [FLOAT16_REFUSED]),
+    ],
+)
+def test_qlora_and_float16_without_cuda_fail_at_config_time(
+    model: dict[str, str], expected: list[str]
+) -> None:
     with pytest.raises(ConfigError) as caught:
-        config_from_dict({"model": {"method": "qlora", "dtype": "float16"}})
+        config_from_dict({"model": model})
     rendered = str(caught.value)
-    assert "model.method: 'qlora' needs a CUDA GPU" in rendered
-    assert "model.dtype: 'float16' training needs a CUDA GPU" in rendered
+    assert [line for line in (QLORA_REFUSED, FLOAT16_REFUSED) if line in rendered] == expected
 
 
 def test_cross_field_problems_name_their_keys() -> None:
