@@ -22,6 +22,7 @@ from control.run_files import (
 )
 from fileio.atomic import write_bytes_atomic, write_text_atomic
 from policies.decision_log import DecisionLogError
+from report.coordinator import coordinator_line
 from report.effects import effect_rows, plan_rows
 from report.marks import fallback_lines, placed_marks, run_config_path
 from report.plots import finite, plot_grades, plot_loss
@@ -409,7 +410,7 @@ def _adapters_section(data: RunData) -> list[str]:
         lines += ["No data: nothing promoted yet (no promoted.json, or it lists no specialist).", ""]
     coordinator = promoted.get("coordinator")
     if coordinator:
-        lines += [f"Coordinator: `{coordinator.get('path')}` ({coordinator.get('kind')}).", ""]
+        lines += [coordinator_line(coordinator), ""]
     lines += [
         "Ask the router, which sends each request to the expert for the format or track it names:",
         "",
