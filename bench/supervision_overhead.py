@@ -34,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
 import structlog  # noqa: E402
 import torch  # noqa: E402
 
+from fileio.atomic import write_text_atomic  # noqa: E402
 from settings.recipe import BUILTIN_TINY, FOUNDATION, config_from_dict  # noqa: E402
 from settings.run import RunConfig, load_run_config  # noqa: E402
 from training.results import PhaseResult  # noqa: E402
@@ -261,15 +262,6 @@ def measure(
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Measure a specialist's training throughput under full supervision (Ray actors, the "
@@ -349,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cuda": torch.cuda.is_available(),
     }
     text = json.dumps(results, indent=2) + "\n"
-    write_atomically(args.out, text)
+    write_text_atomic(args.out, text)
     print(text, end="")
     return 0
 

@@ -58,3 +58,15 @@ def test_bench_refuses_an_unknown_specialist(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no specialist 'nobody' in the config; it has: ascii" in result.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_both_sides_train_the_same_epochs(tmp_path: Path) -> None:
+    from bench.supervision_overhead import bench_data, named
+    from settings.run import load_run_config
+
+    config = load_run_config(tiny_run_config(tmp_path, specialists=("ascii", "runic")))
+    chosen = named(bench_data(config, "ascii", epochs=3, foundation_epochs=1, output_dir=tmp_path), "x")
+    # A supervisor extends an improving phase by up to max_extra_epochs: that would lengthen one side only.
+    assert chosen.policies.max_extra_epochs == 0
+    assert [(phase.name, phase.epochs) for phase in chosen.specialists["ascii"].phases] == [("main", 3)]
+    assert list(chosen.specialists) == ["ascii"]
