@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
 
 # Each module adds its own subcommands through `register(subparsers)`; heavy imports (torch, ray) happen
 # inside the handlers, so `overnight hlx ...` starts in a fraction of a second.
@@ -86,11 +89,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        return run_command(args.func, args)
     except BrokenPipeError:
         # `overnight log --json | head`: the reader has seen enough; say nothing more, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run one subcommand. SIGTERM (`kill`, systemd, `ray job stop`) ends it as Ctrl-C does, through the
+    command's own interrupt path (a night's state kept, serve's HTTP app removed) rather than mid-write;
+    an interrupt no command handles exits 130 with one line, not a traceback."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("\novernight: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

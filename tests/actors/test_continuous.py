@@ -108,7 +108,7 @@ def watching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watching]:
         )
         yield state
     finally:
-        driver.send_signal(signal.SIGINT)
+        driver.send_signal(signal.SIGTERM)  # as Ctrl-C, and it also works when pytest runs in the background
         try:
             driver.wait(timeout=60)
         except subprocess.TimeoutExpired:

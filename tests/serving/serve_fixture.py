@@ -112,7 +112,7 @@ def serving(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -
         serving.metrics_port = _metrics_port(process.pid)
         yield serving
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # as Ctrl-C, and it also works when pytest runs in the background
         try:
             process.wait(timeout=120)
         except subprocess.TimeoutExpired:
