@@ -7,7 +7,9 @@ import reads it, and the CLIs that call these start without paying for Ray.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +48,36 @@ def record_address(run_dir: Path) -> None:
     write_text_atomic(run_dir / RAY_ADDRESS_FILE, ray.get_runtime_context().gcs_address + "\n")
 
 
-def connect_ray(address: str | None) -> bool:
-    """Connect to a running cluster, or start a local one; True when this process owns the cluster."""
+def init_ray(**kwargs: Any) -> None:
+    """ray.init, keeping this process's SIGTERM handler. Ray's init replaces it with sys.exit, and its core
+    worker with a stack printer, so `kill` or `ray job stop` would end `overnight run` or `serve` wherever
+    it was instead of through the command's interrupt path (overnight.run_command)."""
     import ray
 
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if in_main_thread else None
+    try:
+        ray.init(**kwargs)
+    finally:
+        if previous is not None:  # None: a handler not set from Python, which cannot be put back
+            signal.signal(signal.SIGTERM, previous)
+
+
+def connect_ray(address: str | None) -> bool:
+    """Connect to a running cluster, or start a local one; True when this process owns the cluster."""
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True, "configure_logging": False}
     if address == "local":
-        ray.init(address="local", **kwargs)
+        init_ray(address="local", **kwargs)
         return True
     if address:
-        ray.init(address=address, **kwargs)
+        init_ray(address=address, **kwargs)
         return False
     try:
-        ray.init(address="auto", **kwargs)
+        init_ray(address="auto", **kwargs)
         return False
     except (ConnectionError, RuntimeError):
-        ray.init(**kwargs)
+        init_ray(**kwargs)
         return True
 
 
@@ -88,7 +103,7 @@ def connect_existing_ray(address: str | None = None) -> bool:
     if ray.is_initialized():
         return True
     try:
-        ray.init(address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
+        init_ray(address=address or "auto", namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError):
         return False
     return True

@@ -354,3 +354,12 @@ def test_a_second_driver_of_the_live_run_is_refused(watching: Watching) -> None:
     assert f"is already live on the Ray cluster at {address}" in again.stderr
     assert f"--address {address}" in again.stderr
     assert run_state(watching.run_dir)["status"] == "running", "the live run is untouched"
+
+
+def test_sigterm_ends_the_driver_through_its_interrupt_path(watching: Watching) -> None:
+    """Last in the module: `kill` (or `ray job stop`) is Ctrl-C, even after ray.init set its own handler."""
+    watching.driver.send_signal(signal.SIGTERM)
+    assert watching.driver.wait(timeout=60) == 130
+    tail = driver_tail(watching)
+    assert "run: interrupted; the supervisor keeps its state on disk" in tail
+    assert "SIGTERM received" not in tail  # Ray's stack printer did not get it
