@@ -18,12 +18,12 @@ import torch  # noqa: E402
 
 from bench.machine import machine_info  # noqa: E402
 from fileio.atomic import write_text_atomic  # noqa: E402
-from settings.model import TinyModelSection  # noqa: E402
+from settings.model import SHIPPED_CORPORA, TinyModelSection  # noqa: E402
 from training.data import collate, epoch_order, load_split, response_loss_sum  # noqa: E402
 from training.tiny_model import build_model, build_tokenizer, corpus_texts  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "base_shapes.json"
-CORPORA = ("phase1_general", "ascii_specialist", "runic_specialist")
+CORPORA = SHIPPED_CORPORA
 SHAPES: dict[str, dict[str, int]] = {
     "h128-l4": {
         "hidden_size": 128,

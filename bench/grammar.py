@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 from hlx.checker import check  # noqa: E402
 from hlx.corpus_io import Example, read_corpus  # noqa: E402
 from hlx.grammar import has_grammar  # noqa: E402
+from settings.model import GENERAL_CORPUS, SHIPPED_CORPORA  # noqa: E402
 from settings.recipe import TinyModelSection  # noqa: E402
 from training.data import collate, encode_examples, response_loss_sum  # noqa: E402
 from training.evaluate import generate_answers  # noqa: E402
@@ -32,7 +33,7 @@ from training.tiny_model import ensure_tiny_base  # noqa: E402
 
 CORPORA = REPO_ROOT / "corpora"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "grammar.json"
-TOKENIZER_CORPORA = ("phase1_general", "ascii_specialist", "runic_specialist")
+TOKENIZER_CORPORA = SHIPPED_CORPORA
 
 
 def brief_training(
@@ -40,7 +41,7 @@ def brief_training(
 ) -> float:
     """A few AdamW steps (batch 16) on the general corpus, so the model writes answers that look like answers
     (validity far from 0 or 1 without the grammar). Returns the last step's loss per token."""
-    examples = read_corpus(CORPORA / "phase1_general" / "train.jsonl")
+    examples = read_corpus(CORPORA / GENERAL_CORPUS / "train.jsonl")
     encoded, _ = encode_examples(examples, tokenizer, 256, "drop")
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     rng = random.Random(seed)

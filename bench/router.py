@@ -48,12 +48,10 @@ from hlx.corpus_io import prompt_text, read_corpus  # noqa: E402
 from serving.route_rules import COORDINATOR, route  # noqa: E402
 from serving.router import Router  # noqa: E402
 from serving.routing import expert_table  # noqa: E402
+from settings.model import SHIPPED_CORPORA  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "router.json"
-VAL_SPLITS = [
-    REPO_ROOT / "corpora" / name / "val.jsonl"
-    for name in ("phase1_general", "ascii_specialist", "runic_specialist")
-]
+VAL_SPLITS = [REPO_ROOT / "corpora" / name / "val.jsonl" for name in SHIPPED_CORPORA]
 MEMORY_TARGET = 1.15
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fileio.atomic import copy_file_atomic
+from settings.model import BUILTIN_TINY
 
 RUN_STATE_FILE = "run_state.json"
 RUN_CONFIG_FILE = "config.yaml"
@@ -218,7 +219,7 @@ def base_model_change(run_dir: Path, base_model: str) -> str | None:
     if not copy.is_file():
         return None
     recorded = (yaml.safe_load(copy.read_text(encoding="utf-8")) or {}).get("model", {}).get("base_model")
-    recorded = recorded or "builtin:tiny"  # the config model's default when the key is absent
+    recorded = recorded or BUILTIN_TINY  # the config model's default when the key is absent
     if recorded == base_model:
         return None
     return (

@@ -6,10 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from settings.model import BASE_MANIFEST
-
-GENERAL_SPLIT = "phase1_general"
-"""The val split the coordinator answers for (the general track)."""
+from settings.model import BASE_MANIFEST, GENERAL_CORPUS
 
 
 def coordinator_line(coordinator: dict[str, Any]) -> str:
@@ -25,7 +22,7 @@ def _built_figures(manifest: Path) -> str | None:
         return None
     try:
         grades = json.loads(manifest.read_text(encoding="utf-8"))["grades"]
-        free, grammar = grades["free"][GENERAL_SPLIT], grades["grammar"][GENERAL_SPLIT]
+        free, grammar = grades["free"][GENERAL_CORPUS], grades["grammar"][GENERAL_CORPUS]
         examples = int(free["n"])
         measures = [
             f"{label} {_percent(free[key])} free and {_percent(grammar[key])} under the grammar"
@@ -33,7 +30,7 @@ def _built_figures(manifest: Path) -> str | None:
         ]
     except (OSError, ValueError, KeyError, TypeError) as err:
         return f"Its {BASE_MANIFEST} has no readable figures ({err.__class__.__name__}: {err})."
-    return f"When built, on the {examples} examples of the {GENERAL_SPLIT} val split: {'; '.join(measures)}."
+    return f"When built, on the {examples} examples of the {GENERAL_CORPUS} val split: {'; '.join(measures)}."
 
 
 def _percent(fraction: Any) -> str:

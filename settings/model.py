@@ -13,6 +13,10 @@ from fileio.digest import file_sha256
 from settings.base import Problems, StrictModel, raise_problems
 
 BUILTIN_TINY = "builtin:tiny"
+GENERAL_CORPUS = "phase1_general"
+"""The shipped general corpus: the foundation's, and the coordinator's val split."""
+SHIPPED_CORPORA = (GENERAL_CORPUS, "ascii_specialist", "runic_specialist")
+"""The corpora shipped under corpora/ (HLX_SPEC), general first."""
 BUILTIN_HLX = "builtin:hlx"
 SHIPPED_BASE_DIR = Path(__file__).resolve().parents[1] / "models" / "hlx-base"
 """Where `builtin:hlx` lives: the pretrained base committed with the code (`overnight base build`)."""
@@ -50,7 +54,7 @@ class TinyModelSection(StrictModel):
     max_position_embeddings: int = Field(1024, gt=0)
     """Longest sequence the model supports; must be >= every phase's max_length."""
     tokenizer_corpora: list[str] = Field(
-        default_factory=lambda: ["phase1_general", "ascii_specialist", "runic_specialist"], min_length=1
+        default_factory=lambda: list(SHIPPED_CORPORA), min_length=1
     )
     """Corpora (names or directories) whose train split the tokenizer is trained on."""
     init_seed: int = 0

@@ -11,6 +11,7 @@ from settings.base import NAME, Problems, StrictModel, raise_problems
 from settings.errors import ConfigError, ConfigProblem, problems_from_validation, read_yaml_mapping
 from settings.model import (
     BUILTIN_TINY,
+    GENERAL_CORPUS,
     MACHINE_CHECKS,
     LoraSection,
     ModelSection,
@@ -116,7 +117,7 @@ class SpecialistConfig(StrictModel):
 class FoundationConfig(TrainingOverrides):  # type: ignore[misc, valid-type]
     """builtin:tiny only: full fine-tune of the random base on the general corpus (the coordinator)."""
 
-    corpus: str = "phase1_general"
+    corpus: str = GENERAL_CORPUS
     """Corpus name or directory."""
     extra_corpora: list[str] = Field(default_factory=list)
     """More corpora whose train split is mixed in (validation stays on `corpus`); the foundation is the base

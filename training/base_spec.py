@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from settings.model import TinyModelSection
+from settings.model import SHIPPED_CORPORA, TinyModelSection
 
-CORPORA = ("phase1_general", "ascii_specialist", "runic_specialist")
+CORPORA = SHIPPED_CORPORA
 
 
 @dataclass(frozen=True)

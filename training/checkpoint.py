@@ -19,8 +19,6 @@ import numpy as np
 import structlog
 import torch
 
-# training/loop.py calls it as ckpt.write_json_atomic; once it imports fileio.atomic this line can go.
-from fileio.atomic import write_json_atomic  # noqa: F401
 from fileio.digest import file_sha256
 from training.checkpoint_state import STATE, read_state
 

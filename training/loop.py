@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 import torch
 
+from fileio.atomic import write_json_atomic
 from training import checkpoint as ckpt
 from training import faults
 from training.evaluate import evaluate
@@ -443,11 +444,10 @@ class PhaseTrainer:
             self.data, (time.perf_counter() - self.started, self._train_time), self._train_tokens,
         )  # fmt: skip
         if status in ("completed", "skipped"):
-            ckpt.write_json_atomic(self.plan.phase_dir / PHASE_DONE, result.model_dump(mode="json"))
+            write_json_atomic(self.plan.phase_dir / PHASE_DONE, result.model_dump(mode="json"))
         self._emit(PhaseEnded(**self._where(), status=status, reason=reason))
-        self.log.info(
-            "phase end", status=status, reason=reason, steps=result.steps, final=str(result.final_checkpoint)
-        )
+        self.log.info("phase end", status=status, reason=reason, steps=result.steps,
+                      final=str(result.final_checkpoint))  # fmt: skip
         return result
 
     def cleanup(self) -> None:

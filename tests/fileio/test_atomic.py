@@ -62,3 +62,11 @@ def test_a_copy_has_the_same_bytes_and_replaces_the_target(tmp_path: Path) -> No
     assert target.read_bytes() == source.read_bytes()
     assert stat.S_IMODE(target.stat().st_mode) == 0o640  # the source's, not mkstemp's private 0600
     assert [path.name for path in target.parent.iterdir()] == ["job.jsonl"]
+
+
+def test_write_json_atomic_replaces_whole_files(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b.json"
+    write_json_atomic(target, {"x": 1})
+    write_json_atomic(target, {"x": 2})
+    assert json.loads(target.read_text()) == {"x": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["b.json"]

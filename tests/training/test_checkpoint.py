@@ -126,14 +126,6 @@ def test_rng_capture_restores_python_numpy_and_torch(tmp_path: Path) -> None:
     assert got[0] == expected[0] and got[1] == expected[1] and torch.equal(got[2], expected[2])
 
 
-def test_write_json_atomic_replaces_whole_files(tmp_path: Path) -> None:
-    target = tmp_path / "a" / "b.json"
-    ckpt.write_json_atomic(target, {"x": 1})
-    ckpt.write_json_atomic(target, {"x": 2})
-    assert json.loads(target.read_text()) == {"x": 2}
-    assert [p.name for p in target.parent.iterdir()] == ["b.json"]
-
-
 @pytest.mark.parametrize(
     ("shape", "progress", "factor"),
     [
