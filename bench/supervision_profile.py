@@ -36,8 +36,8 @@ from bench.supervision_overhead import (  # noqa: E402
     logs_to_stderr,
     named,
     supervised_night,
-    write_atomically,
 )
+from fileio.atomic import write_text_atomic  # noqa: E402
 from settings.recipe import BUILTIN_TINY  # noqa: E402
 from settings.run import RunConfig, load_run_config  # noqa: E402
 
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"config": str(args.config), "as_is": args.as_is, "work_dir": str(work_dir),
               **report(night_config, state, profiler)}  # fmt: skip
     text = json.dumps(result, indent=2) + "\n"
-    write_atomically(args.out, text)
+    write_text_atomic(args.out, text)
     print(text, end="")
     return 0
 

@@ -41,7 +41,8 @@ import torch  # noqa: E402
 
 from agents.evidence import wilson_interval  # noqa: E402
 from bench import value_verdicts as verdicts  # noqa: E402
-from bench.supervision_overhead import logs_to_stderr, named, supervised_night, write_atomically  # noqa: E402
+from bench.supervision_overhead import logs_to_stderr, named, supervised_night  # noqa: E402
+from fileio.atomic import write_text_atomic  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "supervisor_value.json"
 SPECIALIST = "ascii"
@@ -372,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[scenario] = run_scenario(scenario, seeds, setup, args.timeout)
             # Written after every scenario, so an interrupted bench keeps what it measured.
             text = report_text(header, results, scenarios, started, start)
-            write_atomically(args.out, text)
+            write_text_atomic(args.out, text)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
